@@ -1,0 +1,64 @@
+"""Typed readers for fields of user-edited YAML files.
+
+Each reader returns the value in its Python type or raises `FieldError` naming the dotted field
+and saying whether the value was missing or wrong; the file loaders add the file and the entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+class FieldError(ValueError):
+    """A field of a config entry is missing or has a wrong value."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def _shown(value: Any) -> str:
+    return "true" if value is True else "false" if value is False else repr(value)
+
+
+def mapping(value: Any, field: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise FieldError(field, f"must be a mapping, got {_shown(value)}")
+    return value
+
+
+def check_known(value: Mapping[str, Any], allowed: Iterable[str], field: str) -> None:
+    """Reject keys outside `allowed`: a typo must not silently disable a setting."""
+    allowed = tuple(allowed)
+    for key in value:
+        if key not in allowed:
+            where = f"{field}.{key}" if field else str(key)
+            raise FieldError(where, f"unknown field {key!r} (expected one of: {', '.join(allowed)})")
+
+
+def string(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise FieldError(field, f"must be a string, got {_shown(value)}")
+    return value
+
+
+def string_list(value: Any, field: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise FieldError(field, f"must be a list of strings, got {_shown(value)}")
+    return tuple(string(item, f"{field}[{index}]") for index, item in enumerate(value))
+
+
+def integer(value: Any, field: str, low: int | None = None, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FieldError(field, f"must be an integer, got {_shown(value)}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise FieldError(field, f"must be between {low} and {high}, got {value}")
+    return value
+
+
+def required(value: Mapping[str, Any], key: str, field: str) -> Any:
+    if key not in value or value[key] is None:
+        raise FieldError(f"{field}.{key}" if field else key, "missing required field")
+    return value[key]

@@ -1,0 +1,77 @@
+"""The JSON event contract, schema 1: the fields of each event wswatch writes.
+
+Pipelines and tests depend on these names and meanings (README "JSON event contract"). Fields
+may be added; none may change meaning. Every event also gets `event`, `schema`, `ts` and
+`flow_id` from the event log.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import asdict, dataclass
+from typing import Any
+
+SCHEMA = 1
+
+HANDSHAKE = "ws.handshake"
+CLOSED = "ws.closed"
+SUMMARY = "session.summary"
+FAULT_INJECTED = "fault.injected"
+
+
+def utc_timestamp(epoch_seconds: float) -> str:
+    """ISO 8601 UTC with milliseconds, e.g. 2026-11-20T23:10:27.123Z."""
+    moment = datetime.datetime.fromtimestamp(epoch_seconds, tz=datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeEvent:
+    """One upgrade attempt, however it ended."""
+
+    client: str
+    url: str
+    host: str
+    path: str
+    outcome: str
+    status: int | None
+    reason: str | None
+    vendor: str | None
+    request_id: str | None
+    error: str | None
+    error_headers: dict[str, str]
+    retry_after: float | None
+    body_excerpt: str | None
+    problems: list[str]
+    hint: str | None
+    duration_ms: float | None
+    failure: str | None = None
+    subprotocol: str | None = None
+    injected: bool = False
+    rule_id: str | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedEvent:
+    """The end of one upgraded connection."""
+
+    url: str
+    close_code: int | None
+    close_reason: str | None
+    closed_by: str | None
+    clean: bool
+    duration_s: float | None
+    messages: dict[str, int]
+    bytes: dict[str, int]
+    vendor: str | None
+    hint: str | None
+    close_meaning: str | None = None
+    injected: bool = False
+    rule_id: str | None = None
+    retained_messages: int | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,36 @@
+"""Addon: keep only a bounded window of each WebSocket connection's messages in memory.
+
+mitmproxy appends every message to `flow.websocket.messages` for the life of the connection
+(upstream issue #6620), so a long audio stream grows the proxy without limit. wswatch counts
+messages and bytes itself, so it needs none of the old ones; mitmproxy's dumper reads only the
+last one, which is always kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mitmproxy import ctx, exceptions, http
+
+
+class MessageWindow:
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "wswatch_max_messages", int, 100,
+            "Keep at most this many of the latest messages per WebSocket connection in memory "
+            "(at least 1; mitmproxy alone keeps them all).",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "wswatch_max_messages" in updated and ctx.options.wswatch_max_messages < 1:
+            raise exceptions.OptionsError(
+                f"wswatch_max_messages must be 1 or more, got {ctx.options.wswatch_max_messages}"
+            )
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is None:
+            return
+        messages = flow.websocket.messages
+        excess = len(messages) - ctx.options.wswatch_max_messages
+        if excess > 0:
+            del messages[:excess]

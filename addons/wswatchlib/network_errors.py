@@ -1,0 +1,82 @@
+"""Why an upgrade got no HTTP answer: mitmproxy's error text mapped to a closed set of kinds.
+
+mitmproxy reports connection failures as free text (`flow.error.msg`), worded by asyncio, the OS
+or its own layers. The table below is the one place that knows those wordings; the first pattern
+that matches wins, so specific wordings come before general ones.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+
+class FailureKind(enum.StrEnum):
+    """Why a handshake attempt ended without any HTTP answer."""
+
+    #: The upstream host refused the TCP connection (nothing listens on that port).
+    REFUSED = "refused"
+    #: The upstream host name could not be resolved.
+    DNS = "dns"
+    #: The TLS handshake with the upstream failed (untrusted certificate, wrong protocol...).
+    TLS = "tls"
+    #: The upstream closed or reset the connection before sending a response.
+    UPSTREAM_CLOSED = "upstream_closed"
+    #: The upstream sent something that is not HTTP.
+    UPSTREAM_PROTOCOL = "upstream_protocol"
+    #: A time limit ran out before an answer came.
+    TIMEOUT = "timeout"
+    #: The client closed its connection while waiting for the answer.
+    CLIENT_GAVE_UP = "client_gave_up"
+    #: The flow was killed (by a user, an addon or an injected fault).
+    KILLED = "killed"
+    #: The network could not reach the host (no route, network down).
+    UNREACHABLE = "unreachable"
+    #: None of the known wordings matched; the raw text is still reported.
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkFailure:
+    """A classified failure: its kind and a short human reason."""
+
+    kind: FailureKind
+    reason: str
+
+
+#: (pattern, kind, reason); `{detail}` in the reason is replaced by the first group, if any.
+ERROR_PATTERNS: tuple[tuple[re.Pattern[str], FailureKind, str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), kind, reason)
+    for pattern, kind, reason in (
+        (r"certificate verify failed:?\s*(.*)", FailureKind.TLS, "untrusted upstream certificate: {detail}"),
+        (r"\b(?:tls|ssl)\b", FailureKind.TLS, "TLS failure: {detail}"),
+        (r"connect call failed|connection refused|errno 111\b|errno 61\b", FailureKind.REFUSED, "connection refused"),
+        (
+            r"name or service not known|nodename nor servname|temporary failure in name resolution"
+            r"|getaddrinfo failed|no address associated|errno -[235]\b|errno 8\b|errno 11001\b",
+            FailureKind.DNS,
+            "host name could not be resolved",
+        ),
+        (r"no route to host|network is unreachable|errno 11[03]\b", FailureKind.UNREACHABLE, "host unreachable"),
+        (r"timed out|timeout", FailureKind.TIMEOUT, "timed out"),
+        (r"client disconnected|client closed connection", FailureKind.CLIENT_GAVE_UP, "client closed the connection before an answer came"),
+        (r"connection killed", FailureKind.KILLED, "flow killed"),
+        (
+            r"server closed connection|connection closed|connection reset|peer closed|server disconnected",
+            FailureKind.UPSTREAM_CLOSED,
+            "upstream closed the connection before answering",
+        ),
+        (r"cannot parse http response|unexpected server response|protocol error", FailureKind.UPSTREAM_PROTOCOL, "upstream answered with something that is not HTTP"),
+    )
+)
+
+
+def classify_network_error(message: str) -> NetworkFailure:
+    """Map mitmproxy's error text to a failure kind and a short reason."""
+    for pattern, kind, reason in ERROR_PATTERNS:
+        found = pattern.search(message)
+        if found:
+            detail = (found.group(1) if found.groups() else "").strip() or message.strip()
+            return NetworkFailure(kind, reason.format(detail=detail))
+    return NetworkFailure(FailureKind.OTHER, message.strip())

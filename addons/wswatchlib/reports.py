@@ -1,0 +1,184 @@
+"""Turn the plain facts of one handshake, or of one connection's end, into an event.
+
+Pure: the watcher copies what it needs out of a mitmproxy flow into `HandshakeFacts` /
+`ConnectionFacts`; everything from here on is a function of that data, unit-tested without a proxy.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from . import handshake, hints, vendors
+from .events import ClosedEvent, HandshakeEvent
+from .network_errors import NetworkFailure, classify_network_error
+from .redaction import Redactor
+
+#: Close codes that mean no close frame was exchanged (RFC 6455 section 7.4.1).
+ABNORMAL_CLOSE_CODES = frozenset({1006, 1015})
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeFacts:
+    """What wswatch saw of one upgrade attempt."""
+
+    client: str
+    scheme: str  # "ws" or "wss"
+    host: str
+    port: int
+    path: str  # with the query string
+    method: str
+    http_version: str
+    request_headers: Mapping[str, str]
+    status: int | None
+    reason: str | None
+    response_headers: Mapping[str, str]
+    body: str | None
+    error: str | None
+    started: float
+    ended: float
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeAnalysis:
+    event: HandshakeEvent
+    vendor: vendors.VendorProfile | None
+    secrets: frozenset[str]
+    summary_reason: str | None
+
+
+def ws_url(scheme: str, host: str, port: int, path: str) -> str:
+    default_port = 443 if scheme == "wss" else 80
+    authority = host if port == default_port else f"{host}:{port}"
+    if ":" in host and not host.startswith("["):
+        authority = f"[{host}]" if port == default_port else f"[{host}]:{port}"
+    return f"{scheme}://{authority}{path}"
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Retry-After in seconds: delta-seconds or an HTTP date (RFC 9110 section 10.2.3)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, round(moment.timestamp() - now, 3))
+
+
+def excerpt(body: str | None, limit: int) -> str | None:
+    """The start of a body, marked when cut; None for an empty body."""
+    if not body:
+        return None
+    if len(body) <= limit:
+        return body
+    return body[:limit] + f"... [{len(body) - limit} more characters]"
+
+
+def analyse_handshake(
+    facts: HandshakeFacts,
+    catalog: vendors.VendorCatalog,
+    redactor: Redactor,
+    body_limit: int,
+) -> HandshakeAnalysis:
+    """Classify an attempt, recognise its vendor, extract error and request id, pick a hint."""
+    path, _, query = facts.path.partition("?")
+    offered = tuple(handshake.split_tokens(facts.request_headers.get("sec-websocket-protocol")))
+    exchange = vendors.Exchange(
+        facts.host, path, facts.request_headers, facts.response_headers, offered
+    )
+    vendor = vendors.identify(catalog, exchange)
+    problems = handshake.request_problems(facts.method, facts.http_version, facts.request_headers)
+    if facts.status == 101:
+        problems += handshake.response_problems(facts.request_headers, facts.response_headers)
+    outcome = handshake.classify(facts.status, problems, ())
+    failure: NetworkFailure | None = None
+    if facts.status is None:
+        failure = classify_network_error(facts.error or "no answer")
+    body = facts.body or ""
+    if failure:
+        error = facts.error
+    elif facts.status != 101:
+        error = vendors.error_text(catalog, vendor, facts.response_headers, body)
+    else:
+        error = None
+    hint = hints.handshake_hint(
+        catalog,
+        vendor,
+        outcome,
+        facts.status,
+        facts.response_headers.get("content-type", ""),
+        error,
+        problems,
+        failure.kind if failure else None,
+    )
+    event = HandshakeEvent(
+        client=facts.client,
+        url=redactor.redact_url(ws_url(facts.scheme, facts.host, facts.port, facts.path)),
+        host=facts.host,
+        path=path,
+        outcome=outcome.value,
+        status=facts.status,
+        reason=failure.reason if failure else facts.reason,
+        vendor=vendor.id if vendor else None,
+        request_id=vendors.request_id(catalog, vendor, facts.response_headers),
+        error=error or None,
+        error_headers=vendors.error_headers(catalog, vendor, facts.response_headers),
+        retry_after=parse_retry_after(facts.response_headers.get("retry-after"), facts.ended),
+        body_excerpt=excerpt(body, body_limit) if facts.status != 101 else None,
+        problems=[problem.value for problem in problems],
+        hint=hint,
+        duration_ms=round((facts.ended - facts.started) * 1000, 1),
+        failure=failure.kind.value if failure else None,
+        subprotocol=facts.response_headers.get("sec-websocket-protocol") if facts.status == 101 else None,
+    )
+    if outcome is handshake.Outcome.REJECTED:
+        summary_reason = f"{facts.status} {error or facts.reason or ''}".strip()
+    elif failure:
+        summary_reason = f"{failure.kind.value}: {failure.reason}"
+    elif problems:
+        summary_reason = ", ".join(problem.value for problem in problems)
+    else:
+        summary_reason = None
+    secrets = redactor.secret_values(query, facts.request_headers)
+    return HandshakeAnalysis(event, vendor, secrets, summary_reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionFacts:
+    """What wswatch saw of one upgraded connection by its end."""
+
+    url: str
+    close_code: int | None
+    close_reason: str | None
+    closed_by: str | None
+    started: float
+    ended: float
+    messages: Mapping[str, int]
+    bytes: Mapping[str, int]
+    retained_messages: int | None
+
+
+def analyse_close(
+    facts: ConnectionFacts, vendor: vendors.VendorProfile | None
+) -> ClosedEvent:
+    """Clean or abnormal, what the code means, and a hint."""
+    clean = facts.close_code is not None and facts.close_code not in ABNORMAL_CLOSE_CODES
+    return ClosedEvent(
+        url=facts.url,
+        close_code=facts.close_code,
+        close_reason=facts.close_reason or None,
+        closed_by=facts.closed_by,
+        clean=clean,
+        duration_s=round(facts.ended - facts.started, 3),
+        messages=dict(facts.messages),
+        bytes=dict(facts.bytes),
+        vendor=vendor.id if vendor else None,
+        hint=hints.close_hint(vendor, facts.close_code, facts.close_reason, clean, facts.closed_by),
+        close_meaning=hints.close_meaning(vendor, facts.close_code),
+        retained_messages=facts.retained_messages,
+    )

@@ -1,0 +1,300 @@
+"""Vendor profiles: who runs an endpoint, where it puts its error text and request id, which of
+its headers and query parameters hold secrets, and what its close codes mean.
+
+Profiles come from `config/vendors.yaml` (users edit it; this module holds no vendor facts).
+A vendor is recognised by host glob first, then by signature (headers, subprotocols, paths), so a
+self-hosted or staging endpoint is still recognised: a 401 carrying `dg-request-id` is Deepgram's.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from . import config_fields as fields
+
+#: The vendor file shipped with wswatch; `--set wswatch_vendors=PATH` replaces it.
+DEFAULT_VENDORS_PATH = str(Path(__file__).resolve().parents[2] / "config" / "vendors.yaml")
+
+_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class VendorFileError(ValueError):
+    """The vendor file cannot be used; the message names the file, the entry and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class SecretNames:
+    """Where secrets travel in a handshake request."""
+
+    headers: frozenset[str] = frozenset()
+    query: frozenset[str] = frozenset()
+    #: Sec-WebSocket-Protocol entries whose NEXT entry is a secret (Deepgram's "token, KEY").
+    subprotocol_markers: frozenset[str] = frozenset()
+    #: Sec-WebSocket-Protocol entries that carry a secret after a prefix ("openai-insecure-api-key.KEY").
+    subprotocol_prefixes: tuple[str, ...] = ()
+
+    def merged(self, other: SecretNames) -> SecretNames:
+        return SecretNames(
+            self.headers | other.headers,
+            self.query | other.query,
+            self.subprotocol_markers | other.subprotocol_markers,
+            tuple(dict.fromkeys(self.subprotocol_prefixes + other.subprotocol_prefixes)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CloseCodeInfo:
+    meaning: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VendorProfile:
+    """What wswatch knows about one vendor (or, with id "generic", about every endpoint)."""
+
+    id: str
+    name: str
+    hosts: tuple[str, ...] = ()
+    signature_headers: tuple[str, ...] = ()
+    signature_subprotocols: tuple[str, ...] = ()
+    signature_paths: tuple[str, ...] = ()
+    request_id_headers: tuple[str, ...] = ()
+    error_headers: tuple[str, ...] = ()
+    error_body_fields: tuple[str, ...] = ()
+    secrets: SecretNames = SecretNames()
+    status_hints: Mapping[int, str] = field(default_factory=dict)
+    error_hints: tuple[tuple[str, str], ...] = ()
+    close_codes: Mapping[int, CloseCodeInfo] = field(default_factory=dict)
+    close_reason_hints: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VendorCatalog:
+    vendors: tuple[VendorProfile, ...]
+    generic: VendorProfile
+
+    @property
+    def all_secrets(self) -> SecretNames:
+        """Secret names of every profile: a secret is redacted whoever the vendor turns out to be."""
+        secrets = self.generic.secrets
+        for vendor in self.vendors:
+            secrets = secrets.merged(vendor.secrets)
+        return secrets
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """The plain facts of one handshake that vendor recognition and extraction look at."""
+
+    host: str
+    path: str
+    request_headers: Mapping[str, str]
+    response_headers: Mapping[str, str]
+    subprotocols: tuple[str, ...] = ()
+
+
+def identify(catalog: VendorCatalog, exchange: Exchange) -> VendorProfile | None:
+    """The vendor behind an exchange: by host glob, else by signature; None if unknown."""
+    host = exchange.host.lower()
+    for vendor in catalog.vendors:
+        if any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in vendor.hosts):
+            return vendor
+    header_names = set(exchange.request_headers) | set(exchange.response_headers)
+    for vendor in catalog.vendors:
+        if (
+            any(name in header_names for name in vendor.signature_headers)
+            or any(
+                fnmatch.fnmatchcase(protocol, pattern)
+                for pattern in vendor.signature_subprotocols
+                for protocol in exchange.subprotocols
+            )
+            or any(fnmatch.fnmatchcase(exchange.path, pattern) for pattern in vendor.signature_paths)
+        ):
+            return vendor
+    return None
+
+
+def _profiles(catalog: VendorCatalog, vendor: VendorProfile | None) -> tuple[VendorProfile, ...]:
+    return (vendor, catalog.generic) if vendor else (catalog.generic,)
+
+
+def request_id(
+    catalog: VendorCatalog, vendor: VendorProfile | None, headers: Mapping[str, str]
+) -> str | None:
+    """The first request-id header present, the vendor's before the generic ones."""
+    for profile in _profiles(catalog, vendor):
+        for name in profile.request_id_headers:
+            if headers.get(name):
+                return headers[name]
+    return None
+
+
+def error_headers(
+    catalog: VendorCatalog, vendor: VendorProfile | None, headers: Mapping[str, str]
+) -> dict[str, str]:
+    """Every error-carrying header present in a response, by name."""
+    found: dict[str, str] = {}
+    for profile in _profiles(catalog, vendor):
+        for name in profile.error_headers:
+            if name in headers and name not in found:
+                found[name] = headers[name]
+    return found
+
+
+def _dotted(document: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(document, Mapping) or part not in document:
+            return None
+        document = document[part]
+    return document
+
+
+def error_text(
+    catalog: VendorCatalog,
+    vendor: VendorProfile | None,
+    headers: Mapping[str, str],
+    body: str,
+) -> str | None:
+    """The vendor's error text: an error header, else a field of a JSON body."""
+    for value in error_headers(catalog, vendor, headers).values():
+        if value:
+            return value
+    try:
+        document = json.loads(body) if body.lstrip().startswith("{") else None
+    except ValueError:
+        document = None
+    for profile in _profiles(catalog, vendor):
+        for path in profile.error_body_fields:
+            value = _dotted(document, path)
+            if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+                return str(value)
+    return None
+
+
+_PROFILE_FIELDS = (
+    "name", "hosts", "signature", "request_id_headers", "error_headers", "error_body_fields",
+    "secrets", "status_hints", "error_hints", "close_codes", "close_reasons",
+)
+_SIGNATURE_FIELDS = ("headers", "subprotocols", "paths")
+_SECRET_FIELDS = ("headers", "query", "subprotocol_markers", "subprotocol_prefixes")
+
+
+def _lower(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(name.lower() for name in names)
+
+
+def _text_table(value: Any, field_name: str) -> tuple[tuple[str, str], ...]:
+    table = fields.mapping(value, field_name)
+    return tuple(
+        (fields.string(key, field_name), fields.string(hint, f"{field_name}.{key}"))
+        for key, hint in table.items()
+    )
+
+
+def _status_hints(value: Any) -> dict[int, str]:
+    table = fields.mapping(value, "status_hints")
+    return {
+        fields.integer(status, "status_hints", 100, 599): fields.string(hint, f"status_hints.{status}")
+        for status, hint in table.items()
+    }
+
+
+def _close_codes(value: Any) -> dict[int, CloseCodeInfo]:
+    table = fields.mapping(value, "close_codes")
+    codes: dict[int, CloseCodeInfo] = {}
+    for code, entry in table.items():
+        where = f"close_codes.{code}"
+        fields.integer(code, "close_codes", 1000, 4999)
+        if isinstance(entry, str):
+            codes[code] = CloseCodeInfo(entry)
+            continue
+        entry = fields.mapping(entry, where)
+        fields.check_known(entry, ("meaning", "hint"), where)
+        hint = entry.get("hint")
+        codes[code] = CloseCodeInfo(
+            fields.string(fields.required(entry, "meaning", where), f"{where}.meaning"),
+            fields.string(hint, f"{where}.hint") if hint is not None else None,
+        )
+    return codes
+
+
+def parse_profile(profile_id: str, entry: Any) -> VendorProfile:
+    """One vendor entry of the YAML file as a profile (raises FieldError)."""
+    entry = fields.mapping(entry, "")
+    fields.check_known(entry, _PROFILE_FIELDS, "")
+    signature = fields.mapping(entry.get("signature") or {}, "signature")
+    fields.check_known(signature, _SIGNATURE_FIELDS, "signature")
+    secrets = fields.mapping(entry.get("secrets") or {}, "secrets")
+    fields.check_known(secrets, _SECRET_FIELDS, "secrets")
+
+    def names(mapping: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+        return fields.string_list(mapping.get(key) or [], f"{where}.{key}" if where else key)
+
+    return VendorProfile(
+        id=profile_id,
+        name=fields.string(entry.get("name", profile_id), "name"),
+        hosts=names(entry, "hosts", ""),
+        signature_headers=_lower(names(signature, "headers", "signature")),
+        signature_subprotocols=names(signature, "subprotocols", "signature"),
+        signature_paths=names(signature, "paths", "signature"),
+        request_id_headers=_lower(names(entry, "request_id_headers", "")),
+        error_headers=_lower(names(entry, "error_headers", "")),
+        error_body_fields=names(entry, "error_body_fields", ""),
+        secrets=SecretNames(
+            headers=frozenset(_lower(names(secrets, "headers", "secrets"))),
+            query=frozenset(_lower(names(secrets, "query", "secrets"))),
+            subprotocol_markers=frozenset(_lower(names(secrets, "subprotocol_markers", "secrets"))),
+            subprotocol_prefixes=names(secrets, "subprotocol_prefixes", "secrets"),
+        ),
+        status_hints=_status_hints(entry.get("status_hints") or {}),
+        error_hints=_text_table(entry.get("error_hints") or {}, "error_hints"),
+        close_codes=_close_codes(entry.get("close_codes") or {}),
+        close_reason_hints=_text_table(entry.get("close_reasons") or {}, "close_reasons"),
+    )
+
+
+def parse_catalog(document: Any, path: str) -> VendorCatalog:
+    """The whole vendor file as a catalog; errors name the file, the vendor and the field."""
+    if not isinstance(document, Mapping) or not isinstance(document.get("vendors"), Mapping):
+        raise VendorFileError(f"{path}: top level must be a mapping with a 'vendors' mapping")
+    for key in document:
+        if key not in ("vendors", "generic"):
+            raise VendorFileError(f"{path}: unknown top-level field {key!r} (expected: vendors, generic)")
+    vendors = []
+    for vendor_id, entry in document["vendors"].items():
+        if not isinstance(vendor_id, str) or not _ID_PATTERN.match(vendor_id):
+            raise VendorFileError(
+                f"{path}: vendor {vendor_id!r}: id must match {_ID_PATTERN.pattern}"
+            )
+        try:
+            vendors.append(parse_profile(vendor_id, entry))
+        except fields.FieldError as error:
+            raise VendorFileError(f"{path}: vendor {vendor_id!r}: {error}") from error
+    try:
+        generic = parse_profile("generic", document.get("generic") or {})
+    except fields.FieldError as error:
+        raise VendorFileError(f"{path}: generic: {error}") from error
+    return VendorCatalog(tuple(vendors), generic)
+
+
+def load_catalog(path: str) -> VendorCatalog:
+    """Read and parse a vendor file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise VendorFileError(f"{path}: cannot read: {error.strerror or error}") from error
+    try:
+        document = YAML(typ="safe").load(text)
+    except YAMLError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "parse error"
+        raise VendorFileError(f"{path}: not valid YAML: {first_line}") from error
+    return parse_catalog(document, path)
