@@ -19,10 +19,10 @@ from .vendors import VendorCatalog, VendorProfile
 STATUS_HINTS: dict[int, str] = {
     200: "The server answered as plain HTTP, not as a WebSocket endpoint: check the path, or a proxy that strips the Upgrade header.",
     204: "The server answered with no content instead of 101: the path is not a WebSocket endpoint.",
-    301: "The endpoint moved: WebSocket clients do not follow redirects, so connect to the Location URL directly.",
-    302: "The server redirects (often to a login page): WebSocket clients do not follow redirects; authenticate first or use the Location URL.",
-    303: "The server redirects: WebSocket clients do not follow redirects; connect to the Location URL.",
-    307: "The server redirects temporarily: WebSocket clients do not follow redirects; connect to the Location URL.",
+    301: "The endpoint moved: browsers and many WebSocket clients do not follow redirects, so connect to the Location URL directly.",
+    302: "The server redirects (often to a login page): browsers and many WebSocket clients do not follow redirects; authenticate first or use the Location URL.",
+    303: "The server redirects: browsers and many WebSocket clients do not follow redirects; connect to the Location URL.",
+    307: "The server redirects temporarily: browsers and many WebSocket clients do not follow redirects; connect to the Location URL.",
     308: "The endpoint moved permanently: update the client's URL to the Location header.",
     400: "The server rejected the request: check the query parameters and the Sec-WebSocket-* headers.",
     401: "Authentication failed: check the API key or token and the header or query parameter that carries it.",
@@ -54,7 +54,7 @@ STATUS_HINTS: dict[int, str] = {
 STATUS_CLASS_HINTS: dict[int, str] = {
     1: "An informational status other than 101 ended the handshake: the server does not speak WebSocket here.",
     2: "The server answered with a success status instead of 101: this URL is not a WebSocket endpoint.",
-    3: "The server redirects: WebSocket clients do not follow redirects; connect to the Location URL.",
+    3: "The server redirects: browsers and many WebSocket clients do not follow redirects; connect to the Location URL.",
     4: "The server refused the request: read the error text and body for the reason.",
     5: "The server failed: retry with back-off and report the request id to the operator.",
 }
