@@ -50,6 +50,11 @@ REJECTIONS: dict[str, tuple[int, str, dict[str, str], bytes]] = {
 
 def _reject(_connection: ServerConnection, request: Request) -> Response | None:
     path = request.path.split("?")[0]
+    if path == "/leaky401":
+        # A careless server echoing the credentials it got: wswatch must scrub them by value.
+        echoed = f"denied {request.path} auth={request.headers.get('authorization')} "
+        echoed += f"protocols={request.headers.get('sec-websocket-protocol')}"
+        return Response(401, "Unauthorized", Headers({"x-error": echoed}), echoed.encode())
     if path in REJECTIONS:
         status, reason, headers, body = REJECTIONS[path]
         return Response(status, reason, Headers(headers), body)

@@ -161,7 +161,11 @@ class WsWatch:
         event = analysis.event
         flow.metadata[REPORTED_KEY] = event.outcome
         self.summary.record_handshake(
-            event.host, event.outcome, analysis.summary_reason, event.injected, event.rule_id
+            event.host,
+            event.outcome,
+            scrub_secrets(analysis.summary_reason, analysis.secrets),
+            event.injected,
+            event.rule_id,
         )
         self.event_log.emit(
             events.HANDSHAKE,

@@ -1,0 +1,1124 @@
+"""Fault rules: parse wswatch fault-injection YAML into validated, immutable specs.
+
+This module is pure (no mitmproxy imports). User-written rule files become frozen
+dataclasses once, at load time, so the addon only ever handles values that are
+known to be valid, and a typo is reported with the file, the rule and the dotted
+field instead of surfacing as a broken connection later.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any, ClassVar, Final, TypeVar
+
+from ruamel.yaml import YAML, YAMLError
+
+#: Preset file shipped with wswatch: ``<repo>/config/faults/presets.yaml``.
+DEFAULT_PRESETS_PATH: Final = (
+    Path(__file__).absolute().parents[2] / "config" / "faults" / "presets.yaml"
+)
+
+#: Body of an ``html`` action that does not give one: what a captive portal serves.
+CAPTIVE_PORTAL_HTML: Final = """\
+<!DOCTYPE html>
+<html>
+<head><title>Sign in to Guest Wi-Fi</title></head>
+<body>
+<h1>Welcome to Guest Wi-Fi</h1>
+<p>Please accept the terms of use to continue.</p>
+<form method="post" action="/login"><button type="submit">Accept and connect</button></form>
+</body>
+</html>
+"""
+
+_ID_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9._-]*")
+_REQUIRED: Final = object()
+
+T = TypeVar("T")
+E = TypeVar("E", bound=enum.Enum)
+Check = Callable[[Any], T]
+
+
+class FaultRulesError(ValueError):
+    """A rules or presets file is unreadable or invalid; the message locates the problem."""
+
+
+class Phase(enum.Enum):
+    """Which part of a connection an action disturbs; the addon hooks each phase separately."""
+
+    #: The HTTP upgrade request, before any ``101 Switching Protocols`` is sent.
+    HANDSHAKE = "handshake"
+    #: The established WebSocket, after the ``101``.
+    CONNECTION = "connection"
+
+
+class Scheme(enum.StrEnum):
+    """URL scheme of the WebSocket request."""
+
+    #: Plain-text WebSocket.
+    WS = "ws"
+    #: WebSocket over TLS.
+    WSS = "wss"
+
+
+class Per(enum.StrEnum):
+    """Scope of a rule's schedule state (attempt and hit counters, active faults, random stream)."""
+
+    #: One state shared by every client.
+    GLOBAL = "global"
+    #: An independent state per client IP address.
+    CLIENT = "client"
+
+
+class Direction(enum.StrEnum):
+    """Which message flow of a WebSocket an action disturbs."""
+
+    #: Messages sent by the client toward the server.
+    CLIENT_TO_SERVER = "client_to_server"
+    #: Messages sent by the server toward the client.
+    SERVER_TO_CLIENT = "server_to_client"
+    #: Messages in both directions.
+    BOTH = "both"
+
+
+class Toward(enum.StrEnum):
+    """Which peer(s) a ``close`` action sends its close frame to."""
+
+    #: Only the client gets the close frame.
+    CLIENT = "client"
+    #: Only the server gets the close frame.
+    SERVER = "server"
+    #: Both peers get the close frame.
+    BOTH = "both"
+
+
+class MessageType(enum.StrEnum):
+    """Which WebSocket message types a ``messages`` action applies to."""
+
+    #: Text messages only.
+    TEXT = "text"
+    #: Binary messages only.
+    BINARY = "binary"
+    #: Text and binary messages.
+    ANY = "any"
+
+
+class MessageOp(enum.StrEnum):
+    """What a ``messages`` action does to a selected message."""
+
+    #: Swallow the message.
+    DROP = "drop"
+    #: Forward the message after ``delay_ms``.
+    DELAY = "delay"
+    #: Forward the message twice.
+    DUPLICATE = "duplicate"
+    #: Forward only the first ``truncate_to`` bytes or characters.
+    TRUNCATE = "truncate"
+    #: Forward the message with altered content.
+    CORRUPT = "corrupt"
+
+
+class PongOp(enum.StrEnum):
+    """What a ``pongs`` action does to pong frames."""
+
+    #: Swallow pongs, so the peer's heartbeat times out.
+    SUPPRESS = "suppress"
+    #: Forward pongs after ``delay_ms``.
+    DELAY = "delay"
+
+
+class Bad101Defect(enum.StrEnum):
+    """How a ``bad_101`` action breaks the ``101 Switching Protocols`` response."""
+
+    #: ``Sec-WebSocket-Accept`` does not match the request's key.
+    WRONG_ACCEPT = "wrong_accept"
+    #: No ``Upgrade: websocket`` header.
+    MISSING_UPGRADE = "missing_upgrade"
+    #: No ``Connection: Upgrade`` header.
+    MISSING_CONNECTION = "missing_connection"
+    #: A ``Sec-WebSocket-Protocol`` the client did not offer.
+    UNREQUESTED_SUBPROTOCOL = "unrequested_subprotocol"
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Which upgrade requests a rule applies to: every field that is set must match.
+
+    ``path_glob``/``path_regex`` and ``client``/``client_network`` are the two readings of
+    the YAML ``path`` and ``client`` fields; at most one of each pair drives matching.
+    """
+
+    host: str | None = None
+    path_glob: str | None = None
+    path_regex: re.Pattern[str] | None = None
+    scheme: Scheme | None = None
+    client: str | None = None
+    client_network: Network | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    subprotocol: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Seconds since session start during which a rule may fire: ``[start_s, end_s)``."""
+
+    start_s: float | None = None
+    end_s: float | None = None
+
+    def contains(self, elapsed_s: float) -> bool:
+        """Whether *elapsed_s* lies inside the window (an omitted bound is open)."""
+        return (self.start_s is None or elapsed_s >= self.start_s) and (
+            self.end_s is None or elapsed_s < self.end_s
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """Conditions on a matching attempt, all of which must hold for the rule to fire.
+
+    ``seed`` is kept as written; :attr:`Rule.seed` holds the value actually used.
+    """
+
+    probability: float | None = None
+    seed: int | None = None
+    first: int | None = None
+    after: int | None = None
+    every: int | None = None
+    times: int | None = None
+    window: Window | None = None
+    per: Per = Per.GLOBAL
+    max_active: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What :func:`matches` needs to know about an upgrade request, as plain data.
+
+    Header names are lowercase; ``path`` may carry a query string, which is ignored.
+    """
+
+    host: str
+    path: str
+    scheme: str
+    client_ip: str
+    headers: tuple[tuple[str, str], ...]
+    subprotocols: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Action:
+    """Shared behaviour of the action specs; the YAML parameter names are the field names."""
+
+    kind: ClassVar[str]
+    phase: ClassVar[Phase]
+
+    def params(self) -> dict[str, Any]:
+        """The parameters as JSON-able data, for logs and runtime-control output."""
+        return {spec.name: _plain(getattr(self, spec.name)) for spec in fields(self)}
+
+
+@dataclass(frozen=True, slots=True)
+class Reject(_Action):
+    """Answer the upgrade with a plain HTTP response instead of ``101``.
+
+    An empty ``reason`` lets the addon use the standard phrase for ``status``;
+    ``preset`` only records which preset supplied the defaults.
+    """
+
+    kind: ClassVar[str] = "reject"
+    phase: ClassVar[Phase] = Phase.HANDSHAKE
+    status: int
+    reason: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str = ""
+    preset: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delay(_Action):
+    """Hold the upgrade request for ``ms`` (plus up to ``jitter_ms``), then let it pass."""
+
+    kind: ClassVar[str] = "delay"
+    phase: ClassVar[Phase] = Phase.HANDSHAKE
+    ms: int
+    jitter_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Hang(_Action):
+    """Never answer the upgrade; close the connection after ``max_s`` if given."""
+
+    kind: ClassVar[str] = "hang"
+    phase: ClassVar[Phase] = Phase.HANDSHAKE
+    max_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reset(_Action):
+    """Reset the TCP connection before answering the upgrade."""
+
+    kind: ClassVar[str] = "reset"
+    phase: ClassVar[Phase] = Phase.HANDSHAKE
+
+
+@dataclass(frozen=True, slots=True)
+class CloseBeforeAnswer(_Action):
+    """Close the connection cleanly before answering the upgrade."""
+
+    kind: ClassVar[str] = "close_before_answer"
+    phase: ClassVar[Phase] = Phase.HANDSHAKE
+
+
+@dataclass(frozen=True, slots=True)
+class Bad101(_Action):
+    """Answer ``101`` with a defect a strict client must refuse.
+
+    ``subprotocol`` is set only for the ``unrequested_subprotocol`` defect.
+    """
+
+    kind: ClassVar[str] = "bad_101"
+    phase: ClassVar[Phase] = Phase.HANDSHAKE
+    defect: Bad101Defect
+    subprotocol: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Html(_Action):
+    """Answer the upgrade with an HTML page, like a captive portal or a misrouted proxy."""
+
+    kind: ClassVar[str] = "html"
+    phase: ClassVar[Phase] = Phase.HANDSHAKE
+    status: int = 200
+    body: str = CAPTIVE_PORTAL_HTML
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect(_Action):
+    """Answer the upgrade with an HTTP redirect to ``location``."""
+
+    kind: ClassVar[str] = "redirect"
+    phase: ClassVar[Phase] = Phase.HANDSHAKE
+    location: str
+    status: int = 302
+
+
+@dataclass(frozen=True, slots=True)
+class Close(_Action):
+    """Send a close frame once ``after_messages`` or ``after_s`` is reached, whichever is first."""
+
+    kind: ClassVar[str] = "close"
+    phase: ClassVar[Phase] = Phase.CONNECTION
+    code: int = 1000
+    reason: str = ""
+    after_messages: int | None = None
+    after_s: float | None = None
+    toward: Toward = Toward.BOTH
+
+
+@dataclass(frozen=True, slots=True)
+class Drop(_Action):
+    """Drop the TCP connection without a close frame once the trigger is reached."""
+
+    kind: ClassVar[str] = "drop"
+    phase: ClassVar[Phase] = Phase.CONNECTION
+    after_messages: int | None = None
+    after_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stall(_Action):
+    """Stop forwarding in ``direction`` for ``for_s`` seconds, or forever when omitted.
+
+    Without a trigger the stall starts as soon as the WebSocket is established.
+    """
+
+    kind: ClassVar[str] = "stall"
+    phase: ClassVar[Phase] = Phase.CONNECTION
+    direction: Direction
+    after_messages: int | None = None
+    after_s: float | None = None
+    for_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFault(_Action):
+    """Disturb individual messages selected by direction, type, ``pattern`` and ``probability``.
+
+    ``pattern`` is searched in the message content; binary content is decoded as latin-1.
+    ``delay_ms`` is set only for ``do: delay`` and ``truncate_to`` only for ``do: truncate``.
+    """
+
+    kind: ClassVar[str] = "messages"
+    phase: ClassVar[Phase] = Phase.CONNECTION
+    do: MessageOp
+    direction: Direction = Direction.BOTH
+    type: MessageType = MessageType.ANY
+    pattern: re.Pattern[str] | None = None
+    probability: float = 1.0
+    delay_ms: int | None = None
+    truncate_to: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PongFault(_Action):
+    """Suppress or delay pong frames, to exercise heartbeat timeouts."""
+
+    kind: ClassVar[str] = "pongs"
+    phase: ClassVar[Phase] = Phase.CONNECTION
+    do: PongOp
+    delay_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle(_Action):
+    """Limit forwarding in ``direction`` to ``bytes_per_s``."""
+
+    kind: ClassVar[str] = "throttle"
+    phase: ClassVar[Phase] = Phase.CONNECTION
+    bytes_per_s: int
+    direction: Direction = Direction.BOTH
+
+
+HandshakeAction = Reject | Delay | Hang | Reset | CloseBeforeAnswer | Bad101 | Html | Redirect
+ConnectionAction = Close | Drop | Stall | MessageFault | PongFault | Throttle
+Action = HandshakeAction | ConnectionAction
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One validated fault rule; ``seed`` is resolved from ``when.seed``, the file seed or 0."""
+
+    id: str
+    description: str
+    enabled: bool
+    match: Match
+    when: When
+    action: Action
+    source: str
+    seed: int
+
+
+def matches(match: Match, facts: RequestFacts) -> bool:
+    """Whether every field set in *match* agrees with *facts* (unset fields match anything).
+
+    Host globs ignore case; path, header-value and subprotocol globs do not.
+    Globs are :mod:`fnmatch` patterns, so ``*`` also matches ``/``.
+    """
+    path = facts.path.partition("?")[0]
+    return (
+        (match.host is None or fnmatchcase(facts.host.lower(), match.host))
+        and (match.path_glob is None or fnmatchcase(path, match.path_glob))
+        and (match.path_regex is None or match.path_regex.search(path) is not None)
+        and (match.scheme is None or facts.scheme.lower() == match.scheme)
+        and _client_matches(match, facts.client_ip)
+        and all(_header_matches(facts.headers, name, glob) for name, glob in match.headers)
+        and (
+            match.subprotocol is None
+            or any(fnmatchcase(offered, match.subprotocol) for offered in facts.subprotocols)
+        )
+    )
+
+
+def _client_matches(match: Match, client_ip: str) -> bool:
+    """Compare the client address, unwrapping IPv4-mapped IPv6 as dual-stack listeners report it."""
+    if match.client is None:
+        return True
+    try:
+        address = ipaddress.ip_address(client_ip)
+    except ValueError:
+        return match.client_network is None and fnmatchcase(client_ip, match.client)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if match.client_network is not None:
+        return address in match.client_network
+    return fnmatchcase(str(address), match.client)
+
+
+def _header_matches(headers: Iterable[tuple[str, str]], name: str, glob: str) -> bool:
+    """Whether any value of header *name* (repeated headers included) matches *glob*."""
+    return any(key.lower() == name and fnmatchcase(value, glob) for key, value in headers)
+
+
+def parse_rules_text(text: str, path: str, presets: Mapping[str, Mapping]) -> list[Rule]:
+    """Parse one rules document; *path* is only used in messages and :attr:`Rule.source`."""
+    return _parse_rules(text, path, presets, {})
+
+
+def load_rule_files(
+    paths: Sequence[str | os.PathLike[str]],
+    presets: Mapping[str, Mapping] | None = None,
+) -> list[Rule]:
+    """Load rule files in order; ids must be unique across all of them.
+
+    *presets* defaults to the shipped :data:`DEFAULT_PRESETS_PATH`.
+    """
+    if presets is None:
+        presets = load_presets(DEFAULT_PRESETS_PATH)
+    first_seen: dict[str, str] = {}
+    return [
+        rule
+        for path in paths
+        for rule in _parse_rules(_read(path), os.fspath(path), presets, first_seen)
+    ]
+
+
+def load_presets(
+    path: str | os.PathLike[str] = DEFAULT_PRESETS_PATH,
+) -> dict[str, dict[str, Any]]:
+    """Load a presets file: a mapping of preset name to ``reject`` defaults.
+
+    Values are validated like ``reject`` parameters; headers come back as a plain dict.
+    """
+    where = os.fspath(path)
+    document = _load_yaml(_read(path), where)
+    if not isinstance(document, Mapping):
+        raise FaultRulesError(f"{where}: top level must be a mapping of preset names to presets")
+    presets: dict[str, dict[str, Any]] = {}
+    for name, raw in document.items():
+        try:
+            presets[_identifier(name)] = _preset(raw)
+        except ValueError as e:
+            raise FaultRulesError(_locate(where, f"preset {_show(name)}", e)) from None
+    return presets
+
+
+def _read(path: str | os.PathLike[str]) -> str:
+    """File text, with I/O and encoding failures turned into :class:`FaultRulesError`."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise FaultRulesError(f"{os.fspath(path)}: cannot read: {e.strerror or e}") from e
+    except UnicodeDecodeError as e:
+        raise FaultRulesError(
+            f"{os.fspath(path)}: cannot read: not UTF-8 ({e.reason} at byte {e.start})"
+        ) from e
+
+
+def _load_yaml(text: str, path: str) -> Any:
+    """Safe-load one YAML document (no arbitrary tags, duplicate keys rejected)."""
+    try:
+        return YAML(typ="safe").load(text)
+    except YAMLError as e:
+        first_line = str(e).strip().splitlines()[0]
+        raise FaultRulesError(f"{path}: not valid YAML: {first_line}") from e
+
+
+_TOP_LEVEL_FIELDS: Final = ("rules", "seed")
+_RULE_FIELDS: Final = ("id", "description", "enabled", "match", "when", "action")
+_MATCH_FIELDS: Final = ("host", "path", "scheme", "client", "headers", "subprotocol")
+_WHEN_FIELDS: Final = (
+    "probability", "seed", "first", "after", "every", "times", "window", "per", "max_active",
+)
+_WINDOW_FIELDS: Final = ("start_s", "end_s")
+_PRESET_FIELDS: Final = ("status", "reason", "headers", "body")
+
+
+def _parse_rules(
+    text: str, path: str, presets: Mapping[str, Mapping], first_seen: dict[str, str]
+) -> list[Rule]:
+    """Parse one document, claiming ids in *first_seen* (id -> file) to catch duplicates."""
+    document = _load_yaml(text, path)
+    if isinstance(document, Mapping):
+        unknown = [key for key in document if key not in _TOP_LEVEL_FIELDS]
+        if unknown:
+            raise FaultRulesError(
+                f"{path}: unknown top-level field {_show(unknown[0])}"
+                f" (expected: {', '.join(_TOP_LEVEL_FIELDS)})"
+            )
+    if not isinstance(document, Mapping) or not isinstance(document.get("rules"), list):
+        raise FaultRulesError(f"{path}: top level must be a mapping with a 'rules' list")
+    try:
+        file_seed = _integer(document.get("seed", 0))
+    except ValueError as e:
+        raise FaultRulesError(f"{path}: seed: {e}") from None
+    rules = []
+    for index, entry in enumerate(document["rules"], start=1):
+        try:
+            rule = _rule(entry, path, file_seed, presets)
+            if rule.id in first_seen:
+                other = first_seen[rule.id]
+                raise _FieldError("id", f"duplicate rule id (first defined in {other})")
+        except ValueError as e:
+            raise FaultRulesError(_locate(path, f"rule {_rule_label(entry, index)}", e)) from None
+        first_seen[rule.id] = path
+        rules.append(rule)
+    return rules
+
+
+def _rule_label(entry: object, index: int) -> str:
+    """``'the-id'`` when the entry has a valid id, else its 1-based position ``#n``."""
+    rule_id = entry.get("id") if isinstance(entry, Mapping) else None
+    if isinstance(rule_id, str) and _ID_PATTERN.fullmatch(rule_id):
+        return repr(rule_id)
+    return f"#{index}"
+
+
+def _locate(path: str, owner: str, error: ValueError) -> str:
+    """``{path}: {owner}: {field}: {problem}``; no field when the entry as a whole is wrong."""
+    located = _FieldError.of(error)
+    return ": ".join(part for part in (path, owner, located.field, located.problem) if part)
+
+
+def _rule(entry: object, path: str, file_seed: int, presets: Mapping[str, Mapping]) -> Rule:
+    """Build a :class:`Rule` from one entry of the ``rules`` list."""
+    spec = _Fields(entry, _RULE_FIELDS)
+    rule_id = spec.require("id", _identifier)
+    description = spec.get("description", _string, default="")
+    enabled = spec.get("enabled", _boolean, default=True)
+    match = spec.get("match", _match, default=Match())
+    when = spec.get("when", _when, default=When())
+    action = spec.require("action", lambda value: _action(value, presets))
+    return Rule(
+        id=rule_id,
+        description=description,
+        enabled=enabled,
+        match=match,
+        when=when,
+        action=action,
+        source=path,
+        seed=file_seed if when.seed is None else when.seed,
+    )
+
+
+class _FieldError(ValueError):
+    """A problem tagged with the dotted path of its field, relative to the value being checked."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}" if field else problem)
+        self.field = field
+        self.problem = problem
+
+    @classmethod
+    def of(cls, error: ValueError) -> _FieldError:
+        """*error* itself, or a problem with the checked value as a whole."""
+        return error if isinstance(error, _FieldError) else cls("", str(error))
+
+    def within(self, parent: str) -> _FieldError:
+        """The same problem, seen from the mapping that holds *parent*."""
+        return _FieldError(f"{parent}.{self.field}" if self.field else parent, self.problem)
+
+
+class _Fields:
+    """A YAML mapping read field by field: unknown keys are refused, errors name the field.
+
+    ``None`` (an empty YAML section such as ``reset:``) reads as an empty mapping.
+    """
+
+    def __init__(self, data: object, allowed: Sequence[str]) -> None:
+        data = {} if data is None else data
+        if not isinstance(data, Mapping):
+            raise ValueError(f"must be a mapping, got {_show(data)}")
+        expected = f"expected one of: {', '.join(allowed)}" if allowed else "expected no fields"
+        for key in data:
+            if key not in allowed:
+                raise ValueError(f"unknown field {_show(key)} ({expected})")
+        self._data = data
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._data
+
+    def get(self, name: str, check: Check[T], default: Any = None) -> T:
+        """The checked value of *name*, or *default* when absent (``_REQUIRED``: an error)."""
+        if name not in self._data:
+            if default is _REQUIRED:
+                raise _FieldError(name, "missing required field")
+            return default
+        try:
+            return check(self._data[name])
+        except _FieldError as e:
+            raise e.within(name) from None
+        except ValueError as e:
+            raise _FieldError(name, str(e)) from None
+
+    def require(self, name: str, check: Check[T]) -> T:
+        """The checked value of a field that must be present."""
+        return self.get(name, check, _REQUIRED)
+
+    def depends(
+        self, name: str, check: Check[T], *, on: bool, condition: str, default: Any = _REQUIRED
+    ) -> T | None:
+        """A field that only makes sense when *on*: then read with *default*, else refused."""
+        if on:
+            return self.get(name, check, default)
+        if name in self._data:
+            raise _FieldError(name, f"only allowed when {condition}")
+        return None
+
+
+def _show(value: object) -> str:
+    """A value as the user wrote it in YAML, for messages."""
+    match value:
+        case bool():
+            return "true" if value else "false"
+        case None:
+            return "null"
+        case Mapping():
+            return "a mapping"
+        case list():
+            return "a list"
+        case _:
+            return repr(value)
+
+
+def _plain(value: object) -> Any:
+    """JSON-able form of a spec value (enums by value, regexes by source, tuples as lists)."""
+    match value:
+        case enum.Enum():
+            return value.value
+        case re.Pattern():
+            return value.pattern
+        case tuple():
+            return [_plain(item) for item in value]
+        case _:
+            return value
+
+
+def _integer(value: object) -> int:
+    """A YAML integer; booleans and numeric strings are refused."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be an integer, got {_show(value)}")
+    return value
+
+
+def _number(value: object) -> float:
+    """A finite YAML int or float; booleans and numeric strings are refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"must be a number, got {_show(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"must be a finite number, got {_show(value)}")
+    return number
+
+
+def _string(value: object) -> str:
+    """A YAML string; numbers are refused so that ``"1"`` versus ``1`` is never guessed."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, got {_show(value)}")
+    return value
+
+
+def _boolean(value: object) -> bool:
+    """A YAML boolean (``true``/``false``; YAML 1.2 reads ``yes`` as a string)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {_show(value)}")
+    return value
+
+
+def _at_least(minimum: int) -> Check[int]:
+    """An integer check with a lower bound."""
+
+    def check(value: object) -> int:
+        number = _integer(value)
+        if number < minimum:
+            raise ValueError(f"must be >= {minimum}, got {number}")
+        return number
+
+    return check
+
+
+_COUNT: Final = _at_least(0)
+_POSITIVE_COUNT: Final = _at_least(1)
+
+
+def _seconds(value: object) -> float:
+    """A duration or instant in seconds, zero allowed."""
+    number = _number(value)
+    if number < 0:
+        raise ValueError(f"must be >= 0, got {_show(value)}")
+    return number
+
+
+def _positive_seconds(value: object) -> float:
+    """A duration in seconds that must not be zero."""
+    number = _number(value)
+    if number <= 0:
+        raise ValueError(f"must be > 0, got {_show(value)}")
+    return number
+
+
+def _probability(value: object) -> float:
+    """A probability; 0 is refused because such a rule could never fire."""
+    number = _number(value)
+    if not 0 < number <= 1:
+        raise ValueError(f"must be > 0 and <= 1, got {_show(value)}")
+    return number
+
+
+def _nonempty(value: object) -> str:
+    """A string that says something (empty globs, names and locations are mistakes)."""
+    text = _string(value)
+    if not text:
+        raise ValueError("must not be empty")
+    return text
+
+
+def _header_text(value: object) -> str:
+    """A string safe to put in an HTTP head: CR or LF would split the response."""
+    text = _string(value)
+    if "\r" in text or "\n" in text:
+        raise ValueError("must not contain CR or LF")
+    return text
+
+
+def _header_map(value: object) -> tuple[tuple[str, str], ...]:
+    """``{name: value}`` pairs for HTTP headers, in the order written."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a mapping, got {_show(value)}")
+    pairs = []
+    for name, text in value.items():
+        try:
+            pairs.append((_nonempty(_header_text(name)), _header_text(text)))
+        except ValueError as e:
+            raise _FieldError(str(name), str(e)) from None
+    return tuple(pairs)
+
+
+def _identifier(value: object) -> str:
+    """A rule id or preset name: lowercase, usable on command lines and in logs unquoted."""
+    text = _string(value)
+    if not _ID_PATTERN.fullmatch(text):
+        raise ValueError(f"must match {_ID_PATTERN.pattern}, got {text!r}")
+    return text
+
+
+def _choice(kind: type[E]) -> Check[E]:
+    """A check accepting exactly the values of enum *kind*."""
+
+    def check(value: object) -> E:
+        try:
+            return kind(value)
+        except ValueError:
+            allowed = ", ".join(str(member.value) for member in kind)
+            raise ValueError(f"must be one of: {allowed}, got {_show(value)}") from None
+
+    return check
+
+
+def _regex(value: object) -> re.Pattern[str]:
+    """A compiled regular expression."""
+    try:
+        return re.compile(_string(value))
+    except re.error as e:
+        raise ValueError(f"invalid regex: {e}") from None
+
+
+def _http_status(value: object) -> int:
+    """A final HTTP status; 101 is refused because it would complete the upgrade."""
+    status = _integer(value)
+    if not 100 <= status <= 599 or status == 101:
+        raise ValueError(f"must be between 100 and 599 (not 101), got {status}")
+    return status
+
+
+_REDIRECT_STATUSES: Final = (301, 302, 303, 307, 308)
+
+
+def _redirect_status(value: object) -> int:
+    """An HTTP status that carries a ``Location``."""
+    status = _integer(value)
+    if status not in _REDIRECT_STATUSES:
+        raise ValueError(f"must be one of: {', '.join(map(str, _REDIRECT_STATUSES))}, got {status}")
+    return status
+
+
+_SENDABLE_CLOSE_CODES: Final = (range(1000, 1004), range(1007, 1015), range(3000, 5000))
+
+
+def _close_code(value: object) -> int:
+    """A close code an endpoint may send (RFC 6455 section 7.4, IANA registry)."""
+    code = _integer(value)
+    if not any(code in codes for codes in _SENDABLE_CLOSE_CODES):
+        raise ValueError(
+            "must be 1000-1003, 1007-1014 or 3000-4999"
+            f" (1004-1006, 1015 and 1016-2999 are reserved), got {code}"
+        )
+    return code
+
+
+def _close_reason(value: object) -> str:
+    """A close reason that fits a control frame: 125 payload bytes minus the 2-byte code."""
+    reason = _string(value)
+    size = len(reason.encode("utf-8"))
+    if size > 123:
+        raise ValueError(f"must be at most 123 UTF-8 bytes, got {size}")
+    return reason
+
+
+def _path(value: object) -> tuple[str | None, re.Pattern[str] | None]:
+    """``(glob, None)``, or ``(None, regex)`` for values written ``re:<regex>``."""
+    text = _nonempty(value)
+    if text.startswith("re:"):
+        return None, _regex(text.removeprefix("re:"))
+    return text, None
+
+
+def _client(value: object) -> tuple[str, Network | None]:
+    """``(text, network)`` for a CIDR such as ``10.0.0.0/8``, ``(glob, None)`` otherwise."""
+    text = _nonempty(value)
+    if "/" not in text:
+        return text, None
+    try:
+        return text, ipaddress.ip_network(text)
+    except ValueError as e:
+        raise ValueError(f"invalid CIDR network: {e}") from None
+
+
+def _match(value: object) -> Match:
+    spec = _Fields(value, _MATCH_FIELDS)
+    host = spec.get("host", _nonempty)
+    path_glob, path_regex = spec.get("path", _path, default=(None, None))
+    client, client_network = spec.get("client", _client, default=(None, None))
+    headers = spec.get("headers", _header_map, default=())
+    return Match(
+        host=None if host is None else host.lower(),
+        path_glob=path_glob,
+        path_regex=path_regex,
+        scheme=spec.get("scheme", _choice(Scheme)),
+        client=client,
+        client_network=client_network,
+        headers=tuple((name.lower(), glob) for name, glob in headers),
+        subprotocol=spec.get("subprotocol", _nonempty),
+    )
+
+
+def _window(value: object) -> Window:
+    spec = _Fields(value, _WINDOW_FIELDS)
+    window = Window(start_s=spec.get("start_s", _seconds), end_s=spec.get("end_s", _seconds))
+    if window.start_s is None and window.end_s is None:
+        raise ValueError("missing required field (one of start_s, end_s)")
+    start_s, end_s = window.start_s, window.end_s
+    if start_s is not None and end_s is not None and start_s >= end_s:
+        raise ValueError(f"start_s must be less than end_s, got {start_s:g} >= {end_s:g}")
+    return window
+
+
+def _when(value: object) -> When:
+    spec = _Fields(value, _WHEN_FIELDS)
+    when = When(
+        probability=spec.get("probability", _probability),
+        seed=spec.get("seed", _integer),
+        first=spec.get("first", _POSITIVE_COUNT),
+        after=spec.get("after", _COUNT),
+        every=spec.get("every", _POSITIVE_COUNT),
+        times=spec.get("times", _POSITIVE_COUNT),
+        window=spec.get("window", _window),
+        per=spec.get("per", _choice(Per), default=Per.GLOBAL),
+        max_active=spec.get("max_active", _POSITIVE_COUNT),
+    )
+    if when.first is not None:
+        candidates = range((when.after or 0) + 1, when.first + 1)
+        if not any(attempt % (when.every or 1) == 0 for attempt in candidates):
+            raise ValueError("first, after and every leave no attempt on which the rule can fire")
+    return when
+
+
+def _action(value: object, presets: Mapping[str, Mapping]) -> Action:
+    """The single action of a rule, dispatched on its key."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a mapping, got {_show(value)}")
+    if len(value) != 1:
+        listed = f": {', '.join(map(str, value))}" if value else ""
+        raise ValueError(f"exactly one action is required, got {len(value)}{listed}")
+    [(kind, params)] = value.items()
+    if kind not in _ACTIONS:
+        raise ValueError(f"unknown action {_show(kind)} (expected one of: {', '.join(_ACTIONS)})")
+    cls, parse = _ACTIONS[kind]
+    try:
+        return parse(_Fields(params, [spec.name for spec in fields(cls)]), presets)
+    except _FieldError as e:
+        raise e.within(kind) from None
+    except ValueError as e:
+        raise _FieldError(kind, str(e)) from None
+
+
+def _trigger(spec: _Fields, *, required: bool) -> tuple[int | None, float | None]:
+    """``(after_messages, after_s)``; a ``close`` or ``drop`` without either would never happen."""
+    after_messages = spec.get("after_messages", _COUNT)
+    after_s = spec.get("after_s", _seconds)
+    if required and after_messages is None and after_s is None:
+        raise ValueError("missing required field (one of after_messages, after_s)")
+    return after_messages, after_s
+
+
+def _preset_name(presets: Mapping[str, Mapping]) -> Check[str]:
+    def check(value: object) -> str:
+        name = _string(value)
+        if name not in presets:
+            known = ", ".join(sorted(presets)) or "no presets are loaded"
+            raise ValueError(f"unknown preset {name!r} (expected one of: {known})")
+        return name
+
+    return check
+
+
+def _preset(value: object) -> dict[str, Any]:
+    """One validated preset as plain data, holding only the fields it gives."""
+    spec = _Fields(value, _PRESET_FIELDS)
+    checks: dict[str, Check[Any]] = {
+        "status": _http_status,
+        "reason": _header_text,
+        "headers": lambda raw: dict(_header_map(raw)),
+        "body": _string,
+    }
+    return {name: spec.require(name, check) for name, check in checks.items() if name in spec}
+
+
+def _parse_reject(spec: _Fields, presets: Mapping[str, Mapping]) -> Reject:
+    """Explicit fields override the preset's; headers merge, case-insensitively by name."""
+    preset = spec.get("preset", _preset_name(presets))
+    defaults = presets[preset] if preset is not None else {}
+    explicit = spec.get("headers", _header_map, default=())
+    headers = {
+        name.lower(): (name, text)
+        for name, text in (*defaults.get("headers", {}).items(), *explicit)
+    }
+    return Reject(
+        status=spec.get("status", _http_status, default=defaults.get("status", _REQUIRED)),
+        reason=spec.get("reason", _header_text, default=defaults.get("reason", "")),
+        headers=tuple(headers.values()),
+        body=spec.get("body", _string, default=defaults.get("body", "")),
+        preset=preset,
+    )
+
+
+def _parse_delay(spec: _Fields, presets: Mapping[str, Mapping]) -> Delay:
+    return Delay(ms=spec.require("ms", _COUNT), jitter_ms=spec.get("jitter_ms", _COUNT, default=0))
+
+
+def _parse_hang(spec: _Fields, presets: Mapping[str, Mapping]) -> Hang:
+    return Hang(max_s=spec.get("max_s", _positive_seconds))
+
+
+def _parse_reset(spec: _Fields, presets: Mapping[str, Mapping]) -> Reset:
+    return Reset()
+
+
+def _parse_close_before_answer(
+    spec: _Fields, presets: Mapping[str, Mapping]
+) -> CloseBeforeAnswer:
+    return CloseBeforeAnswer()
+
+
+def _parse_bad_101(spec: _Fields, presets: Mapping[str, Mapping]) -> Bad101:
+    defect = spec.require("defect", _choice(Bad101Defect))
+    subprotocol = spec.depends(
+        "subprotocol",
+        _nonempty,
+        on=defect is Bad101Defect.UNREQUESTED_SUBPROTOCOL,
+        condition="defect is 'unrequested_subprotocol'",
+        default="wswatch-unrequested",
+    )
+    return Bad101(defect=defect, subprotocol=subprotocol)
+
+
+def _parse_html(spec: _Fields, presets: Mapping[str, Mapping]) -> Html:
+    return Html(
+        status=spec.get("status", _http_status, default=200),
+        body=spec.get("body", _string, default=CAPTIVE_PORTAL_HTML),
+    )
+
+
+def _parse_redirect(spec: _Fields, presets: Mapping[str, Mapping]) -> Redirect:
+    return Redirect(
+        location=spec.require("location", lambda value: _nonempty(_header_text(value))),
+        status=spec.get("status", _redirect_status, default=302),
+    )
+
+
+def _parse_close(spec: _Fields, presets: Mapping[str, Mapping]) -> Close:
+    after_messages, after_s = _trigger(spec, required=True)
+    return Close(
+        code=spec.get("code", _close_code, default=1000),
+        reason=spec.get("reason", _close_reason, default=""),
+        after_messages=after_messages,
+        after_s=after_s,
+        toward=spec.get("toward", _choice(Toward), default=Toward.BOTH),
+    )
+
+
+def _parse_drop(spec: _Fields, presets: Mapping[str, Mapping]) -> Drop:
+    after_messages, after_s = _trigger(spec, required=True)
+    return Drop(after_messages=after_messages, after_s=after_s)
+
+
+def _parse_stall(spec: _Fields, presets: Mapping[str, Mapping]) -> Stall:
+    direction = spec.require("direction", _choice(Direction))
+    after_messages, after_s = _trigger(spec, required=False)
+    return Stall(
+        direction=direction,
+        after_messages=after_messages,
+        after_s=after_s,
+        for_s=spec.get("for_s", _positive_seconds),
+    )
+
+
+def _parse_messages(spec: _Fields, presets: Mapping[str, Mapping]) -> MessageFault:
+    do = spec.require("do", _choice(MessageOp))
+    return MessageFault(
+        do=do,
+        direction=spec.get("direction", _choice(Direction), default=Direction.BOTH),
+        type=spec.get("type", _choice(MessageType), default=MessageType.ANY),
+        pattern=spec.get("pattern", _regex),
+        probability=spec.get("probability", _probability, default=1.0),
+        delay_ms=spec.depends(
+            "delay_ms", _POSITIVE_COUNT, on=do is MessageOp.DELAY, condition="do is 'delay'"
+        ),
+        truncate_to=spec.depends(
+            "truncate_to", _COUNT, on=do is MessageOp.TRUNCATE, condition="do is 'truncate'"
+        ),
+    )
+
+
+def _parse_pongs(spec: _Fields, presets: Mapping[str, Mapping]) -> PongFault:
+    do = spec.require("do", _choice(PongOp))
+    return PongFault(
+        do=do,
+        delay_ms=spec.depends(
+            "delay_ms", _POSITIVE_COUNT, on=do is PongOp.DELAY, condition="do is 'delay'"
+        ),
+    )
+
+
+def _parse_throttle(spec: _Fields, presets: Mapping[str, Mapping]) -> Throttle:
+    return Throttle(
+        bytes_per_s=spec.require("bytes_per_s", _POSITIVE_COUNT),
+        direction=spec.get("direction", _choice(Direction), default=Direction.BOTH),
+    )
+
+
+_ActionParser = Callable[[_Fields, Mapping[str, Mapping]], Action]
+
+#: Action name -> (spec class, whose fields are the allowed parameters; parser).
+_ACTIONS: Final[dict[str, tuple[type[_Action], _ActionParser]]] = {
+    cls.kind: (cls, parse)
+    for cls, parse in (
+        (Reject, _parse_reject),
+        (Delay, _parse_delay),
+        (Hang, _parse_hang),
+        (Reset, _parse_reset),
+        (CloseBeforeAnswer, _parse_close_before_answer),
+        (Bad101, _parse_bad_101),
+        (Html, _parse_html),
+        (Redirect, _parse_redirect),
+        (Close, _parse_close),
+        (Drop, _parse_drop),
+        (Stall, _parse_stall),
+        (MessageFault, _parse_messages),
+        (PongFault, _parse_pongs),
+        (Throttle, _parse_throttle),
+    )
+}

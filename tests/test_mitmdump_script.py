@@ -1,0 +1,107 @@
+"""`mitmdump -s addons/wswatch.py` as a subprocess, exactly as users start it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import websockets
+from websockets.asyncio.client import connect
+
+from upstreams import scenario_server
+
+REPO = Path(__file__).resolve().parents[1]
+MITMDUMP = Path(sys.executable).with_name("mitmdump")
+SECRET = "subprocess-SECRET-8c7b6a5d"
+
+
+@contextlib.asynccontextmanager
+async def mitmdump(*args: str, confdir: Path) -> AsyncIterator[tuple[int, list[str]]]:
+    """Start mitmdump with wswatch on an ephemeral port; yield the port and its output lines."""
+    process = await asyncio.create_subprocess_exec(
+        str(MITMDUMP), "-p", "0", "--set", f"confdir={confdir}", "-s", "addons/wswatch.py", *args,
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    lines: list[str] = []
+
+    async def read_until_listening() -> int:
+        assert process.stdout is not None
+        while line := (await process.stdout.readline()).decode():
+            lines.append(line)
+            found = re.search(r"listening at (\S+):(\d+)", line)
+            if found:
+                assert found.group(1) == "127.0.0.1", line
+                return int(found.group(2))
+        raise AssertionError("mitmdump exited before listening:\n" + "".join(lines))
+
+    try:
+        port = await asyncio.wait_for(read_until_listening(), 30)
+        yield port, lines
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+        assert process.stdout is not None
+        rest, _ = await asyncio.wait_for(process.communicate(), 30)
+        lines.extend(rest.decode().splitlines(keepends=True))
+
+
+async def test_users_command_listens_on_loopback_and_reports_a_rejection(tmp_path, confdir):
+    """The documented command: loopback only, readable terminal line, JSON line, no secret."""
+    log_path = tmp_path / "events.jsonl"
+    async with scenario_server() as up:
+        async with mitmdump(
+            "--mode", f"reverse:http://127.0.0.1:{up}", "--set", f"wswatch_log={log_path}", confdir=confdir
+        ) as (port, output):
+            with pytest.raises(websockets.InvalidStatus):
+                async with connect(
+                    f"ws://127.0.0.1:{port}/deepgram401?token={SECRET}",
+                    additional_headers={"Authorization": f"Token {SECRET}"},
+                ):
+                    pass
+    terminal = "".join(output)
+    events = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert "[wswatch] ws.handshake REJECTED 401 Unauthorized" in terminal
+    assert "hint: The API key is wrong" in terminal
+    assert "session.summary" in terminal  # printed at exit
+    assert [e["event"] for e in events] == ["ws.handshake", "session.summary"]
+    assert events[0]["outcome"] == "rejected" and events[0]["vendor"] == "deepgram"
+    assert SECRET not in terminal and SECRET not in log_path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "vendors:\n  acme:\n    close_codes:\n      4001: {hint: 'x'}\n",
+            "vendor 'acme': close_codes.4001.meaning: missing required field",
+        ),
+        (
+            "vendors:\n  acme:\n    status_hints: {401: 3}\n",
+            "vendor 'acme': status_hints.401: must be a string, got 3",
+        ),
+        (
+            "vendors:\n  acme:\n    colour: blue\n",
+            "vendor 'acme': colour: unknown field 'colour'",
+        ),
+    ],
+    ids=["missing-meaning", "wrong-type", "unknown-field"],
+)
+async def test_bad_vendor_file_stops_startup_naming_file_entry_and_field(tmp_path, confdir, content, message):
+    """mitmdump exits at start-up with an error that names the file, the vendor and the field."""
+    bad = tmp_path / "vendors.yaml"
+    bad.write_text(content)
+    process = await asyncio.create_subprocess_exec(
+        str(MITMDUMP), "-p", "0", "--set", f"confdir={confdir}", "-s", "addons/wswatch.py",
+        "--set", f"wswatch_vendors={bad}",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode != 0
+    assert f"{bad}: {message}" in output.decode()
