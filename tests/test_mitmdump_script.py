@@ -24,9 +24,10 @@ SECRET = "subprocess-SECRET-8c7b6a5d"
 
 @contextlib.asynccontextmanager
 async def mitmdump(*args: str, confdir: Path) -> AsyncIterator[tuple[int, list[str]]]:
-    """Start mitmdump with wswatch on an ephemeral port; yield the port and its output lines."""
+    """Start mitmdump as the README does, on an ephemeral port; yield the port and its output."""
     process = await asyncio.create_subprocess_exec(
-        str(MITMDUMP), "-p", "0", "--set", f"confdir={confdir}", "-s", "addons/wswatch.py", *args,
+        str(MITMDUMP), "--listen-host", "127.0.0.1", "-p", "0", "--set", f"confdir={confdir}",
+        "-s", "addons/wswatch.py", *args,
         cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     lines: list[str] = []
@@ -53,7 +54,7 @@ async def mitmdump(*args: str, confdir: Path) -> AsyncIterator[tuple[int, list[s
 
 
 async def test_users_command_listens_on_loopback_and_reports_a_rejection(tmp_path, confdir):
-    """The documented command: loopback only, readable terminal line, JSON line, no secret."""
+    """The README's command: loopback only, readable terminal line, JSON line, no secret."""
     log_path = tmp_path / "events.jsonl"
     async with scenario_server() as up:
         async with mitmdump(
@@ -70,6 +71,7 @@ async def test_users_command_listens_on_loopback_and_reports_a_rejection(tmp_pat
     assert "[wswatch] ws.handshake REJECTED 401 Unauthorized" in terminal
     assert "hint: The API key is wrong" in terminal
     assert "session.summary" in terminal  # printed at exit
+    assert "listens on every interface" not in terminal
     assert [e["event"] for e in events] == ["ws.handshake", "session.summary"]
     assert events[0]["outcome"] == "rejected" and events[0]["vendor"] == "deepgram"
     assert SECRET not in terminal and SECRET not in log_path.read_text()
@@ -105,3 +107,27 @@ async def test_bad_vendor_file_stops_startup_naming_file_entry_and_field(tmp_pat
     output, _ = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode != 0
     assert f"{bad}: {message}" in output.decode()
+
+
+async def test_listening_on_every_interface_is_warned_about(tmp_path, confdir):
+    """Without --listen-host, mitmproxy listens everywhere; wswatch says so at start-up."""
+    process = await asyncio.create_subprocess_exec(
+        str(MITMDUMP), "-p", "0", "--set", f"confdir={confdir}", "-s", "addons/wswatch.py",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    seen: list[str] = []
+
+    async def read_until_warning() -> str:
+        while line := (await process.stdout.readline()).decode():
+            seen.append(line)
+            if "listens on every interface" in line:
+                return line
+        raise AssertionError("no warning before exit:\n" + "".join(seen))
+
+    try:
+        warning = await asyncio.wait_for(read_until_warning(), 30)
+    finally:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.communicate(), 30)
+    assert "--listen-host 127.0.0.1" in warning
