@@ -479,6 +479,8 @@ FIELD_ERRORS = [
     ),
     ("match: {headers: {x-test-case: 3}}", "match.headers.x-test-case: must be a string, got 3"),
     ("match: {headers: [x-test-case]}", "match.headers: must be a mapping, got a list"),
+    ("match: {headers: {'': x}}", "match.headers: invalid header name '': must not be empty"),
+    ("match: {headers: {1: x}}", "match.headers: invalid header name 1: must be a string, got 1"),
     ("match: {subprotocol: 1}", "match.subprotocol: must be a string, got 1"),
     # when
     ("when: {probability: 0}", "when.probability: must be > 0 and <= 1, got 0"),

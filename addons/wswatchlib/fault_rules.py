@@ -781,9 +781,13 @@ def _header_map(value: object) -> tuple[tuple[str, str], ...]:
     pairs = []
     for name, text in value.items():
         try:
-            pairs.append((_nonempty(_header_text(name)), _header_text(text)))
+            checked_name = _nonempty(_header_text(name))
         except ValueError as e:
-            raise _FieldError(str(name), str(e)) from None
+            raise ValueError(f"invalid header name {_show(name)}: {e}") from None
+        try:
+            pairs.append((checked_name, _header_text(text)))
+        except ValueError as e:
+            raise _FieldError(checked_name, str(e)) from None
     return tuple(pairs)
 
 
@@ -878,6 +882,7 @@ def _client(value: object) -> tuple[str, Network | None]:
 
 
 def _match(value: object) -> Match:
+    """Host globs and header names are lowercased here, once, so matching compares directly."""
     spec = _Fields(value, _MATCH_FIELDS)
     host = spec.get("host", _nonempty)
     path_glob, path_regex = spec.get("path", _path, default=(None, None))
@@ -896,6 +901,7 @@ def _match(value: object) -> Match:
 
 
 def _window(value: object) -> Window:
+    """An empty or inverted window is refused: it would silently never (or always) fire."""
     spec = _Fields(value, _WINDOW_FIELDS)
     window = Window(start_s=spec.get("start_s", _seconds), end_s=spec.get("end_s", _seconds))
     if window.start_s is None and window.end_s is None:
@@ -907,6 +913,7 @@ def _window(value: object) -> Window:
 
 
 def _when(value: object) -> When:
+    """Also refuses first/after/every combinations that leave no attempt to fire on."""
     spec = _Fields(value, _WHEN_FIELDS)
     when = When(
         probability=spec.get("probability", _probability),
@@ -955,6 +962,8 @@ def _trigger(spec: _Fields, *, required: bool) -> tuple[int | None, float | None
 
 
 def _preset_name(presets: Mapping[str, Mapping]) -> Check[str]:
+    """A check accepting the names of the loaded presets."""
+
     def check(value: object) -> str:
         name = _string(value)
         if name not in presets:
