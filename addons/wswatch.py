@@ -8,18 +8,22 @@ Usage:
     mitmdump -s addons/wswatch.py
     mitmdump -s addons/wswatch.py --set wswatch_log=events.jsonl
     mitmdump --mode reverse:https://api.example.com -s addons/wswatch.py
+    mitmdump -s addons/wswatch.py --set wswatch_faults=config/faults/flaky-auth.yaml
 """
 
 from wswatchlib.event_log import EventLog
+from wswatchlib.fault_injector import FaultInjector
 from wswatchlib.message_window import MessageWindow
 from wswatchlib.proxy_defaults import ProxyDefaults
 from wswatchlib.watcher import WsWatch
 
 event_log = EventLog()
 
-# The event log comes last: its `done` closes the file after the others wrote their final events.
+# Order matters: the fault injector acts before the watcher reports (so events know a fault was
+# injected), and the event log comes last (its `done` closes the file after the final events).
 addons = [
     ProxyDefaults(),
+    FaultInjector(event_log),
     WsWatch(event_log),
     MessageWindow(),
     event_log,

@@ -11,6 +11,7 @@ import contextlib
 import datetime
 import hashlib
 import ipaddress
+import json
 import socket
 import ssl
 from collections.abc import AsyncIterator
@@ -70,6 +71,9 @@ def _tag_deepgram(_connection: ServerConnection, request: Request, response: Res
 
 async def _scenario(connection: ServerConnection) -> None:
     path = connection.request.path.split("?")[0]
+    if path == "/headers":
+        # Tells the client which request headers reached the upstream.
+        await connection.send(json.dumps(sorted(name.lower() for name in connection.request.headers)))
     if path == "/close4001":
         await connection.close(4001, "bye")
         return

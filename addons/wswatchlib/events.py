@@ -18,6 +18,10 @@ CLOSED = "ws.closed"
 SUMMARY = "session.summary"
 FAULT_INJECTED = "fault.injected"
 
+#: flow.metadata key the fault injector sets on a flow it disturbed:
+#: {"rule_id": str, "action": str, "closed_by_proxy": bool (connection faults that closed it)}.
+FAULT_METADATA_KEY = "wswatch.fault"
+
 
 def utc_timestamp(epoch_seconds: float) -> str:
     """ISO 8601 UTC with milliseconds, e.g. 2026-11-20T23:10:27.123Z."""

@@ -455,6 +455,14 @@ def parse_rules_text(text: str, path: str, presets: Mapping[str, Mapping]) -> li
     return _parse_rules(text, path, presets, {})
 
 
+def parse_action(value: object, where: str, presets: Mapping[str, Mapping]) -> Action:
+    """One action mapping on its own (a client's fault header); errors start with *where*."""
+    try:
+        return _action(value, presets)
+    except ValueError as e:
+        raise FaultRulesError(_locate(where, "", e)) from None
+
+
 def load_rule_files(
     paths: Sequence[str | os.PathLike[str]],
     presets: Mapping[str, Mapping] | None = None,

@@ -101,6 +101,7 @@ CLOSE_CODE_HINTS: dict[int, str] = {
     1001: "Going away: the server is shutting down or the page navigated away; reconnect with back-off.",
     1002: "Protocol error: one side sent a malformed frame; check custom framing code or a proxy in between.",
     1003: "Unsupported data: the peer cannot accept this type of message (text vs binary).",
+    1004: "Reserved code 1004 (RFC 6455 section 7.4.1): no endpoint may send it; the peer's WebSocket stack is broken.",
     1005: "No status code: the peer sent a close frame without a code.",
     1006: "Abnormal closure: the connection dropped without a close frame (reset, crash, idle timeout of a middlebox); see who closed it.",
     1007: "Invalid payload: a text message was not valid UTF-8 or a message was not what the peer expected.",
@@ -114,9 +115,9 @@ CLOSE_CODE_HINTS: dict[int, str] = {
     1015: "TLS handshake failure (never sent on the wire): check certificates.",
 }
 
-#: Fallback by range for codes no table names.
+#: Fallback by range for codes no table names; the first entry also covers codes above 4999.
 CLOSE_RANGE_HINTS: tuple[tuple[range, str], ...] = (
-    (range(0, 1000), "Close code below 1000 is not valid in RFC 6455: the peer's WebSocket stack is broken."),
+    (range(0, 1000), "Close code outside 1000-4999 is not valid in RFC 6455: the peer's WebSocket stack is broken."),
     (range(1016, 3000), "A code reserved for future RFC use: the peer sent a code it should not."),
     (range(3000, 4000), "A registered library or framework code: see that framework's documentation."),
     (range(4000, 5000), "An application-defined code: see the service's documentation, and the close reason."),

@@ -8,13 +8,23 @@ end-to-end tests on both, so an upgrade that breaks one fails loudly rather than
   rewrites 1006 into a clean Close 1000. That hides a crash from the client. `SendFilter`s wrap
   `WebsocketConnection.send2` so such a close is not put on the wire; mitmproxy then closes the
   TCP connection, and the other peer sees an abnormal closure (1006), as it would without a proxy.
+- Closing a live WebSocket with a chosen code (upstream issue #4773): a CloseConnection event is
+  queued on the layer's wsproto connection as if the peer had sent it, and an empty injected
+  message wakes the layer up. That message reaches `websocket_message` even after
+  `websocket_end`; `is_wakeup_message` recognises it so it can be dropped.
+- Resetting a client connection: SO_LINGER 0 on its socket and an abort, so it gets a TCP RST.
+- Pongs: a SendFilter can swallow them; `send_raw` writes bytes to a connection later.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import socket
+import struct
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import wsproto.events
+from mitmproxy import ctx, http, websocket
 from mitmproxy.proxy import commands
 from mitmproxy.proxy.layers import websocket as websocket_layer
 
@@ -59,3 +69,86 @@ def keep_abnormal_closes_abnormal(
     return not (
         isinstance(event, wsproto.events.CloseConnection) and event.code in NO_FRAME_CLOSE_CODES
     )
+
+
+def _handler(flow: http.HTTPFlow) -> Any:
+    proxyserver = ctx.master.addons.get("proxyserver")
+    return proxyserver.connections.get(flow.client_conn.id) if proxyserver else None
+
+
+def _layers(root: Any) -> Iterator[Any]:
+    """Every layer below `root`, breadth first (bounded: layer stacks are a few levels deep)."""
+    queue, seen = [root], 0
+    while queue and seen < 256:
+        current = queue.pop(0)
+        seen += 1
+        yield current
+        for name in ("layer", "child_layer"):
+            child = getattr(current, name, None)
+            if child is not None:
+                queue.append(child)
+        streams = getattr(current, "streams", None)
+        if isinstance(streams, dict):
+            queue.extend(streams.values())
+
+
+def websocket_layer_of(flow: http.HTTPFlow) -> websocket_layer.WebsocketLayer | None:
+    """The live WebsocketLayer relaying `flow`, or None once the connection is gone."""
+    handler = _handler(flow)
+    if handler is None:
+        return None
+    for candidate in _layers(handler.layer):
+        if isinstance(candidate, websocket_layer.WebsocketLayer) and candidate.flow is flow:
+            return candidate
+    return None
+
+
+def is_wakeup_message(message: websocket.WebSocketMessage) -> bool:
+    """The empty injected text message `close_websocket` uses to wake the layer."""
+    return message.injected and message.content == b"" and message.is_text
+
+
+def close_websocket(flow: http.HTTPFlow, code: int, reason: str, as_client: bool) -> bool:
+    """Close `flow`'s WebSocket as if the client (or the server) had sent Close(code, reason).
+
+    mitmproxy relays that close to both peers. With code 1006 and the abnormal-close filter
+    installed, neither peer gets a close frame: both see the TCP connection drop.
+    Returns False when the connection is already gone.
+    """
+    layer = websocket_layer_of(flow)
+    if layer is None or flow.websocket is None or flow.websocket.timestamp_end is not None:
+        return False
+    source = layer.client_ws if as_client else layer.server_ws
+    source._events.append(wsproto.events.CloseConnection(code=code, reason=reason))
+    wakeup = websocket.WebSocketMessage(websocket_layer.Opcode.TEXT, as_client, b"")
+    ctx.master.addons.get("proxyserver").inject_event(
+        websocket_layer.WebSocketMessageInjected(flow, wakeup)
+    )
+    return True
+
+
+def reset_client(flow: http.HTTPFlow) -> bool:
+    """Abort the client's TCP connection with a RST (SO_LINGER 0, then abort: no FIN first)."""
+    handler = _handler(flow)
+    transport = handler.transports.get(handler.client) if handler else None
+    writer = getattr(transport, "writer", None)
+    sock = writer.get_extra_info("socket") if writer is not None else None
+    if sock is None:
+        return False
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+    return True
+
+
+def send_raw(flow: http.HTTPFlow, to_client: bool, data: bytes) -> bool:
+    """Write bytes straight to one of `flow`'s connections (used to send a held-back pong)."""
+    handler = _handler(flow)
+    if handler is None:
+        return False
+    connection = flow.client_conn if to_client else flow.server_conn
+    transport = handler.transports.get(connection)
+    writer = getattr(transport, "writer", None)
+    if writer is None or writer.is_closing():
+        return False
+    writer.write(data)
+    return True

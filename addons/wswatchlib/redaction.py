@@ -73,15 +73,14 @@ class Redactor:
         return {name: self.redact_header(name, value) for name, value in headers.items()}
 
     def redact_query(self, query: str) -> str:
-        """A query string with the values of secret parameters replaced (order kept)."""
-        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-        if not any(self.is_secret_param(name) for name, _ in pairs):
-            return query
-        return "&".join(
-            f"{urllib.parse.quote(name, safe='')}="
-            + (REDACTED if self.is_secret_param(name) else urllib.parse.quote(value, safe=""))
-            for name, value in pairs
-        )
+        """A query string with the values of secret parameters replaced; every other byte kept."""
+        pieces = []
+        for piece in query.split("&"):
+            raw_name = piece.partition("=")[0]
+            if self.is_secret_param(urllib.parse.unquote_plus(raw_name)):
+                piece = f"{raw_name}={REDACTED}"
+            pieces.append(piece)
+        return "&".join(pieces)
 
     def redact_url(self, url: str) -> str:
         parts = urllib.parse.urlsplit(url)

@@ -6,6 +6,7 @@ Pure: the watcher copies what it needs out of a mitmproxy flow into `HandshakeFa
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,6 +68,9 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if moment.tzinfo is None:
+        # HTTP dates are always GMT; asctime() dates and "-0000" parse without a zone.
+        moment = moment.replace(tzinfo=datetime.UTC)
     return max(0.0, round(moment.timestamp() - now, 3))
 
 

@@ -262,6 +262,11 @@ def parse_profile(profile_id: str, entry: Any) -> VendorProfile:
     )
 
 
+def _detail(error: fields.FieldError) -> str:
+    """The error without an empty field name (the entry itself is wrong: ": must be...")."""
+    return str(error) if error.field else error.problem
+
+
 def parse_catalog(document: Any, path: str) -> VendorCatalog:
     """The whole vendor file as a catalog; errors name the file, the vendor and the field."""
     if not isinstance(document, Mapping) or not isinstance(document.get("vendors"), Mapping):
@@ -278,11 +283,11 @@ def parse_catalog(document: Any, path: str) -> VendorCatalog:
         try:
             vendors.append(parse_profile(vendor_id, entry))
         except fields.FieldError as error:
-            raise VendorFileError(f"{path}: vendor {vendor_id!r}: {error}") from error
+            raise VendorFileError(f"{path}: vendor {vendor_id!r}: {_detail(error)}") from error
     try:
         generic = parse_profile("generic", document.get("generic") or {})
     except fields.FieldError as error:
-        raise VendorFileError(f"{path}: generic: {error}") from error
+        raise VendorFileError(f"{path}: generic: {_detail(error)}") from error
     return VendorCatalog(tuple(vendors), generic)
 
 
@@ -292,6 +297,10 @@ def load_catalog(path: str) -> VendorCatalog:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise VendorFileError(f"{path}: cannot read: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise VendorFileError(
+            f"{path}: cannot read: not UTF-8 ({error.reason} at byte {error.start})"
+        ) from error
     try:
         document = YAML(typ="safe").load(text)
     except YAMLError as error:

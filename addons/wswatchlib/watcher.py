@@ -7,6 +7,7 @@ One `ws.handshake` per upgrade attempt (from `response` or `error`, whichever co
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -158,7 +159,10 @@ class WsWatch:
         analysis = reports.analyse_handshake(
             self._facts(flow), self.catalog, self.redactor, ctx.options.wswatch_body_excerpt
         )
+        fault = flow.metadata.get(events.FAULT_METADATA_KEY)
         event = analysis.event
+        if fault:
+            event = dataclasses.replace(event, injected=True, rule_id=fault["rule_id"])
         flow.metadata[REPORTED_KEY] = event.outcome
         self.summary.record_handshake(
             event.host,
@@ -205,6 +209,8 @@ class WsWatch:
         if track is None or flow.websocket is None:
             return
         message = flow.websocket.messages[-1]
+        if message.injected:
+            return
         side = "client" if message.from_client else "server"
         track.messages[side] += 1
         track.bytes[side] += len(message.content)
@@ -215,14 +221,20 @@ class WsWatch:
             return
         websocket = flow.websocket
         code = int(websocket.close_code) if websocket.close_code is not None else None
+        fault = flow.metadata.get(events.FAULT_METADATA_KEY) or {}
+        if fault.get("closed_by_proxy"):
+            closed_by = "proxy"
+        else:
+            closed_by = "client" if websocket.closed_by_client else "server"
         self._report_close(
             flow.id,
             track,
             code,
             websocket.close_reason,
-            "client" if websocket.closed_by_client else "server",
+            closed_by,
             websocket.timestamp_end or time.time(),
             len(websocket.messages),
+            fault.get("rule_id"),
         )
 
     def _report_close(
@@ -234,6 +246,7 @@ class WsWatch:
         closed_by: str | None,
         ended: float,
         retained: int | None,
+        rule_id: str | None = None,
     ) -> None:
         facts = reports.ConnectionFacts(
             url=track.url,
@@ -247,6 +260,8 @@ class WsWatch:
             retained_messages=retained,
         )
         event = reports.analyse_close(facts, track.vendor)
+        if rule_id:
+            event = dataclasses.replace(event, injected=True, rule_id=rule_id)
         self.summary.record_close(event.close_code, event.clean, event.injected, event.rule_id)
         self.event_log.emit(
             events.CLOSED,

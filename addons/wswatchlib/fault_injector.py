@@ -1,0 +1,521 @@
+"""Addon: inject WebSocket failures on purpose, from rule files or a client's own header.
+
+Decisions are pure (`fault_rules.matches`, `FaultSchedule.decide`); this module applies them in
+mitmproxy hooks. Handshake actions act in `request` (or on the 101 in `response`); connection
+actions are armed in `websocket_start` and act per message or on a timer. Whatever mitmproxy has
+no public API for goes through `mitm_internals`.
+
+Every fault marks its flow (metadata key `events.FAULT_METADATA_KEY`) so the watcher's
+`ws.handshake` / `ws.closed` events say `injected: true` and name the rule, and is logged once as
+`fault.injected` when it takes effect on a flow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import wsproto.events
+from mitmproxy import command, ctx, exceptions, http, websocket
+from mitmproxy.proxy.layers import websocket as websocket_layer
+
+from . import events, mitm_internals
+from .event_log import EventLog
+from .fault_header import HEADER, parse_fault_header
+from .fault_rules import (
+    Action,
+    Bad101,
+    Bad101Defect,
+    Close,
+    CloseBeforeAnswer,
+    Delay,
+    Direction,
+    Drop,
+    FaultRulesError,
+    Hang,
+    Html,
+    MessageFault,
+    MessageOp,
+    MessageType,
+    Phase,
+    PongFault,
+    PongOp,
+    Redirect,
+    Reject,
+    RequestFacts,
+    Reset,
+    Rule,
+    Stall,
+    Throttle,
+    Toward,
+    load_presets,
+    load_rule_files,
+    matches,
+)
+from .fault_schedule import FaultSchedule
+from .handshake import split_tokens
+from .watcher import header_map, is_upgrade_request
+
+logger = logging.getLogger("wswatch")
+
+#: The rule id reported for faults a client asked for with the fault header.
+CLIENT_REQUESTED = "client-requested"
+
+#: How often rule files are checked for changes on disk, in seconds.
+RELOAD_POLL_S = 1.0
+
+
+@dataclass
+class ArmedFault:
+    """A fault applied to one flow, with the state its action needs."""
+
+    rule_id: str
+    action: Action
+    client_ip: str
+    released: bool = False
+    fired: bool = False
+    messages: int = 0
+    stall_until: float | None = None
+    held: list[websocket.WebSocketMessage] = field(default_factory=list)
+    next_send_at: float = 0.0
+    timer: asyncio.Task[None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BadFaultHeader:
+    """A client asked for a fault with a header wswatch cannot parse: it gets a 400 saying why."""
+
+    message: str
+
+
+def _direction_covers(direction: Direction, from_client: bool) -> bool:
+    if direction is Direction.BOTH:
+        return True
+    return (direction is Direction.CLIENT_TO_SERVER) == from_client
+
+
+def _type_covers(message_type: MessageType, message: websocket.WebSocketMessage) -> bool:
+    return message_type is MessageType.ANY or (message_type is MessageType.TEXT) == message.is_text
+
+
+def corrupt(content: bytes, rng: random.Random) -> bytes:
+    """Flip one byte in every 64 (at least one), at seeded positions."""
+    if not content:
+        return content
+    data = bytearray(content)
+    for _ in range(max(1, len(data) // 64)):
+        data[rng.randrange(len(data))] ^= 0xFF
+    return bytes(data)
+
+
+class FaultInjector:
+    def __init__(self, event_log: EventLog) -> None:
+        self.event_log = event_log
+        self.rules: list[Rule] = []
+        self.schedule = FaultSchedule([])
+        self.presets: dict[str, dict[str, Any]] = {}
+        self.armed: dict[str, ArmedFault] = {}
+        self.pending_101: dict[str, ArmedFault] = {}
+        self.pong_faults: dict[str, tuple[http.HTTPFlow, ArmedFault]] = {}
+        self.file_stamps: dict[str, float | None] = {}
+        self.reload_task: asyncio.Task[None] | None = None
+        self.jitter = random.Random(0)
+
+    # Options, loading and reloading ---------------------------------------------------------
+
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "wswatch_faults", Sequence[str], [],
+            "Fault rule files (YAML) to load; reloaded when they change on disk.",
+        )
+        loader.add_option(
+            "wswatch_fault_header", bool, False,
+            f"Let clients ask for a fault on their own request with an '{HEADER}' header "
+            "(stripped before the request goes upstream).",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "wswatch_faults" in updated:
+            paths = list(ctx.options.wswatch_faults)
+            try:
+                self.presets = load_presets()
+                rules = load_rule_files(paths, self.presets)
+            except FaultRulesError as error:
+                raise exceptions.OptionsError(f"Cannot load wswatch_faults: {error}") from error
+            self._install(rules)
+            self.file_stamps = {path: self._stamp(path) for path in paths}
+        if updated & {"wswatch_faults", "wswatch_fault_header"}:
+            if self.rules or ctx.options.wswatch_fault_header:
+                mitm_internals.add_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
+                mitm_internals.add_send_filter(self._pong_filter)
+            else:
+                mitm_internals.remove_send_filter(self._pong_filter)
+
+    def _install(self, rules: list[Rule]) -> None:
+        self.rules = rules
+        self.schedule.replace_rules(rules)
+        if rules:
+            self.event_log.emit(
+                "fault.rules_loaded",
+                {"rules": [rule.id for rule in rules], "files": sorted({r.source for r in rules})},
+            )
+
+    @staticmethod
+    def _stamp(path: str) -> float | None:
+        try:
+            return os.stat(path).st_mtime_ns
+        except OSError:
+            return None
+
+    def running(self) -> None:
+        self.reload_task = asyncio.get_running_loop().create_task(self._watch_files())
+
+    async def _watch_files(self) -> None:
+        while True:
+            await asyncio.sleep(RELOAD_POLL_S)
+            stamps = {path: self._stamp(path) for path in self.file_stamps}
+            if stamps == self.file_stamps:
+                continue
+            self.file_stamps = stamps
+            try:
+                rules = load_rule_files(list(stamps), self.presets)
+            except FaultRulesError as error:
+                self.event_log.emit(
+                    "fault.rules_rejected",
+                    {"error": str(error), "kept": [rule.id for rule in self.rules]},
+                    level=logging.ERROR,
+                )
+                continue
+            self._install(rules)
+
+    def done(self) -> None:
+        if self.reload_task is not None:
+            self.reload_task.cancel()
+        for armed in self.armed.values():
+            if armed.timer is not None:
+                armed.timer.cancel()
+        mitm_internals.remove_send_filter(self._pong_filter)
+        mitm_internals.remove_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
+
+    # Runtime control ------------------------------------------------------------------------
+
+    @command.command("wswatch.faults")
+    def list_faults(self) -> str:
+        """List the fault rules with their counters."""
+        lines = [f"{'rule':<28} {'on':<3} {'attempts':>8} {'hits':>6} {'active':>6}  source"]
+        for stats in self.schedule.stats():
+            lines.append(
+                f"{stats['id']:<28} {'yes' if stats['enabled'] else 'no':<3} {stats['attempts']:>8} "
+                f"{stats['hits']:>6} {stats['active']:>6}  {stats['source']}"
+            )
+        text = "\n".join(lines)
+        logger.info(text)
+        return text
+
+    def _known(self, rule_id: str) -> None:
+        if rule_id not in {rule.id for rule in self.rules}:
+            raise exceptions.CommandError(f"No fault rule {rule_id!r}")
+
+    @command.command("wswatch.fault.enable")
+    def enable(self, rule_id: str) -> None:
+        """Enable a fault rule."""
+        self._known(rule_id)
+        self.schedule.set_enabled(rule_id, True)
+
+    @command.command("wswatch.fault.disable")
+    def disable(self, rule_id: str) -> None:
+        """Disable a fault rule (it stops firing and counting)."""
+        self._known(rule_id)
+        self.schedule.set_enabled(rule_id, False)
+
+    @command.command("wswatch.fault.reset")
+    def reset(self, rule_id: str) -> None:
+        """Reset a fault rule's counters and random sequence."""
+        self._known(rule_id)
+        self.schedule.reset(rule_id)
+
+    # Choosing a fault -----------------------------------------------------------------------
+
+    @staticmethod
+    def _facts(flow: http.HTTPFlow) -> RequestFacts:
+        headers = header_map(flow.request.headers)
+        return RequestFacts(
+            host=flow.request.host,
+            path=flow.request.path.split("?", 1)[0],
+            scheme="wss" if flow.request.scheme == "https" else "ws",
+            client_ip=flow.client_conn.peername[0] if flow.client_conn.peername else "",
+            headers=tuple(headers.items()),
+            subprotocols=tuple(split_tokens(headers.get("sec-websocket-protocol"))),
+        )
+
+    def _choose(self, flow: http.HTTPFlow, phase: Phase) -> ArmedFault | None:
+        """The first rule of `phase` that matches this flow and decides to fire."""
+        facts = self._facts(flow)
+        for rule in self.rules:
+            if rule.action.phase is phase and matches(rule.match, facts):
+                if self.schedule.decide(rule.id, facts.client_ip):
+                    return ArmedFault(rule.id, rule.action, facts.client_ip)
+        return None
+
+    def _client_requested(self, flow: http.HTTPFlow) -> ArmedFault | BadFaultHeader | None:
+        """The fault a client asked for (header stripped), a 400 for a bad header, or None."""
+        if not ctx.options.wswatch_fault_header or HEADER not in flow.request.headers:
+            return None
+        value = flow.request.headers.pop(HEADER)
+        client_ip = flow.client_conn.peername[0] if flow.client_conn.peername else ""
+        try:
+            return ArmedFault(CLIENT_REQUESTED, parse_fault_header(value, self.presets), client_ip)
+        except FaultRulesError as error:
+            return BadFaultHeader(f"wswatch: {error}\n")
+
+    def _mark(self, flow: http.HTTPFlow, armed: ArmedFault, **detail: Any) -> None:
+        flow.metadata[events.FAULT_METADATA_KEY] = {
+            "rule_id": armed.rule_id,
+            "action": armed.action.kind,
+            **detail,
+        }
+        self.event_log.emit(
+            events.FAULT_INJECTED,
+            {
+                "rule_id": armed.rule_id,
+                "action": armed.action.kind,
+                "phase": armed.action.phase.value,
+                "params": armed.action.params(),
+                "url": flow.request.pretty_url,
+                **detail,
+            },
+            flow_id=flow.id,
+            level=logging.WARNING,
+        )
+
+    def _release(self, armed: ArmedFault) -> None:
+        if not armed.released and armed.rule_id != CLIENT_REQUESTED:
+            self.schedule.release(armed.rule_id, armed.client_ip)
+        armed.released = True
+
+    # Handshake faults -----------------------------------------------------------------------
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        if not is_upgrade_request(header_map(flow.request.headers)):
+            return
+        requested = self._client_requested(flow)
+        if isinstance(requested, BadFaultHeader):
+            flow.response = http.Response.make(400, requested.message, {"content-type": "text/plain"})
+            flow.metadata[events.FAULT_METADATA_KEY] = {"rule_id": CLIENT_REQUESTED, "action": "bad_header"}
+            return
+        if requested is not None and requested.action.phase is Phase.CONNECTION:
+            self.armed[flow.id] = requested
+            return
+        armed = requested or self._choose(flow, Phase.HANDSHAKE)
+        if armed is None:
+            return
+        self._mark(flow, armed)
+        try:
+            await self._apply_handshake(flow, armed)
+        finally:
+            if not isinstance(armed.action, Bad101):
+                self._release(armed)
+
+    async def _apply_handshake(self, flow: http.HTTPFlow, armed: ArmedFault) -> None:
+        action = armed.action
+        if isinstance(action, Reject):
+            flow.response = http.Response.make(action.status, action.body, dict(action.headers))
+            if action.reason:
+                flow.response.reason = action.reason
+        elif isinstance(action, Html):
+            flow.response = http.Response.make(
+                action.status, action.body, {"content-type": "text/html; charset=utf-8"}
+            )
+        elif isinstance(action, Redirect):
+            flow.response = http.Response.make(action.status, b"", {"location": action.location})
+        elif isinstance(action, Delay):
+            jitter = self.jitter.uniform(0, action.jitter_ms) if action.jitter_ms else 0
+            await asyncio.sleep((action.ms + jitter) / 1000)
+        elif isinstance(action, Hang):
+            await self._hang(flow, action.max_s)
+            flow.kill()
+        elif isinstance(action, Reset):
+            mitm_internals.reset_client(flow)
+            flow.kill()
+        elif isinstance(action, CloseBeforeAnswer):
+            flow.kill()
+        elif isinstance(action, Bad101):
+            self.pending_101[flow.id] = armed
+
+    @staticmethod
+    async def _hang(flow: http.HTTPFlow, max_s: float | None) -> None:
+        """Hold the request until the client gives up, or `max_s` passes."""
+        deadline = None if max_s is None else time.monotonic() + max_s
+        while flow.client_conn.timestamp_end is None and (deadline is None or time.monotonic() < deadline):
+            await asyncio.sleep(0.05)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        armed = self.pending_101.pop(flow.id, None)
+        if armed is None or flow.response is None or flow.response.status_code != 101:
+            return
+        assert isinstance(armed.action, Bad101)
+        headers = flow.response.headers
+        defect = armed.action.defect
+        if defect is Bad101Defect.WRONG_ACCEPT:
+            headers["Sec-WebSocket-Accept"] = base64.b64encode(b"wswatch-wrong-accept").decode()
+        elif defect is Bad101Defect.MISSING_UPGRADE:
+            headers.pop("Upgrade", None)
+        elif defect is Bad101Defect.MISSING_CONNECTION:
+            headers.pop("Connection", None)
+        elif defect is Bad101Defect.UNREQUESTED_SUBPROTOCOL:
+            headers["Sec-WebSocket-Protocol"] = armed.action.subprotocol or "wswatch-unrequested"
+        self._release(armed)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        for table in (self.pending_101, self.armed):
+            armed = table.pop(flow.id, None)
+            if armed is not None:
+                self._release(armed)
+
+    # Connection faults ----------------------------------------------------------------------
+
+    def websocket_start(self, flow: http.HTTPFlow) -> None:
+        armed = self.armed.pop(flow.id, None) or self._choose(flow, Phase.CONNECTION)
+        if armed is None:
+            return
+        self.armed[flow.id] = armed
+        self._mark(flow, armed)
+        action = armed.action
+        if isinstance(action, Close | Drop | Stall) and action.after_s is not None:
+            armed.timer = asyncio.get_running_loop().create_task(self._after(flow, armed, action.after_s))
+        elif isinstance(action, Stall) and action.after_messages is None:
+            self._start_stall(flow, armed, action)
+        if isinstance(action, PongFault):
+            self.pong_faults[flow.client_conn.id] = (flow, armed)
+
+    async def _after(self, flow: http.HTTPFlow, armed: ArmedFault, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._trigger(flow, armed)
+
+    def _trigger(self, flow: http.HTTPFlow, armed: ArmedFault) -> None:
+        """The moment a close, drop or stall takes effect."""
+        action = armed.action
+        if isinstance(action, Stall):
+            if armed.stall_until is None:
+                self._start_stall(flow, armed, action)
+            return
+        if armed.fired:
+            return
+        armed.fired = True
+        flow.metadata[events.FAULT_METADATA_KEY]["closed_by_proxy"] = True
+        if isinstance(action, Close):
+            as_client = action.toward is Toward.SERVER
+            mitm_internals.close_websocket(flow, action.code, action.reason, as_client=as_client)
+        else:
+            mitm_internals.close_websocket(flow, 1006, "", as_client=False)
+
+    def _start_stall(self, flow: http.HTTPFlow, armed: ArmedFault, action: Stall) -> None:
+        armed.stall_until = float("inf") if action.for_s is None else time.monotonic() + action.for_s
+        if action.for_s is not None:
+            armed.timer = asyncio.get_running_loop().create_task(self._end_stall(flow, armed, action.for_s))
+
+    async def _end_stall(self, flow: http.HTTPFlow, armed: ArmedFault, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        armed.stall_until = None
+        held, armed.held = armed.held, []
+        for message in held:
+            self._reinject(flow, message)
+
+    @staticmethod
+    def _reinject(flow: http.HTTPFlow, message: websocket.WebSocketMessage) -> None:
+        if flow.websocket is None or flow.websocket.timestamp_end is not None:
+            return
+        ctx.master.addons.get("proxyserver").inject_event(
+            websocket_layer.WebSocketMessageInjected(
+                flow,
+                websocket.WebSocketMessage(message.type, message.from_client, message.content),
+            )
+        )
+
+    async def websocket_message(self, flow: http.HTTPFlow) -> None:
+        assert flow.websocket is not None
+        message = flow.websocket.messages[-1]
+        if mitm_internals.is_wakeup_message(message):
+            message.drop()
+            return
+        armed = self.armed.get(flow.id)
+        if armed is None or message.injected:
+            return
+        action = armed.action
+        armed.messages += 1
+        if isinstance(action, Close | Drop | Stall) and action.after_messages is not None:
+            if armed.messages >= action.after_messages:
+                self._trigger(flow, armed)
+        if isinstance(action, Stall) and armed.stall_until is not None:
+            if _direction_covers(action.direction, message.from_client):
+                message.drop()
+                if armed.stall_until != float("inf"):
+                    armed.held.append(message)
+        elif isinstance(action, MessageFault):
+            await self._message_fault(flow, armed, action, message)
+        elif isinstance(action, Throttle) and _direction_covers(action.direction, message.from_client):
+            now = time.monotonic()
+            start = max(now, armed.next_send_at)
+            armed.next_send_at = start + len(message.content) / action.bytes_per_s
+            if start > now:
+                await asyncio.sleep(start - now)
+
+    async def _message_fault(
+        self, flow: http.HTTPFlow, armed: ArmedFault, action: MessageFault, message: websocket.WebSocketMessage
+    ) -> None:
+        if not (_direction_covers(action.direction, message.from_client) and _type_covers(action.type, message)):
+            return
+        if action.pattern is not None and not action.pattern.search(message.content.decode("latin-1")):
+            return
+        if action.probability < 1 and armed.rule_id != CLIENT_REQUESTED:
+            if not self.schedule.sample(armed.rule_id, armed.client_ip, action.probability):
+                return
+        op = action.do
+        if op is MessageOp.DROP:
+            message.drop()
+        elif op is MessageOp.DUPLICATE:
+            self._reinject(flow, message)
+        elif op is MessageOp.TRUNCATE:
+            message.content = message.content[: action.truncate_to]
+        elif op is MessageOp.CORRUPT:
+            message.content = corrupt(message.content, self.jitter)
+        elif op is MessageOp.DELAY:
+            assert action.delay_ms is not None
+            message.drop()
+            held = websocket.WebSocketMessage(message.type, message.from_client, message.content)
+            asyncio.get_running_loop().call_later(action.delay_ms / 1000, self._reinject, flow, held)
+
+    def _pong_filter(
+        self, connection: websocket_layer.WebsocketConnection, event: wsproto.events.Event
+    ) -> bool:
+        """SendFilter: hold back or swallow pongs going to a client whose flow has a pong fault."""
+        if not isinstance(event, wsproto.events.Pong):
+            return True
+        entry = self.pong_faults.get(connection.conn.id)
+        if entry is None:
+            return True
+        flow, armed = entry
+        assert isinstance(armed.action, PongFault)
+        if armed.action.do is PongOp.DELAY and armed.action.delay_ms is not None:
+            frame = connection.send(event)
+            asyncio.get_running_loop().call_later(
+                armed.action.delay_ms / 1000, mitm_internals.send_raw, flow, True, frame
+            )
+        return False
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        armed = self.armed.pop(flow.id, None)
+        self.pong_faults.pop(flow.client_conn.id, None)
+        if armed is not None:
+            if armed.timer is not None:
+                armed.timer.cancel()
+            self._release(armed)

@@ -1,0 +1,321 @@
+"""Fault injection end to end: each action as a real client experiences it, and as the JSON log
+reports it (fault.injected, injected: true, the rule id)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+import websocket as websocket_client
+import websockets
+from websockets.asyncio.client import connect
+
+from proxy_harness import RunningProxy, running_proxy
+from upstreams import scenario_server
+
+
+def rules_file(tmp_path: Path, text: str, name: str = "faults.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+async def handshake_error(url: str, **kwargs) -> BaseException:
+    """What the client raised while opening `url` (the test fails if it opened)."""
+    try:
+        async with connect(url, open_timeout=5, **kwargs):
+            pass
+    except Exception as error:  # noqa: BLE001 - the client's view of the failure is the point
+        return error
+    raise AssertionError(f"{url} opened")
+
+
+def only(proxy: RunningProxy, name: str) -> dict:
+    found = proxy.events(name)
+    assert len(found) == 1, found
+    return found[0]
+
+
+async def test_reject_preset_reaches_the_client_and_is_logged_as_injected(tmp_path, confdir):
+    """deepgram-401 preset: the client gets the 401 with dg-error; events say injected + rule."""
+    faults = rules_file(tmp_path, "rules:\n  - id: bad-key\n    action: {reject: {preset: deepgram-401}}\n")
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/v1/listen")
+        event = await proxy.wait_for("ws.handshake")
+        injected = only(proxy, "fault.injected")
+    assert isinstance(error, websockets.InvalidStatus)
+    assert error.response.status_code == 401
+    assert error.response.headers["dg-error"] == "Invalid credentials."
+    assert (event["outcome"], event["injected"], event["rule_id"]) == ("rejected", True, "bad-key")
+    assert event["vendor"] == "deepgram" and event["error"] == "Invalid credentials."
+    assert (injected["rule_id"], injected["action"], injected["params"]["status"]) == ("bad-key", "reject", 401)
+    assert injected["flow_id"] == event["flow_id"]
+
+
+async def test_retry_loop_sees_two_injected_503s_then_a_real_101(tmp_path, confdir):
+    """first: 2 with Retry-After: 1 -> a retrying client sees 503, 503, 101, as the log says."""
+    faults = rules_file(
+        tmp_path,
+        "rules:\n  - id: first-two-503\n    when: {first: 2}\n"
+        "    action: {reject: {status: 503, headers: {Retry-After: '1'}}}\n",
+    )
+    seen: list[int] = []
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        for _attempt in range(5):
+            try:
+                async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
+                    seen.append(101)
+                    await ws.send("ping")
+                    assert await ws.recv() == "ping"
+                break
+            except websockets.InvalidStatus as rejected:
+                seen.append(rejected.response.status_code)
+                await asyncio.sleep(float(rejected.response.headers["Retry-After"]))
+        await proxy.wait_for("ws.closed")
+    handshakes = proxy.events("ws.handshake")
+    assert seen == [503, 503, 101]
+    assert [(e["outcome"], e["status"], e["injected"]) for e in handshakes] == [
+        ("rejected", 503, True), ("rejected", 503, True), ("accepted", 101, False),
+    ]
+    assert [e["retry_after"] for e in handshakes[:2]] == [1.0, 1.0]
+    summary = only(proxy, "session.summary")
+    assert summary["rule_hits"] == {"first-two-503": 2}
+
+
+async def _seeded_run(tmp_path: Path, confdir: Path, up: int, run: int) -> list[int]:
+    faults = rules_file(
+        tmp_path,
+        "rules:\n  - id: coin\n    when: {probability: 0.5, seed: 1234}\n    action: {reject: {status: 503}}\n",
+        name=f"seeded-{run}.yaml",
+    )
+    statuses = []
+    workdir = tmp_path / f"run{run}"
+    workdir.mkdir()
+    async with running_proxy(workdir, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]) as proxy:
+        for _ in range(16):
+            try:
+                async with connect(f"ws://127.0.0.1:{proxy.port}/echo"):
+                    statuses.append(101)
+            except websockets.InvalidStatus as rejected:
+                statuses.append(rejected.response.status_code)
+    return statuses
+
+
+async def test_seeded_probability_gives_the_same_decisions_in_two_runs(tmp_path, confdir):
+    """Two proxies with the same seed reject exactly the same attempts."""
+    async with scenario_server() as up:
+        first = await _seeded_run(tmp_path, confdir, up, 1)
+        second = await _seeded_run(tmp_path, confdir, up, 2)
+    assert first == second
+    assert set(first) == {101, 503}
+
+
+async def test_delay_holds_the_handshake_for_the_configured_time(tmp_path, confdir):
+    """delay 800 ms: the client's handshake takes at least 0.8 s, an undelayed one far less."""
+    faults = rules_file(
+        tmp_path, "rules:\n  - id: slow\n    match: {path: /slow}\n    action: {delay: {ms: 800}}\n"
+    )
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        timings = {}
+        for path in ("/slow", "/echo"):
+            started = time.monotonic()
+            async with connect(f"ws://127.0.0.1:{proxy.port}{path}"):
+                timings[path] = time.monotonic() - started
+        slow = await proxy.wait_for("ws.handshake", lambda e: e["path"] == "/slow")
+    assert 0.8 <= timings["/slow"] < 5
+    assert timings["/echo"] < 0.8
+    assert slow["outcome"] == "accepted" and slow["injected"] is True
+
+
+async def test_hang_never_answers_until_the_client_gives_up(tmp_path, confdir):
+    """hang: the client's open_timeout fires; the log says failed, client_gave_up, injected."""
+    faults = rules_file(tmp_path, "rules:\n  - id: black-hole\n    action: {hang: {}}\n")
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        with pytest.raises(TimeoutError):
+            async with connect(f"ws://127.0.0.1:{proxy.port}/echo", open_timeout=1):
+                pass
+        event = await proxy.wait_for("ws.handshake")
+    assert (event["outcome"], event["injected"], event["rule_id"]) == ("failed", True, "black-hole")
+    assert event["duration_ms"] >= 900
+
+
+async def test_hang_with_a_limit_closes_the_connection_after_it(tmp_path, confdir):
+    """hang max_s=1: the proxy closes the connection after about a second, with no answer."""
+    faults = rules_file(tmp_path, "rules:\n  - id: hang-1s\n    action: {hang: {max_s: 1}}\n")
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        started = time.monotonic()
+        error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/echo")
+        waited = time.monotonic() - started
+    assert isinstance(error, websockets.InvalidMessage)  # the connection closed with no HTTP answer
+    assert 1.0 <= waited < 4.5
+
+
+def _websocket_client_error(url: str) -> BaseException:
+    try:
+        websocket_client.create_connection(url, timeout=5).close()
+    except Exception as error:  # noqa: BLE001 - the client's view of the failure is the point
+        return error
+    raise AssertionError(f"{url} opened")
+
+
+async def test_reset_sends_a_tcp_reset_before_any_answer(tmp_path, confdir):
+    """reset: websocket-client fails with ConnectionResetError (a RST, not a clean FIN)."""
+    faults = rules_file(tmp_path, "rules:\n  - id: rst\n    action: {reset: {}}\n")
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        error = await asyncio.to_thread(_websocket_client_error, f"ws://127.0.0.1:{proxy.port}/echo")
+        event = await proxy.wait_for("ws.handshake")
+    assert isinstance(error, ConnectionResetError)
+    assert (event["outcome"], event["failure"], event["injected"]) == ("failed", "killed", True)
+
+
+async def test_close_before_answer_is_a_clean_eof(tmp_path, confdir):
+    """close_before_answer: the client sees the connection end with no answer and no reset."""
+    faults = rules_file(tmp_path, "rules:\n  - id: eof\n    action: {close_before_answer: {}}\n")
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/echo")
+        other_client = await asyncio.to_thread(_websocket_client_error, f"ws://127.0.0.1:{proxy.port}/echo")
+        event = await proxy.wait_for("ws.handshake")
+    assert isinstance(error, websockets.InvalidMessage)
+    assert isinstance(error.__cause__, EOFError)
+    assert isinstance(other_client, websocket_client.WebSocketConnectionClosedException)
+    assert event["outcome"] == "failed" and event["rule_id"] == "eof"
+
+
+@pytest.mark.parametrize(
+    ("defect", "problem"),
+    [
+        ("wrong_accept", "response_bad_accept"),
+        ("missing_connection", "response_missing_connection_upgrade"),
+        ("unrequested_subprotocol", "response_unoffered_subprotocol"),
+    ],
+)
+async def test_bad_101_is_refused_by_the_client_and_flagged_invalid(tmp_path, confdir, defect, problem):
+    """bad_101: the real upstream's 101 is spoiled; the client aborts; the log names the problem."""
+    extra = ", subprotocol: chat" if defect == "unrequested_subprotocol" else ""
+    faults = rules_file(tmp_path, f"rules:\n  - id: spoil\n    action: {{bad_101: {{defect: {defect}{extra}}}}}\n")
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/echo")
+        event = await proxy.wait_for("ws.handshake")
+    assert isinstance(error, websockets.InvalidHandshake)
+    assert (event["outcome"], event["problems"], event["injected"]) == ("invalid", [problem], True)
+
+
+async def test_html_answers_200_with_a_captive_portal_page(tmp_path, confdir):
+    """html: the client gets 200 text/html; the log gives the captive-portal hint."""
+    faults = rules_file(tmp_path, "rules:\n  - id: portal\n    action: {html: {}}\n")
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/echo")
+        event = await proxy.wait_for("ws.handshake")
+    assert isinstance(error, websockets.InvalidStatus) and error.response.status_code == 200
+    assert error.response.headers["content-type"].startswith("text/html")
+    assert "captive portal" in event["hint"] and event["injected"] is True
+
+
+async def test_redirect_answers_with_status_and_location(tmp_path, confdir):
+    """redirect 307: the client is sent elsewhere (websockets follows, to a refused port)."""
+    faults = rules_file(
+        tmp_path,
+        "rules:\n  - id: moved\n    match: {path: /old}\n"
+        "    action: {redirect: {status: 307, location: 'ws://127.0.0.1:9/new'}}\n",
+    )
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/old")
+        event = await proxy.wait_for("ws.handshake")
+    assert isinstance(error, OSError)  # followed the Location to port 9, where nothing listens
+    assert (event["status"], event["injected"]) == (307, True)
+
+
+async def test_close_after_two_messages_sends_the_chosen_code_and_reason(tmp_path, confdir):
+    """close 4001 "bye" after 2 messages: the client gets exactly that; closed_by is proxy."""
+    faults = rules_file(
+        tmp_path,
+        "rules:\n  - id: kick\n    action: {close: {code: 4001, reason: bye, after_messages: 2, toward: client}}\n",
+    )
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        received = []
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
+            await ws.send("one")
+            received.append(await ws.recv())
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.send("two")
+                received.append(await ws.recv())
+                await ws.recv()
+        end = await proxy.wait_for("ws.closed")
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4001, "bye")
+    assert (end["close_code"], end["close_reason"], end["closed_by"]) == (4001, "bye", "proxy")
+    assert (end["injected"], end["rule_id"]) == (True, "kick")
+
+
+async def test_close_after_seconds_fires_on_an_idle_connection(tmp_path, confdir):
+    """close 1011 after 0.5 s: an idle client receives 1011 and its reason."""
+    faults = rules_file(
+        tmp_path,
+        "rules:\n  - id: idle-kick\n    action: {close: {code: 1011, reason: 'NET-0001 injected', after_s: 0.5}}\n",
+    )
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
+            with pytest.raises(websockets.ConnectionClosedError) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+        end = await proxy.wait_for("ws.closed")
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1011, "NET-0001 injected")
+    assert end["close_code"] == 1011 and end["closed_by"] == "proxy"
+
+
+async def test_drop_cuts_the_connection_without_a_close_frame(tmp_path, confdir):
+    """drop after 1 message: the client sees an abnormal closure (1006), the log too."""
+    faults = rules_file(tmp_path, "rules:\n  - id: yank\n    action: {drop: {after_messages: 1}}\n")
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
+            await ws.send("hello")
+            with pytest.raises(websockets.ConnectionClosedError) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+                await asyncio.wait_for(ws.recv(), 5)
+        end = await proxy.wait_for("ws.closed")
+    assert closed.value.rcvd is None  # no close frame: 1006 on the client side
+    assert (end["close_code"], end["clean"], end["closed_by"]) == (1006, False, "proxy")
+
+
+async def test_stall_holds_server_messages_then_delivers_them(tmp_path, confdir):
+    """stall server_to_client for 1 s: the echo arrives only after the stall ends."""
+    faults = rules_file(
+        tmp_path, "rules:\n  - id: freeze\n    action: {stall: {direction: server_to_client, for_s: 1}}\n"
+    )
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
+            started = time.monotonic()
+            await ws.send("are you there?")
+            reply = await asyncio.wait_for(ws.recv(), 5)
+            waited = time.monotonic() - started
+    assert reply == "are you there?"
+    assert 0.9 <= waited < 4

@@ -1,0 +1,94 @@
+"""mitmproxy's and asyncio's connection-failure texts mapped to a failure kind and a short reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from wswatchlib.network_errors import ERROR_PATTERNS, FailureKind, classify_network_error
+
+REFUSED = "connection refused"
+UNRESOLVED = "host name could not be resolved"
+UNREACHABLE = "host unreachable"
+UPSTREAM_CLOSED = "upstream closed the connection before answering"
+NOT_HTTP = "upstream answered with something that is not HTTP"
+
+#: Texts as mitmproxy 11/12 and asyncio word them (flow.error.msg), with the expected result.
+REAL_TEXTS = [
+    # asyncio's sock_connect: "[Errno N] Connect call failed (address)"; the errno decides.
+    ("[Errno 111] Connect call failed ('127.0.0.1', 9)", FailureKind.REFUSED, REFUSED),
+    ("[Errno 61] Connect call failed ('127.0.0.1', 9)", FailureKind.REFUSED, REFUSED),
+    (
+        "Multiple exceptions: [Errno 111] Connect call failed ('::1', 9, 0, 0), "
+        "[Errno 111] Connect call failed ('127.0.0.1', 9)",
+        FailureKind.REFUSED,
+        REFUSED,
+    ),
+    ("[Errno 113] Connect call failed ('192.0.2.99', 80)", FailureKind.UNREACHABLE, UNREACHABLE),
+    ("[Errno 110] Connect call failed ('192.0.2.99', 80)", FailureKind.TIMEOUT, "timed out"),
+    ("[Errno 110] Connection timed out", FailureKind.TIMEOUT, "timed out"),
+    ("[Errno -2] Name or service not known", FailureKind.DNS, UNRESOLVED),
+    ("[Errno -3] Temporary failure in name resolution", FailureKind.DNS, UNRESOLVED),
+    ("[Errno 8] nodename nor servname provided, or not known", FailureKind.DNS, UNRESOLVED),
+    ("[Errno 113] No route to host", FailureKind.UNREACHABLE, UNREACHABLE),
+    ("[Errno 101] Network is unreachable", FailureKind.UNREACHABLE, UNREACHABLE),
+    (
+        "Certificate verify failed: self-signed certificate",
+        FailureKind.TLS,
+        "untrusted upstream certificate: self-signed certificate",
+    ),
+    (
+        "Certificate verify failed: unable to get local issuer certificate",
+        FailureKind.TLS,
+        "untrusted upstream certificate: unable to get local issuer certificate",
+    ),
+    (
+        "The remote server does not speak TLS.",
+        FailureKind.TLS,
+        "TLS failure: The remote server does not speak TLS.",
+    ),
+    (
+        "OpenSSL Error([('SSL routines', '', 'sslv3 alert handshake failure')])",
+        FailureKind.TLS,
+        "TLS failure: OpenSSL Error([('SSL routines', '', 'sslv3 alert handshake failure')])",
+    ),
+    (
+        "Client disconnected.",
+        FailureKind.CLIENT_GAVE_UP,
+        "client closed the connection before an answer came",
+    ),
+    ("server closed connection", FailureKind.UPSTREAM_CLOSED, UPSTREAM_CLOSED),
+    ("connection closed", FailureKind.UPSTREAM_CLOSED, UPSTREAM_CLOSED),
+    ("[Errno 104] Connection reset by peer", FailureKind.UPSTREAM_CLOSED, UPSTREAM_CLOSED),
+    ("Connection killed.", FailureKind.KILLED, "flow killed"),
+    ("Connection killed: blocked by rule", FailureKind.KILLED, "flow killed"),
+    (
+        "Cannot parse HTTP response: Bad HTTP response line: b'SSH-2.0-OpenSSH_9.6'",
+        FailureKind.UPSTREAM_PROTOCOL,
+        NOT_HTTP,
+    ),
+    ("Cannot parse HTTP response: Bad status code", FailureKind.UPSTREAM_PROTOCOL, NOT_HTTP),
+    ("something nobody has seen before ", FailureKind.OTHER, "something nobody has seen before"),
+]
+
+
+@pytest.mark.parametrize(("message", "kind", "reason"), REAL_TEXTS)
+def test_classify_real_error_text(message: str, kind: FailureKind, reason: str) -> None:
+    """Each real error text maps to its failure kind and short reason."""
+    failure = classify_network_error(message)
+    assert (failure.kind, failure.reason) == (kind, reason)
+
+
+def test_classification_ignores_case() -> None:
+    """Wordings are matched without regard to case."""
+    assert classify_network_error("CLIENT DISCONNECTED.").kind is FailureKind.CLIENT_GAVE_UP
+
+
+def test_every_failure_kind_but_other_has_a_pattern() -> None:
+    """Every FailureKind except OTHER is produced by at least one ERROR_PATTERNS row."""
+    produced = {kind for _pattern, kind, _reason in ERROR_PATTERNS}
+    assert produced == set(FailureKind) - {FailureKind.OTHER}
+
+
+def test_real_text_table_covers_every_failure_kind() -> None:
+    """The table of real texts above exercises every FailureKind, OTHER included."""
+    assert {kind for _message, kind, _reason in REAL_TEXTS} == set(FailureKind)
