@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
@@ -319,3 +320,222 @@ async def test_stall_holds_server_messages_then_delivers_them(tmp_path, confdir)
             waited = time.monotonic() - started
     assert reply == "are you there?"
     assert 0.9 <= waited < 4
+
+
+async def _echo_exchange(port: int, sent: list[str], expect: int, path: str = "/echo") -> list[str]:
+    """Send `sent` to the echo upstream, collect `expect` replies (bounded by a timeout)."""
+    async with connect(f"ws://127.0.0.1:{port}{path}") as ws:
+        for text in sent:
+            await ws.send(text)
+        return [await asyncio.wait_for(ws.recv(), 5) for _ in range(expect)]
+
+
+@pytest.mark.parametrize(
+    ("action", "sent", "expected"),
+    [
+        ("{do: drop, pattern: '^drop'}", ["drop me", "keep me"], ["keep me"]),
+        ("{do: duplicate, direction: server_to_client}", ["twice"], ["twice", "twice"]),
+        ("{do: truncate, truncate_to: 3, direction: server_to_client}", ["hello"], ["hel"]),
+        ("{do: delay, delay_ms: 300, pattern: '^late'}", ["late", "early"], ["early", "late"]),
+    ],
+    ids=["drop", "duplicate", "truncate", "delay"],
+)
+async def test_message_faults_change_what_the_client_receives(tmp_path, confdir, action, sent, expected):
+    """messages: drop, duplicate, truncate and delay, matched by direction and pattern."""
+    faults = rules_file(tmp_path, f"rules:\n  - id: mangle\n    action: {{messages: {action}}}\n")
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        received = await _echo_exchange(proxy.port, sent, len(expected))
+        end = await proxy.wait_for("ws.closed")
+    assert received == expected
+    assert end["injected"] is True and end["rule_id"] == "mangle"
+
+
+async def test_corrupt_flips_bytes_of_binary_messages(tmp_path, confdir):
+    """messages corrupt: the binary echo differs from what was sent, with the same length."""
+    faults = rules_file(
+        tmp_path, "rules:\n  - id: bitrot\n    action: {messages: {do: corrupt, type: binary, direction: server_to_client}}\n"
+    )
+    payload = bytes(range(256))
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
+            await ws.send(payload)
+            echoed = await asyncio.wait_for(ws.recv(), 5)
+            await ws.send("text passes")
+            assert await asyncio.wait_for(ws.recv(), 5) == "text passes"
+    assert len(echoed) == len(payload) and echoed != payload
+
+
+async def test_suppressed_pongs_make_the_client_heartbeat_time_out(tmp_path, confdir):
+    """pongs suppress: the client's keepalive ping gets no pong and it closes with 1011."""
+    faults = rules_file(tmp_path, "rules:\n  - id: no-pong\n    action: {pongs: {do: suppress}}\n")
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo", ping_interval=0.2, ping_timeout=0.5) as ws:
+            with pytest.raises(websockets.ConnectionClosedError) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+        end = await proxy.wait_for("ws.closed")
+    assert closed.value.sent.code == 1011 and "keepalive ping timeout" in closed.value.sent.reason
+    assert end["injected"] is True and end["closed_by"] == "client"
+
+
+async def test_pongs_pass_without_a_pong_fault(tmp_path, confdir):
+    """Control for the pong tests: with no fault, five pings in a row each get their pong."""
+    async with scenario_server() as up, running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo", ping_interval=None) as ws:
+            latencies = [await asyncio.wait_for(await ws.ping(), 2) for _ in range(5)]
+    assert len(latencies) == 5 and max(latencies) < 0.4
+
+
+async def test_delayed_pongs_arrive_late(tmp_path, confdir):
+    """pongs delay 400 ms: the client measures a ping round trip of at least 0.4 s."""
+    faults = rules_file(tmp_path, "rules:\n  - id: slow-pong\n    action: {pongs: {do: delay, delay_ms: 400}}\n")
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo", ping_interval=None) as ws:
+            latency = await asyncio.wait_for(await ws.ping(), 5)
+            await ws.send("after the pong")
+            assert await asyncio.wait_for(ws.recv(), 5) == "after the pong"
+    assert 0.4 <= latency < 3
+
+
+async def test_throttle_limits_bytes_per_second(tmp_path, confdir):
+    """throttle 2000 B/s toward the client: three 1000-byte echoes take at least ~1 s."""
+    faults = rules_file(
+        tmp_path, "rules:\n  - id: slow-link\n    action: {throttle: {bytes_per_s: 2000, direction: server_to_client}}\n"
+    )
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        started = time.monotonic()
+        received = await _echo_exchange(proxy.port, ["x" * 1000] * 3, 3)
+        took = time.monotonic() - started
+    assert received == ["x" * 1000] * 3
+    assert 0.9 <= took < 5
+
+
+async def test_client_requested_fault_is_applied_and_its_header_stripped(tmp_path, confdir):
+    """x-wswatch-fault (option on): reject=503 is applied; a pass-through fault's header never
+    reaches the upstream."""
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_fault_header=True
+    ) as proxy:
+        error = await handshake_error(
+            f"ws://127.0.0.1:{proxy.port}/echo", additional_headers={"x-wswatch-fault": "reject=503"}
+        )
+        async with connect(
+            f"ws://127.0.0.1:{proxy.port}/headers", additional_headers={"x-wswatch-fault": "delay=10"}
+        ) as ws:
+            upstream_saw = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        rejected = await proxy.wait_for("ws.handshake", lambda e: e["status"] == 503)
+    assert isinstance(error, websockets.InvalidStatus) and error.response.status_code == 503
+    assert (rejected["injected"], rejected["rule_id"]) == (True, "client-requested")
+    assert "x-wswatch-fault" not in upstream_saw and "upgrade" in upstream_saw
+
+
+async def test_client_fault_header_is_ignored_and_passed_on_when_the_option_is_off(tmp_path, confdir):
+    """By default the header is just a header: no fault, and the upstream receives it."""
+    async with scenario_server() as up, running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy:
+        async with connect(
+            f"ws://127.0.0.1:{proxy.port}/headers", additional_headers={"x-wswatch-fault": "reject=503"}
+        ) as ws:
+            upstream_saw = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        event = await proxy.wait_for("ws.handshake")
+    assert "x-wswatch-fault" in upstream_saw
+    assert event["outcome"] == "accepted" and event["injected"] is False
+
+
+async def test_bad_client_fault_header_gets_a_400_that_says_why(tmp_path, confdir):
+    """An unparseable fault header is answered 400 with the validation message."""
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_fault_header=True
+    ) as proxy:
+        error = await handshake_error(
+            f"ws://127.0.0.1:{proxy.port}/echo", additional_headers={"x-wswatch-fault": "reject=101"}
+        )
+    assert isinstance(error, websockets.InvalidStatus) and error.response.status_code == 400
+    assert error.response.body.decode() == (
+        "wswatch: x-wswatch-fault header: reject.status: must be between 100 and 599 (not 101), got 101\n"
+    )
+
+
+def _rewrite(path: str, text: str, bump_ns: int) -> None:
+    """Write new rules and move the mtime forward explicitly (coarse clocks must not hide it)."""
+    Path(path).write_text(text)
+    stat = Path(path).stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + bump_ns))
+
+
+async def _status(port: int) -> int:
+    error = await handshake_error(f"ws://127.0.0.1:{port}/echo")
+    assert isinstance(error, websockets.InvalidStatus)
+    return error.response.status_code
+
+
+async def test_rules_reload_on_change_and_a_bad_change_keeps_the_last_good_rules(tmp_path, confdir):
+    """Valid edit: applied. Invalid edit: reported (file, rule, field) and the old rules stay."""
+    faults = rules_file(tmp_path, "rules:\n  - id: gate\n    action: {reject: {status: 503}}\n")
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        assert await _status(proxy.port) == 503
+        _rewrite(faults, "rules:\n  - id: gate\n    action: {reject: {status: 418}}\n", 10**9)
+        await proxy.wait_for("fault.rules_loaded", lambda e: len(proxy.events("fault.rules_loaded")) >= 2)
+        assert await _status(proxy.port) == 418
+        _rewrite(faults, "rules:\n  - id: gate\n    action: {reject: {status: 'soon'}}\n", 2 * 10**9)
+        rejected = await proxy.wait_for("fault.rules_rejected")
+        assert await _status(proxy.port) == 418
+    assert rejected["error"] == f"{faults}: rule 'gate': action.reject.status: must be an integer, got 'soon'"
+    assert rejected["kept"] == ["gate"]
+
+
+async def test_faults_never_touch_flows_their_rule_does_not_match(tmp_path, confdir):
+    """A rule for /v1/listen with header x-test-case: bad-key leaves every other request alone."""
+    faults = rules_file(
+        tmp_path,
+        "rules:\n  - id: targeted\n    match: {path: /v1/listen, headers: {x-test-case: bad-*}}\n"
+        "    action: {reject: {status: 401}}\n",
+    )
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        hit = await handshake_error(
+            f"ws://127.0.0.1:{proxy.port}/v1/listen", additional_headers={"x-test-case": "bad-key"}
+        )
+        for path, headers in (("/v1/listen", {"x-test-case": "good"}), ("/echo", {"x-test-case": "bad-key"})):
+            async with connect(f"ws://127.0.0.1:{proxy.port}{path}", additional_headers=headers) as ws:
+                await ws.send("ok")
+                assert await asyncio.wait_for(ws.recv(), 5) == "ok"
+        await proxy.wait_for("ws.closed", lambda e: len(proxy.events("ws.closed")) == 2)
+    assert isinstance(hit, websockets.InvalidStatus) and hit.response.status_code == 401
+    injected = [(e["event"], e.get("path")) for e in proxy.events() if e.get("injected") is True]
+    assert injected == [("ws.handshake", "/v1/listen")]
+    assert len(proxy.events("fault.injected")) == 1
+
+
+async def test_runtime_commands_list_disable_enable_and_reset_a_rule(tmp_path, confdir):
+    """wswatch.faults lists counters; disable stops a rule, enable restores it, reset zeroes it."""
+    faults = rules_file(tmp_path, "rules:\n  - id: gate\n    action: {reject: {status: 503}}\n")
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
+        commands = proxy.master.commands
+        assert await _status(proxy.port) == 503
+        commands.call("wswatch.fault.disable", "gate")
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo"):
+            pass
+        listing = commands.call("wswatch.faults")
+        commands.call("wswatch.fault.enable", "gate")
+        assert await _status(proxy.port) == 503
+        commands.call("wswatch.fault.reset", "gate")
+        after_reset = commands.call("wswatch.faults")
+        with pytest.raises(Exception, match="No fault rule 'nope'"):
+            commands.call("wswatch.fault.disable", "nope")
+    row = listing.splitlines()[1].split()
+    assert row[:5] == ["gate", "no", "1", "1", "0"]
+    assert after_reset.splitlines()[1].split()[:5] == ["gate", "yes", "0", "0", "0"]

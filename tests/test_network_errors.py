@@ -51,6 +51,9 @@ REAL_TEXTS = [
         FailureKind.TLS,
         "TLS failure: OpenSSL Error([('SSL routines', '', 'sslv3 alert handshake failure')])",
     ),
+    # mitmproxy reports some TLS alerts by their bare OpenSSL reason.
+    ("tlsv1 alert unknown ca", FailureKind.TLS, "TLS failure: tlsv1 alert unknown ca"),
+    ("sslv3 alert bad certificate", FailureKind.TLS, "TLS failure: sslv3 alert bad certificate"),
     (
         "Client disconnected.",
         FailureKind.CLIENT_GAVE_UP,

@@ -161,10 +161,14 @@ class FaultInjector:
     def _install(self, rules: list[Rule]) -> None:
         self.rules = rules
         self.schedule.replace_rules(rules)
-        if rules:
+        if self.reload_task is not None:  # at start-up the event log is not configured yet
+            self._announce()
+
+    def _announce(self) -> None:
+        if self.rules:
             self.event_log.emit(
                 "fault.rules_loaded",
-                {"rules": [rule.id for rule in rules], "files": sorted({r.source for r in rules})},
+                {"rules": [rule.id for rule in self.rules], "files": sorted({r.source for r in self.rules})},
             )
 
     @staticmethod
@@ -175,6 +179,7 @@ class FaultInjector:
             return None
 
     def running(self) -> None:
+        self._announce()
         self.reload_task = asyncio.get_running_loop().create_task(self._watch_files())
 
     async def _watch_files(self) -> None:

@@ -1,0 +1,220 @@
+"""Event log: the terminal line renderer, key order, and JSON lines written by the addon."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mitmproxy import exceptions
+from mitmproxy.test import taddons
+
+from wswatchlib.event_log import (
+    LEADING_KEYS,
+    LOGGER_NAME,
+    EventLog,
+    put_leading_keys_first,
+    render_console_line,
+)
+from wswatchlib.redaction import SECRETS_KEY
+
+INDENT = "\n           "
+
+
+def test_put_leading_keys_first() -> None:
+    """event, schema, ts and flow_id come first, in that order; the rest keep their order."""
+    event = {"url": "u", "flow_id": "f", "status": 101, "event": "ws.handshake", "ts": "t", "schema": 1}
+    ordered = put_leading_keys_first(None, "info", event)
+    assert list(ordered) == ["event", "schema", "ts", "flow_id", "url", "status"]
+    assert ordered == event
+
+
+def test_put_leading_keys_first_with_missing_keys() -> None:
+    """Leading keys that are absent are simply skipped."""
+    ordered = put_leading_keys_first(None, "info", {"b": 1, "event": "x", "a": 2})
+    assert list(ordered) == ["event", "b", "a"]
+
+
+def test_leading_keys_of_the_contract() -> None:
+    """The JSON event contract's common keys."""
+    assert LEADING_KEYS == ("event", "schema", "ts", "flow_id")
+
+
+CONSOLE_CASES = [
+    pytest.param(
+        {
+            "event": "ws.handshake", "schema": 1, "ts": "t", "flow_id": "f",
+            "outcome": "rejected", "status": 401, "reason": "Unauthorized",
+            "url": "wss://api.deepgram.com/v1/listen", "vendor": "deepgram",
+            "error": "Invalid credentials.", "error_headers": {"dg-error": "Invalid credentials."},
+            "problems": [], "retry_after": None, "injected": False, "body_excerpt": "",
+            "hint": "Check the key.", "lines": [],
+        },
+        "[wswatch] ws.handshake REJECTED 401 Unauthorized wss://api.deepgram.com/v1/listen"
+        "  vendor=deepgram error='Invalid credentials.' error_headers={dg-error: 'Invalid credentials.'}"
+        f"{INDENT}hint: Check the key.",
+        id="handshake-rejected",
+    ),
+    pytest.param(
+        {
+            "event": "ws.handshake", "outcome": "failed", "status": None, "reason": "connection refused",
+            "failure": "refused", "url": "ws://127.0.0.1:9/", "hint": None,
+        },
+        "[wswatch] ws.handshake FAILED refused ws://127.0.0.1:9/  failure=refused",
+        id="handshake-failed",
+    ),
+    pytest.param(
+        {
+            "event": "ws.handshake", "outcome": "accepted", "status": 101, "reason": None,
+            "url": "wss://h/", "problems": ["x"], "hint": None,
+        },
+        "[wswatch] ws.handshake ACCEPTED 101 wss://h/  problems=['x']",
+        id="handshake-no-reason",
+    ),
+    pytest.param(
+        {
+            "event": "ws.closed", "close_code": 1011, "close_reason": "NET-0001", "url": "wss://h/",
+            "clean": True, "messages": {"client": 2, "server": 3}, "closed_by": "server",
+            "hint": "Send KeepAlive.",
+        },
+        "[wswatch] ws.closed 1011 'NET-0001' wss://h/  clean=True messages={client: 2, server: 3}"
+        f" closed_by=server{INDENT}hint: Send KeepAlive.",
+        id="closed-with-reason",
+    ),
+    pytest.param(
+        {"event": "ws.closed", "close_code": None, "close_reason": None, "url": "wss://h/", "clean": False},
+        "[wswatch] ws.closed - wss://h/",
+        id="closed-without-code",
+    ),
+    pytest.param(
+        {"event": "session.summary", "attempts": 3, "lines": ["host  accepted", "h     3"]},
+        f"[wswatch] session.summary  attempts=3{INDENT}host  accepted{INDENT}h     3",
+        id="other-event-with-lines",
+    ),
+]
+
+
+@pytest.mark.parametrize(("event", "line"), CONSOLE_CASES)
+def test_render_console_line(event: dict[str, Any], line: str) -> None:
+    """A headline per event kind, non-empty fields as key=value, the hint and extra lines below."""
+    assert render_console_line(None, "info", event) == line
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> Path:
+    """Where the event log file goes."""
+    return tmp_path / "events.jsonl"
+
+
+def lines_of(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file, in order."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+async def test_emit_writes_json_lines(log_path: Path) -> None:
+    """Two emits write two flushed JSON lines, common keys first, scrubbed, without _secrets."""
+    event_log = EventLog(clock=lambda: 1.5)
+    with taddons.context(event_log) as tctx:
+        tctx.configure(event_log, wswatch_log=str(log_path), wswatch_console=False)
+        event_log.emit(
+            "ws.handshake",
+            {"url": "wss://h/p?token=[redacted]", "error": "bad key dgkey123", "status": 401},
+            flow_id="flow-1",
+            secrets=frozenset({"dgkey123"}),
+        )
+        event_log.emit("ws.closed", {"close_code": 1000}, flow_id="flow-1")
+        # Read while the file is still open: each event is flushed as it is written.
+        written = log_path.read_text(encoding="utf-8")
+        raw_lines = written.splitlines()
+        await tctx.master.done()
+    assert written.endswith("\n") and len(raw_lines) == 2
+    first, second = (json.loads(line) for line in raw_lines)
+    assert list(first) == ["event", "schema", "ts", "flow_id", "url", "error", "status"]
+    assert first == {
+        "event": "ws.handshake",
+        "schema": 1,
+        "ts": "1970-01-01T00:00:01.500Z",
+        "flow_id": "flow-1",
+        "url": "wss://h/p?token=[redacted]",
+        "error": "bad key [redacted]",
+        "status": 401,
+    }
+    assert SECRETS_KEY not in first and "dgkey123" not in written
+    assert second == {
+        "event": "ws.closed", "schema": 1, "ts": "1970-01-01T00:00:01.500Z",
+        "flow_id": "flow-1", "close_code": 1000,
+    }
+
+
+async def test_log_file_is_appended_not_truncated(log_path: Path) -> None:
+    """An existing log file keeps its lines; new events are appended."""
+    log_path.write_text('{"event": "earlier"}\n', encoding="utf-8")
+    event_log = EventLog(clock=lambda: 0.0)
+    with taddons.context(event_log) as tctx:
+        tctx.configure(event_log, wswatch_log=str(log_path), wswatch_console=False)
+        event_log.emit("ws.closed", {"close_code": 1000})
+        await tctx.master.done()
+    assert [line["event"] for line in lines_of(log_path)] == ["earlier", "ws.closed"]
+
+
+async def test_changing_wswatch_log_switches_files(tmp_path: Path) -> None:
+    """Setting a new wswatch_log closes the old file and writes to the new one; empty stops."""
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    event_log = EventLog(clock=lambda: 0.0)
+    with taddons.context(event_log) as tctx:
+        tctx.configure(event_log, wswatch_log=str(first), wswatch_console=False)
+        event_log.emit("one", {})
+        tctx.configure(event_log, wswatch_log=str(second))
+        event_log.emit("two", {})
+        tctx.configure(event_log, wswatch_log="")
+        event_log.emit("three", {})
+        await tctx.master.done()
+    assert [line["event"] for line in lines_of(first)] == ["one"]
+    assert [line["event"] for line in lines_of(second)] == ["two"]
+
+
+async def test_unwritable_log_path_is_an_option_error(tmp_path: Path) -> None:
+    """A wswatch_log in a missing directory is refused as an option error naming the path."""
+    path = tmp_path / "missing" / "events.jsonl"
+    event_log = EventLog()
+    with taddons.context(event_log) as tctx:
+        with pytest.raises(exceptions.OptionsError) as raised:
+            tctx.configure(event_log, wswatch_log=str(path))
+        await tctx.master.done()
+    assert str(raised.value) == f"Cannot open wswatch_log file {path}: No such file or directory"
+
+
+async def test_console_line_goes_to_wswatch_logger_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
+    """The terminal output is one scrubbed line on logger 'wswatch' at the requested level."""
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    event_log = EventLog(clock=lambda: 0.0)
+    with taddons.context(event_log) as tctx:
+        tctx.configure(event_log, wswatch_log="")
+        event_log.emit(
+            "ws.closed",
+            {"close_code": 1008, "close_reason": "bad key dgkey123", "url": "wss://h/", "clean": True},
+            secrets=frozenset({"dgkey123"}),
+            level=logging.WARNING,
+            console_lines=("extra",),
+        )
+        await tctx.master.done()
+    records = [r for r in caplog.records if r.name == LOGGER_NAME]
+    assert [(r.levelno, r.getMessage()) for r in records] == [
+        (
+            logging.WARNING,
+            f"[wswatch] ws.closed 1008 'bad key [redacted]' wss://h/  clean=True{INDENT}extra",
+        )
+    ]
+
+
+async def test_console_can_be_turned_off(caplog: pytest.LogCaptureFixture) -> None:
+    """With wswatch_console false nothing is logged on the terminal."""
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    event_log = EventLog()
+    with taddons.context(event_log) as tctx:
+        tctx.configure(event_log, wswatch_console=False)
+        event_log.emit("ws.closed", {"close_code": 1000})
+        await tctx.master.done()
+    assert [r for r in caplog.records if r.name == LOGGER_NAME] == []
