@@ -131,3 +131,17 @@ async def test_listening_on_every_interface_is_warned_about(tmp_path, confdir):
         process.send_signal(signal.SIGINT)
         await asyncio.wait_for(process.communicate(), 30)
     assert "--listen-host 127.0.0.1" in warning
+
+
+async def test_bad_fault_rules_stop_startup_naming_file_rule_and_field(tmp_path, confdir):
+    """mitmdump exits at start-up when a rules file is invalid, and says where."""
+    bad = tmp_path / "faults.yaml"
+    bad.write_text("rules:\n  - id: broken\n    when: {probability: 2}\n    action: {reset: {}}\n")
+    process = await asyncio.create_subprocess_exec(
+        str(MITMDUMP), "-p", "0", "--set", f"confdir={confdir}", "-s", "addons/wswatch.py",
+        "--set", f"wswatch_faults={bad}",
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode != 0
+    assert f"{bad}: rule 'broken': when.probability: must be > 0 and <= 1, got 2" in output.decode()
