@@ -25,7 +25,9 @@ INDENT = "\n           "
 
 def test_put_leading_keys_first() -> None:
     """event, schema, ts and flow_id come first, in that order; the rest keep their order."""
-    event = {"url": "u", "flow_id": "f", "status": 101, "event": "ws.handshake", "ts": "t", "schema": 1}
+    event = {
+        "url": "u", "flow_id": "f", "status": 101, "event": "ws.handshake", "ts": "t", "schema": 1
+    }
     ordered = put_leading_keys_first(None, "info", event)
     assert list(ordered) == ["event", "schema", "ts", "flow_id", "url", "status"]
     assert ordered == event
@@ -53,13 +55,15 @@ CONSOLE_CASES = [
             "hint": "Check the key.", "lines": [],
         },
         "[wswatch] ws.handshake REJECTED 401 Unauthorized wss://api.deepgram.com/v1/listen"
-        "  vendor=deepgram error='Invalid credentials.' error_headers={dg-error: 'Invalid credentials.'}"
+        "  vendor=deepgram error='Invalid credentials.'"
+        " error_headers={dg-error: 'Invalid credentials.'}"
         f"{INDENT}hint: Check the key.",
         id="handshake-rejected",
     ),
     pytest.param(
         {
-            "event": "ws.handshake", "outcome": "failed", "status": None, "reason": "connection refused",
+            "event": "ws.handshake", "outcome": "failed", "status": None,
+            "reason": "connection refused",
             "failure": "refused", "url": "ws://127.0.0.1:9/", "hint": None,
         },
         "[wswatch] ws.handshake FAILED refused ws://127.0.0.1:9/  failure=refused",
@@ -84,7 +88,10 @@ CONSOLE_CASES = [
         id="closed-with-reason",
     ),
     pytest.param(
-        {"event": "ws.closed", "close_code": None, "close_reason": None, "url": "wss://h/", "clean": False},
+        {
+            "event": "ws.closed", "close_code": None, "close_reason": None,
+            "url": "wss://h/", "clean": False,
+        },
         "[wswatch] ws.closed - wss://h/",
         id="closed-without-code",
     ),
@@ -186,7 +193,9 @@ async def test_unwritable_log_path_is_an_option_error(tmp_path: Path) -> None:
     assert str(raised.value) == f"Cannot open wswatch_log file {path}: No such file or directory"
 
 
-async def test_console_line_goes_to_wswatch_logger_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
+async def test_console_line_goes_to_wswatch_logger_scrubbed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """The terminal output is one scrubbed line on logger 'wswatch' at the requested level."""
     caplog.set_level(logging.INFO, logger=LOGGER_NAME)
     event_log = EventLog(clock=lambda: 0.0)
@@ -194,7 +203,10 @@ async def test_console_line_goes_to_wswatch_logger_scrubbed(caplog: pytest.LogCa
         tctx.configure(event_log, wswatch_log="")
         event_log.emit(
             "ws.closed",
-            {"close_code": 1008, "close_reason": "bad key dgkey123", "url": "wss://h/", "clean": True},
+            {
+                "close_code": 1008, "close_reason": "bad key dgkey123",
+                "url": "wss://h/", "clean": True,
+            },
             secrets=frozenset({"dgkey123"}),
             level=logging.WARNING,
             console_lines=("extra",),

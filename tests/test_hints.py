@@ -96,7 +96,9 @@ def test_status_hint_table_then_class_fallback(
 
 def test_every_clean_close_code_but_1000_gets_a_hint() -> None:
     """Every clean close with a code 1001-4999 gets a non-empty hint."""
-    missing = [code for code in range(1001, 5000) if not close_hint(None, code, None, True, "server")]
+    missing = [
+        code for code in range(1001, 5000) if not close_hint(None, code, None, True, "server")
+    ]
     assert missing == []
 
 
@@ -131,7 +133,9 @@ def test_abnormal_hints_cover_every_closer() -> None:
 def test_accepted_handshake_has_no_hint(catalog: VendorCatalog, deepgram: VendorProfile) -> None:
     """An accepted handshake needs no hint, whatever else is known."""
     assert (
-        handshake_hint(catalog, deepgram, Outcome.ACCEPTED, 101, "", "Invalid credentials", (), None)
+        handshake_hint(
+            catalog, deepgram, Outcome.ACCEPTED, 101, "", "Invalid credentials", (), None
+        )
         is None
     )
 
@@ -139,7 +143,7 @@ def test_accepted_handshake_has_no_hint(catalog: VendorCatalog, deepgram: Vendor
 def test_vendor_error_hint_beats_vendor_status_hint(
     catalog: VendorCatalog, deepgram: VendorProfile
 ) -> None:
-    """Deepgram's 'Invalid credentials' error hint wins over its 401 status hint (case-insensitive)."""
+    """Deepgram's 'Invalid credentials' error hint (any case) wins over its 401 status hint."""
     assert rejected(catalog, deepgram, 401, error="INVALID CREDENTIALS.") == (
         deepgram.error_hints[0][1]
     )
@@ -239,7 +243,8 @@ def test_vendor_close_code_hint_beats_generic(deepgram: VendorProfile) -> None:
 def test_vendor_close_code_without_hint_uses_meaning(catalog: VendorCatalog) -> None:
     """A vendor close code without a hint is explained by the vendor name and its meaning."""
     [discord] = [v for v in catalog.vendors if v.id == "discord"]
-    assert close_hint(discord, 4001, None, True, "server") == "Discord Gateway: unknown opcode sent."
+    hint = close_hint(discord, 4001, None, True, "server")
+    assert hint == "Discord Gateway: unknown opcode sent."
 
 
 def test_generic_close_code_hint_without_vendor() -> None:
@@ -265,6 +270,8 @@ def test_unclean_close_gets_abnormal_hint_by_closer(
         (4321, None),
     ],
 )
-def test_close_meaning_vendor_first(deepgram: VendorProfile, code: int | None, expected: str | None) -> None:
+def test_close_meaning_vendor_first(
+    deepgram: VendorProfile, code: int | None, expected: str | None
+) -> None:
     """A close code's meaning is the vendor's own, else the generic table's, else None."""
     assert close_meaning(deepgram, code) == expected

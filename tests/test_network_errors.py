@@ -1,4 +1,4 @@
-"""mitmproxy's and asyncio's connection-failure texts mapped to a failure kind and a short reason."""
+"""mitmproxy's and asyncio's connection-failure texts mapped to a failure kind and a reason."""
 
 from __future__ import annotations
 

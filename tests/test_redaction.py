@@ -35,8 +35,8 @@ URL_CASES = [
         id="sigv4",
     ),
     pytest.param(
-        "wss://api.deepgram.com/v1/listen?keywords=snuffleupagus:5,kansas&search=a+b&token=k1234&flag",
-        "wss://api.deepgram.com/v1/listen?keywords=snuffleupagus:5,kansas&search=a+b&token=[redacted]&flag",
+        "wss://h.example/listen?keywords=snuffleupagus:5,kansas&search=a+b&token=k1234&flag",
+        "wss://h.example/listen?keywords=snuffleupagus:5,kansas&search=a+b&token=[redacted]&flag",
         id="other-params-verbatim",
     ),
     pytest.param(
@@ -133,7 +133,8 @@ SECRET_VALUE_CASES = [
         id="query-decoded",
     ),
     pytest.param(
-        "token=abc&key=xy", {"authorization": "Token k1", "x-api-key": "123"}, {"Token k1"}, id="short"
+        "token=abc&key=xy", {"authorization": "Token k1", "x-api-key": "123"}, {"Token k1"},
+        id="short",
     ),
     pytest.param("model=nova-2", {"user-agent": "test/1.0"}, set(), id="none"),
 ]

@@ -111,7 +111,9 @@ def tokyo_local_time() -> Iterator[None]:
 
 
 @pytest.mark.parametrize(
-    "value", ["Wed Oct 21 07:28:00 2015", "Wed, 21 Oct 2015 07:28:00 -0000"], ids=["asctime", "-0000"]
+    "value",
+    ["Wed Oct 21 07:28:00 2015", "Wed, 21 Oct 2015 07:28:00 -0000"],
+    ids=["asctime", "-0000"],
 )
 @pytest.mark.usefixtures("tokyo_local_time")
 def test_parse_retry_after_zoneless_date_is_utc(value: str) -> None:
@@ -170,7 +172,9 @@ def test_valid_101_is_accepted_without_hint(catalog: VendorCatalog, redactor: Re
     assert analysis.summary_reason is None
 
 
-def test_deepgram_401_is_rejected_with_vendor_error(catalog: VendorCatalog, redactor: Redactor) -> None:
+def test_deepgram_401_is_rejected_with_vendor_error(
+    catalog: VendorCatalog, redactor: Redactor
+) -> None:
     """A Deepgram 401 carries the vendor, its error text, request id, retry-after and hint."""
     body = '{"err_code":"INVALID_AUTH","err_msg":"Invalid credentials."}'
     analysis = analyse_handshake(
@@ -229,7 +233,9 @@ def test_101_with_bad_accept_is_invalid(catalog: VendorCatalog, redactor: Redact
     assert analysis.summary_reason == "response_bad_accept"
 
 
-def test_invalid_request_answered_by_101_is_invalid(catalog: VendorCatalog, redactor: Redactor) -> None:
+def test_invalid_request_answered_by_101_is_invalid(
+    catalog: VendorCatalog, redactor: Redactor
+) -> None:
     """A 101 answering a request without a version is invalid because of the request."""
     request = {k: v for k, v in REQUEST.items() if k != "sec-websocket-version"}
     analysis = analyse_handshake(facts(request_headers=request), catalog, redactor, 100)
@@ -252,11 +258,12 @@ def test_url_is_redacted_while_secrets_are_kept(catalog: VendorCatalog, redactor
         ({"status": 404, "reason": "Not Found", "response_headers": {}}, "404 Not Found"),
         ({"status": 404, "reason": None, "response_headers": {}}, "404"),
         (
-            {"status": 503, "reason": "Service Unavailable", "response_headers": {"x-error": "overloaded"}},
+            {"status": 503, "reason": "Unavailable", "response_headers": {"x-error": "overloaded"}},
             "503 overloaded",
         ),
         (
-            {"status": None, "reason": None, "response_headers": {}, "error": "Client disconnected."},
+            {"status": None, "reason": None, "response_headers": {},
+             "error": "Client disconnected."},
             "client_gave_up: client closed the connection before an answer came",
         ),
         (
