@@ -230,3 +230,14 @@ async def test_console_can_be_turned_off(caplog: pytest.LogCaptureFixture) -> No
         event_log.emit("ws.closed", {"close_code": 1000})
         await tctx.master.done()
     assert [r for r in caplog.records if r.name == LOGGER_NAME] == []
+
+
+def test_console_line_shows_zero_values_but_not_empty_ones() -> None:
+    """0 and 0.0 are facts worth printing (retry_after=0); None, "", [] and False are not."""
+    line = render_console_line(
+        None, "warning",
+        {"event": "ws.handshake", "outcome": "rejected", "status": 429, "reason": "Too Many Requests",
+         "url": "ws://h/", "retry_after": 0.0, "body_excerpt": None, "problems": [], "injected": False},
+    )
+    assert "retry_after=0.0" in line
+    assert "body_excerpt" not in line and "problems" not in line and "injected" not in line

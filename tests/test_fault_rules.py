@@ -663,8 +663,11 @@ def test_action_errors(action, problem):
 
 
 FILE_ERRORS = [
-    ("a: 1\na: 2\n", "not valid YAML: while constructing a mapping"),
-    ("rules: 'x\n", "not valid YAML: while scanning a quoted scalar"),
+    (
+        "a: 1\na: 2\n",
+        'not valid YAML: found duplicate key "a" with value "2" (original value: "1") (line 2, column 1)',
+    ),
+    ("rules: 'x\n", "not valid YAML: found unexpected end of stream (line 2, column 1)"),
     ("", "top level must be a mapping with a 'rules' list"),
     ("- id: r\n", "top level must be a mapping with a 'rules' list"),
     ("seed: 1\n", "top level must be a mapping with a 'rules' list"),
@@ -761,7 +764,10 @@ PRESET_ERRORS = [
     ),
     ("x: {status: 101}\n", "preset 'x': status: must be between 100 and 599 (not 101), got 101"),
     ("x: {headers: {Retry-After: 1}}", "preset 'x': headers.Retry-After: must be a string, got 1"),
-    ("x: {status: 1\n", "not valid YAML: while parsing a flow mapping"),
+    (
+        "x: {status: 400}\nx: {status: 401}\n",
+        'not valid YAML: found duplicate key "x" with value "{}" (original value: "{}") (line 2, column 1)',
+    ),
 ]
 
 

@@ -205,3 +205,9 @@ def test_redact_event_without_secrets_is_unchanged() -> None:
 def test_redact_event_removes_empty_secrets_key() -> None:
     """An empty _secrets set is removed too and changes nothing else."""
     assert redact_event(None, "info", {"error": "x", SECRETS_KEY: frozenset()}) == {"error": "x"}
+
+
+def test_short_subprotocol_secret_does_not_mangle_other_tokens(redactor: Redactor) -> None:
+    """Redaction is per token: a one-letter key after "token" leaves the word "token" intact."""
+    assert redactor.redact_subprotocols("token, t") == "token, [redacted]"
+    assert redactor.redact_subprotocols("token, abc, realtime") == "token, [redacted], realtime"

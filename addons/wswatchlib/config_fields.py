@@ -62,3 +62,11 @@ def required(value: Mapping[str, Any], key: str, field: str) -> Any:
     if key not in value or value[key] is None:
         raise FieldError(f"{field}.{key}" if field else key, "missing required field")
     return value[key]
+
+
+def yaml_problem(error: Exception) -> str:
+    """A YAML parser error as one line with its position: "found ... (line 3, column 7)"."""
+    problem = getattr(error, "problem", None) or (str(error).strip().splitlines() or ["parse error"])[0]
+    mark = getattr(error, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{problem}{where}"

@@ -67,7 +67,8 @@ def render_console_line(_logger: Any, _method: str, event_dict: dict[str, Any]) 
     details = " ".join(
         f"{key}={_shown(value)}"
         for key, value in event_dict.items()
-        if key not in _HEADLINE_KEYS and value not in (None, "", [], {}, False)
+        if key not in _HEADLINE_KEYS and value is not None and value is not False
+        and value not in ("", [], {})
     )
     line = f"[wswatch] {_headline(event_dict)}"
     if details:

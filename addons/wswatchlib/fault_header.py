@@ -19,6 +19,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from .config_fields import yaml_problem
 from .fault_rules import Action, FaultRulesError, parse_action
 
 HEADER = "x-wswatch-fault"
@@ -75,7 +76,7 @@ def parse_fault_header(value: str, presets: Mapping[str, Mapping]) -> Action:
         try:
             document = YAML(typ="safe").load(value)
         except YAMLError as error:
-            raise FaultRulesError(f"{where}: not valid YAML: {str(error).splitlines()[0]}") from error
+            raise FaultRulesError(f"{where}: not valid YAML: {yaml_problem(error)}") from error
     else:
         document = _shorthand(value)
     return parse_action(document, where, presets)

@@ -21,6 +21,8 @@ from typing import Any, ClassVar, Final, TypeVar
 
 from ruamel.yaml import YAML, YAMLError
 
+from .config_fields import yaml_problem
+
 #: Preset file shipped with wswatch: ``<repo>/config/faults/presets.yaml``.
 DEFAULT_PRESETS_PATH: Final = (
     Path(__file__).absolute().parents[2] / "config" / "faults" / "presets.yaml"
@@ -518,8 +520,7 @@ def _load_yaml(text: str, path: str) -> Any:
     try:
         return YAML(typ="safe").load(text)
     except YAMLError as e:
-        first_line = str(e).strip().splitlines()[0]
-        raise FaultRulesError(f"{path}: not valid YAML: {first_line}") from e
+        raise FaultRulesError(f"{path}: not valid YAML: {yaml_problem(e)}") from e
 
 
 _TOP_LEVEL_FIELDS: Final = ("rules", "seed")

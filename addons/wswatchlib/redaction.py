@@ -57,10 +57,18 @@ class Redactor:
         return secrets
 
     def redact_subprotocols(self, value: str) -> str:
-        redacted = value
-        for secret in self.subprotocol_secrets(value):
-            redacted = redacted.replace(secret, REDACTED)
-        return redacted
+        """Token by token, so a short secret never mangles another token that contains it."""
+        tokens = split_tokens(value)
+        redacted = []
+        for index, token in enumerate(tokens):
+            lowered = token.lower()
+            if index > 0 and tokens[index - 1].lower() in self.names.subprotocol_markers:
+                token = REDACTED
+            for prefix in self.names.subprotocol_prefixes:
+                if lowered.startswith(prefix.lower()) and len(token) > len(prefix):
+                    token = token[: len(prefix)] + REDACTED
+            redacted.append(token)
+        return ", ".join(redacted)
 
     def redact_header(self, name: str, value: str) -> str:
         if self.is_secret_header(name):

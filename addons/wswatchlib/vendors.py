@@ -304,6 +304,5 @@ def load_catalog(path: str) -> VendorCatalog:
     try:
         document = YAML(typ="safe").load(text)
     except YAMLError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "parse error"
-        raise VendorFileError(f"{path}: not valid YAML: {first_line}") from error
+        raise VendorFileError(f"{path}: not valid YAML: {fields.yaml_problem(error)}") from error
     return parse_catalog(document, path)
