@@ -70,13 +70,16 @@ class RunningProxy:
 
 
 class FlowRecorder:
-    """Keeps the flows so tests can look at what the proxy retained in memory."""
+    """Keeps the flows so tests can look at what the proxy retained and how flows were marked."""
 
     def __init__(self, flows: list[Any]) -> None:
         self.flows = flows
 
-    def websocket_start(self, flow: Any) -> None:
-        self.flows.append(flow)
+    def _keep(self, flow: Any) -> None:
+        if all(kept is not flow for kept in self.flows):
+            self.flows.append(flow)
+
+    response = error = websocket_start = _keep
 
 
 @contextlib.asynccontextmanager

@@ -4,6 +4,7 @@ with wswatch, real local upstreams; assertions on what the client got and on the
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import aiohttp
 import pytest
@@ -79,6 +80,9 @@ async def test_429_reports_retry_after_seconds(tmp_path, confdir):
     assert rejected.value.response.status_code == 429
     assert event["retry_after"] == 7.0 and event["request_id"] == "rl-42"
     assert "Retry-After" in event["hint"]
+    [flow] = proxy.flows
+    assert flow.marked == ":warning:"  # what mitmweb shows
+    assert flow.comment == f"wswatch: rejected 429: {event['hint']}"
 
 
 async def test_200_html_page_is_flagged_as_not_a_websocket_endpoint(tmp_path, confdir):
@@ -183,3 +187,49 @@ async def test_upstream_abort_midstream_is_abnormal_for_the_log_and_the_client(t
     assert end["close_code"] == 1006 and end["clean"] is False and end["closed_by"] == "server"
     assert end["messages"] == {"client": 1, "server": 1}
     assert "without a close frame" in end["hint"]
+
+
+async def test_upstream_closing_before_answering_is_upstream_closed(tmp_path, confdir):
+    """An upstream that reads the request and hangs up: failed, upstream_closed; client gets 502."""
+    async with raw_server(answer_101=False, close_at_once=True) as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir
+    ) as proxy:
+        with pytest.raises(websockets.InvalidStatus) as rejected:
+            async with connect(f"ws://127.0.0.1:{proxy.port}/v1/listen"):
+                pass
+        event = await proxy.wait_for("ws.handshake")
+    assert rejected.value.response.status_code == 502
+    assert (event["outcome"], event["failure"]) == ("failed", "upstream_closed")
+    assert "closed the connection without answering" in event["hint"]
+
+
+BAD_KEY_REQUEST = (
+    b"GET /stream HTTP/1.1\r\nHost: upstream\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+def _raw_upgrade(port: int) -> bytes:
+    """A hand-written client whose Sec-WebSocket-Key is 5 bytes, not 16: returns the status line."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(BAD_KEY_REQUEST)
+        return sock.recv(4096).split(b"\r\n", 1)[0]
+
+
+async def test_bad_client_key_is_invalid_even_when_the_server_accepts_it(tmp_path, confdir):
+    """A lax upstream answers 101 to a bad key: wswatch still flags request_bad_key."""
+    async with raw_server(answer_101=True) as up, running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy:
+        status_line = await asyncio.to_thread(_raw_upgrade, proxy.port)
+        event = await proxy.wait_for("ws.handshake")
+    assert status_line == b"HTTP/1.1 101 Switching Protocols"
+    assert (event["outcome"], event["problems"]) == ("invalid", ["request_bad_key"])
+    assert "Sec-WebSocket-Key" in event["hint"]
+
+
+async def test_bad_client_key_rejected_by_a_strict_server_is_rejected_with_the_problem(tmp_path, confdir):
+    """websockets' server answers 400 to a bad key: rejected, and the problem says why."""
+    async with scenario_server() as up, running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy:
+        status_line = await asyncio.to_thread(_raw_upgrade, proxy.port)
+        event = await proxy.wait_for("ws.handshake")
+    assert status_line == b"HTTP/1.1 400 Bad Request"
+    assert (event["outcome"], event["status"], event["problems"]) == ("rejected", 400, ["request_bad_key"])

@@ -120,14 +120,20 @@ async def _read_head(reader: asyncio.StreamReader) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def raw_server(answer_101: bool, *, bad_accept: bool = False) -> AsyncIterator[int]:
-    """A hand-written upstream: a 101 (with a wrong Sec-WebSocket-Accept when asked), or silence."""
+async def raw_server(
+    answer_101: bool, *, bad_accept: bool = False, close_at_once: bool = False
+) -> AsyncIterator[int]:
+    """A hand-written upstream: a 101 (with a wrong Sec-WebSocket-Accept when asked), silence,
+    or a connection closed as soon as the request arrived."""
     writers: list[asyncio.StreamWriter] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writers.append(writer)
         with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
             headers = await _read_head(reader)
+            if close_at_once:
+                writer.close()
+                return
             if answer_101:
                 key = headers.get("sec-websocket-key", "")
                 accept = base64.b64encode(
