@@ -4,9 +4,11 @@ reports it (fault.injected, injected: true, the rule id)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,16 @@ def rules_file(tmp_path: Path, text: str, name: str = "faults.yaml") -> str:
     path = tmp_path / name
     path.write_text(text)
     return str(path)
+
+
+@contextlib.asynccontextmanager
+async def fault_session(tmp_path: Path, confdir: Path, rules: str, **options) -> AsyncIterator[RunningProxy]:
+    """The scenario upstream behind a proxy loaded with `rules` (YAML text)."""
+    faults = rules_file(tmp_path, rules)
+    async with scenario_server() as up, running_proxy(
+        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults], **options
+    ) as proxy:
+        yield proxy
 
 
 async def handshake_error(url: str, **kwargs) -> BaseException:
@@ -42,10 +54,7 @@ def only(proxy: RunningProxy, name: str) -> dict:
 
 async def test_reject_preset_reaches_the_client_and_is_logged_as_injected(tmp_path, confdir):
     """deepgram-401 preset: the client gets the 401 with dg-error; events say injected + rule."""
-    faults = rules_file(tmp_path, "rules:\n  - id: bad-key\n    action: {reject: {preset: deepgram-401}}\n")
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: bad-key\n    action: {reject: {preset: deepgram-401}}\n") as proxy:
         error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/v1/listen")
         event = await proxy.wait_for("ws.handshake")
         injected = only(proxy, "fault.injected")
@@ -60,14 +69,11 @@ async def test_reject_preset_reaches_the_client_and_is_logged_as_injected(tmp_pa
 
 async def test_retry_loop_sees_two_injected_503s_then_a_real_101(tmp_path, confdir):
     """first: 2 with Retry-After: 1 -> a retrying client sees 503, 503, 101, as the log says."""
-    faults = rules_file(
-        tmp_path,
+    seen: list[int] = []
+    async with fault_session(
+        tmp_path, confdir,
         "rules:\n  - id: first-two-503\n    when: {first: 2}\n"
         "    action: {reject: {status: 503, headers: {Retry-After: '1'}}}\n",
-    )
-    seen: list[int] = []
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
     ) as proxy:
         for _attempt in range(5):
             try:
@@ -120,12 +126,7 @@ async def test_seeded_probability_gives_the_same_decisions_in_two_runs(tmp_path,
 
 async def test_delay_holds_the_handshake_for_the_configured_time(tmp_path, confdir):
     """delay 800 ms: the client's handshake takes at least 0.8 s, an undelayed one far less."""
-    faults = rules_file(
-        tmp_path, "rules:\n  - id: slow\n    match: {path: /slow}\n    action: {delay: {ms: 800}}\n"
-    )
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: slow\n    match: {path: /slow}\n    action: {delay: {ms: 800}}\n") as proxy:
         timings = {}
         for path in ("/slow", "/echo"):
             started = time.monotonic()
@@ -139,10 +140,7 @@ async def test_delay_holds_the_handshake_for_the_configured_time(tmp_path, confd
 
 async def test_hang_never_answers_until_the_client_gives_up(tmp_path, confdir):
     """hang: the client's open_timeout fires; the log says failed, client_gave_up, injected."""
-    faults = rules_file(tmp_path, "rules:\n  - id: black-hole\n    action: {hang: {}}\n")
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: black-hole\n    action: {hang: {}}\n") as proxy:
         with pytest.raises(TimeoutError):
             async with connect(f"ws://127.0.0.1:{proxy.port}/echo", open_timeout=1):
                 pass
@@ -153,10 +151,7 @@ async def test_hang_never_answers_until_the_client_gives_up(tmp_path, confdir):
 
 async def test_hang_with_a_limit_closes_the_connection_after_it(tmp_path, confdir):
     """hang max_s=1: the proxy closes the connection after about a second, with no answer."""
-    faults = rules_file(tmp_path, "rules:\n  - id: hang-1s\n    action: {hang: {max_s: 1}}\n")
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: hang-1s\n    action: {hang: {max_s: 1}}\n") as proxy:
         started = time.monotonic()
         error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/echo")
         waited = time.monotonic() - started
@@ -174,10 +169,7 @@ def _websocket_client_error(url: str) -> BaseException:
 
 async def test_reset_sends_a_tcp_reset_before_any_answer(tmp_path, confdir):
     """reset: websocket-client fails with ConnectionResetError (a RST, not a clean FIN)."""
-    faults = rules_file(tmp_path, "rules:\n  - id: rst\n    action: {reset: {}}\n")
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: rst\n    action: {reset: {}}\n") as proxy:
         error = await asyncio.to_thread(_websocket_client_error, f"ws://127.0.0.1:{proxy.port}/echo")
         event = await proxy.wait_for("ws.handshake")
     assert isinstance(error, ConnectionResetError)
@@ -186,10 +178,7 @@ async def test_reset_sends_a_tcp_reset_before_any_answer(tmp_path, confdir):
 
 async def test_close_before_answer_is_a_clean_eof(tmp_path, confdir):
     """close_before_answer: the client sees the connection end with no answer and no reset."""
-    faults = rules_file(tmp_path, "rules:\n  - id: eof\n    action: {close_before_answer: {}}\n")
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: eof\n    action: {close_before_answer: {}}\n") as proxy:
         error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/echo")
         other_client = await asyncio.to_thread(_websocket_client_error, f"ws://127.0.0.1:{proxy.port}/echo")
         event = await proxy.wait_for("ws.handshake")
@@ -210,10 +199,7 @@ async def test_close_before_answer_is_a_clean_eof(tmp_path, confdir):
 async def test_bad_101_is_refused_by_the_client_and_flagged_invalid(tmp_path, confdir, defect, problem):
     """bad_101: the real upstream's 101 is spoiled; the client aborts; the log names the problem."""
     extra = ", subprotocol: chat" if defect == "unrequested_subprotocol" else ""
-    faults = rules_file(tmp_path, f"rules:\n  - id: spoil\n    action: {{bad_101: {{defect: {defect}{extra}}}}}\n")
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, f"rules:\n  - id: spoil\n    action: {{bad_101: {{defect: {defect}{extra}}}}}\n") as proxy:
         error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/echo")
         event = await proxy.wait_for("ws.handshake")
     assert isinstance(error, websockets.InvalidHandshake)
@@ -222,10 +208,7 @@ async def test_bad_101_is_refused_by_the_client_and_flagged_invalid(tmp_path, co
 
 async def test_html_answers_200_with_a_captive_portal_page(tmp_path, confdir):
     """html: the client gets 200 text/html; the log gives the captive-portal hint."""
-    faults = rules_file(tmp_path, "rules:\n  - id: portal\n    action: {html: {}}\n")
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: portal\n    action: {html: {}}\n") as proxy:
         error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/echo")
         event = await proxy.wait_for("ws.handshake")
     assert isinstance(error, websockets.InvalidStatus) and error.response.status_code == 200
@@ -235,14 +218,8 @@ async def test_html_answers_200_with_a_captive_portal_page(tmp_path, confdir):
 
 async def test_redirect_answers_with_status_and_location(tmp_path, confdir):
     """redirect 307: the client is sent elsewhere (websockets follows, to a refused port)."""
-    faults = rules_file(
-        tmp_path,
-        "rules:\n  - id: moved\n    match: {path: /old}\n"
-        "    action: {redirect: {status: 307, location: 'ws://127.0.0.1:9/new'}}\n",
-    )
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: moved\n    match: {path: /old}\n"
+        "    action: {redirect: {status: 307, location: 'ws://127.0.0.1:9/new'}}\n") as proxy:
         error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/old")
         event = await proxy.wait_for("ws.handshake")
     assert isinstance(error, OSError)  # followed the Location to port 9, where nothing listens
@@ -251,13 +228,7 @@ async def test_redirect_answers_with_status_and_location(tmp_path, confdir):
 
 async def test_close_after_two_messages_sends_the_chosen_code_and_reason(tmp_path, confdir):
     """close 4001 "bye" after 2 messages: the client gets exactly that; closed_by is proxy."""
-    faults = rules_file(
-        tmp_path,
-        "rules:\n  - id: kick\n    action: {close: {code: 4001, reason: bye, after_messages: 2, toward: client}}\n",
-    )
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: kick\n    action: {close: {code: 4001, reason: bye, after_messages: 2, toward: client}}\n") as proxy:
         received = []
         async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
             await ws.send("one")
@@ -274,13 +245,7 @@ async def test_close_after_two_messages_sends_the_chosen_code_and_reason(tmp_pat
 
 async def test_close_after_seconds_fires_on_an_idle_connection(tmp_path, confdir):
     """close 1011 after 0.5 s: an idle client receives 1011 and its reason."""
-    faults = rules_file(
-        tmp_path,
-        "rules:\n  - id: idle-kick\n    action: {close: {code: 1011, reason: 'NET-0001 injected', after_s: 0.5}}\n",
-    )
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: idle-kick\n    action: {close: {code: 1011, reason: 'NET-0001 injected', after_s: 0.5}}\n") as proxy:
         async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
             with pytest.raises(websockets.ConnectionClosedError) as closed:
                 await asyncio.wait_for(ws.recv(), 5)
@@ -291,10 +256,7 @@ async def test_close_after_seconds_fires_on_an_idle_connection(tmp_path, confdir
 
 async def test_drop_cuts_the_connection_without_a_close_frame(tmp_path, confdir):
     """drop after 1 message: the client sees an abnormal closure (1006), the log too."""
-    faults = rules_file(tmp_path, "rules:\n  - id: yank\n    action: {drop: {after_messages: 1}}\n")
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: yank\n    action: {drop: {after_messages: 1}}\n") as proxy:
         async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
             await ws.send("hello")
             with pytest.raises(websockets.ConnectionClosedError) as closed:
@@ -307,12 +269,7 @@ async def test_drop_cuts_the_connection_without_a_close_frame(tmp_path, confdir)
 
 async def test_stall_holds_server_messages_then_delivers_them(tmp_path, confdir):
     """stall server_to_client for 1 s: the echo arrives only after the stall ends."""
-    faults = rules_file(
-        tmp_path, "rules:\n  - id: freeze\n    action: {stall: {direction: server_to_client, for_s: 1}}\n"
-    )
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: freeze\n    action: {stall: {direction: server_to_client, for_s: 1}}\n") as proxy:
         async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
             started = time.monotonic()
             await ws.send("are you there?")
@@ -342,10 +299,7 @@ async def _echo_exchange(port: int, sent: list[str], expect: int, path: str = "/
 )
 async def test_message_faults_change_what_the_client_receives(tmp_path, confdir, action, sent, expected):
     """messages: drop, duplicate, truncate and delay, matched by direction and pattern."""
-    faults = rules_file(tmp_path, f"rules:\n  - id: mangle\n    action: {{messages: {action}}}\n")
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, f"rules:\n  - id: mangle\n    action: {{messages: {action}}}\n") as proxy:
         received = await _echo_exchange(proxy.port, sent, len(expected))
         end = await proxy.wait_for("ws.closed")
     assert received == expected
@@ -354,12 +308,10 @@ async def test_message_faults_change_what_the_client_receives(tmp_path, confdir,
 
 async def test_corrupt_flips_bytes_of_binary_messages(tmp_path, confdir):
     """messages corrupt: the binary echo differs from what was sent, with the same length."""
-    faults = rules_file(
-        tmp_path, "rules:\n  - id: bitrot\n    action: {messages: {do: corrupt, type: binary, direction: server_to_client}}\n"
-    )
     payload = bytes(range(256))
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    async with fault_session(
+        tmp_path, confdir,
+        "rules:\n  - id: bitrot\n    action: {messages: {do: corrupt, type: binary, direction: server_to_client}}\n",
     ) as proxy:
         async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
             await ws.send(payload)
@@ -371,10 +323,7 @@ async def test_corrupt_flips_bytes_of_binary_messages(tmp_path, confdir):
 
 async def test_suppressed_pongs_make_the_client_heartbeat_time_out(tmp_path, confdir):
     """pongs suppress: the client's keepalive ping gets no pong and it closes with 1011."""
-    faults = rules_file(tmp_path, "rules:\n  - id: no-pong\n    action: {pongs: {do: suppress}}\n")
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: no-pong\n    action: {pongs: {do: suppress}}\n") as proxy:
         async with connect(f"ws://127.0.0.1:{proxy.port}/echo", ping_interval=0.2, ping_timeout=0.5) as ws:
             with pytest.raises(websockets.ConnectionClosedError) as closed:
                 await asyncio.wait_for(ws.recv(), 10)
@@ -393,10 +342,7 @@ async def test_pongs_pass_without_a_pong_fault(tmp_path, confdir):
 
 async def test_delayed_pongs_arrive_late(tmp_path, confdir):
     """pongs delay 400 ms: the client measures a ping round trip of at least 0.4 s."""
-    faults = rules_file(tmp_path, "rules:\n  - id: slow-pong\n    action: {pongs: {do: delay, delay_ms: 400}}\n")
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: slow-pong\n    action: {pongs: {do: delay, delay_ms: 400}}\n") as proxy:
         async with connect(f"ws://127.0.0.1:{proxy.port}/echo", ping_interval=None) as ws:
             latency = await asyncio.wait_for(await ws.ping(), 5)
             await ws.send("after the pong")
@@ -406,12 +352,7 @@ async def test_delayed_pongs_arrive_late(tmp_path, confdir):
 
 async def test_throttle_limits_bytes_per_second(tmp_path, confdir):
     """throttle 2000 B/s toward the client: three 1000-byte echoes take at least ~1 s."""
-    faults = rules_file(
-        tmp_path, "rules:\n  - id: slow-link\n    action: {throttle: {bytes_per_s: 2000, direction: server_to_client}}\n"
-    )
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: slow-link\n    action: {throttle: {bytes_per_s: 2000, direction: server_to_client}}\n") as proxy:
         started = time.monotonic()
         received = await _echo_exchange(proxy.port, ["x" * 1000] * 3, 3)
         took = time.monotonic() - started
@@ -479,10 +420,8 @@ async def _status(port: int) -> int:
 
 async def test_rules_reload_on_change_and_a_bad_change_keeps_the_last_good_rules(tmp_path, confdir):
     """Valid edit: applied. Invalid edit: reported (file, rule, field) and the old rules stay."""
-    faults = rules_file(tmp_path, "rules:\n  - id: gate\n    action: {reject: {status: 503}}\n")
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    faults = str(tmp_path / "faults.yaml")  # where fault_session writes the rules
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: gate\n    action: {reject: {status: 503}}\n") as proxy:
         assert await _status(proxy.port) == 503
         _rewrite(faults, "rules:\n  - id: gate\n    action: {reject: {status: 418}}\n", 10**9)
         await proxy.wait_for("fault.rules_loaded", lambda e: len(proxy.events("fault.rules_loaded")) >= 2)
@@ -496,14 +435,8 @@ async def test_rules_reload_on_change_and_a_bad_change_keeps_the_last_good_rules
 
 async def test_faults_never_touch_flows_their_rule_does_not_match(tmp_path, confdir):
     """A rule for /v1/listen with header x-test-case: bad-key leaves every other request alone."""
-    faults = rules_file(
-        tmp_path,
-        "rules:\n  - id: targeted\n    match: {path: /v1/listen, headers: {x-test-case: bad-*}}\n"
-        "    action: {reject: {status: 401}}\n",
-    )
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: targeted\n    match: {path: /v1/listen, headers: {x-test-case: bad-*}}\n"
+        "    action: {reject: {status: 401}}\n") as proxy:
         hit = await handshake_error(
             f"ws://127.0.0.1:{proxy.port}/v1/listen", additional_headers={"x-test-case": "bad-key"}
         )
@@ -520,10 +453,7 @@ async def test_faults_never_touch_flows_their_rule_does_not_match(tmp_path, conf
 
 async def test_runtime_commands_list_disable_enable_and_reset_a_rule(tmp_path, confdir):
     """wswatch.faults lists counters; disable stops a rule, enable restores it, reset zeroes it."""
-    faults = rules_file(tmp_path, "rules:\n  - id: gate\n    action: {reject: {status: 503}}\n")
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
-    ) as proxy:
+    async with fault_session(tmp_path, confdir, "rules:\n  - id: gate\n    action: {reject: {status: 503}}\n") as proxy:
         commands = proxy.master.commands
         assert await _status(proxy.port) == 503
         commands.call("wswatch.fault.disable", "gate")

@@ -22,10 +22,9 @@ PLANTED = (HEADER_KEY, QUERY_TOKEN, SUBPROTOCOL_KEY, OPENAI_KEY, CUSTOM_SECRET, 
 
 
 def _flow_text(flow) -> str:
-    parts = [flow.request.url, str(flow.request.headers), flow.comment]
-    if flow.response:
-        parts.append(str(flow.response.headers))
-    return "\n".join(parts)
+    """What mitmweb shows and a saved flow keeps of the request and wswatch's comment.
+    (Responses reach the client as the server sent them; see the Set-Cookie test.)"""
+    return "\n".join([flow.request.url, str(flow.request.headers), flow.comment])
 
 
 @pytest.mark.parametrize(
@@ -96,3 +95,14 @@ async def test_50000_messages_leave_a_bounded_message_window(tmp_path, confdir):
     assert end["messages"] == {"client": total, "server": 0}
     assert end["bytes"]["client"] == total * 8
     assert end["retained_messages"] == retained == 100
+
+
+async def test_response_headers_reach_the_client_unredacted(tmp_path, confdir):
+    """Redaction never alters what the client receives: its Set-Cookie arrives intact."""
+    async with scenario_server() as up, running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy:
+        with pytest.raises(websockets.InvalidStatus) as rejected:
+            async with connect(f"ws://127.0.0.1:{proxy.port}/login"):
+                pass
+        event = await proxy.wait_for("ws.handshake")
+    assert rejected.value.response.headers["set-cookie"] == "session=cookie-FROM-SERVER-77aa; HttpOnly"
+    assert event["status"] == 401 and "cookie-FROM-SERVER" not in proxy.log_path.read_text()

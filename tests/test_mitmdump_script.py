@@ -53,6 +53,17 @@ async def mitmdump(*args: str, confdir: Path) -> AsyncIterator[tuple[int, list[s
         lines.extend(rest.decode().splitlines(keepends=True))
 
 
+async def startup_failure(confdir: Path, *args: str) -> str:
+    """Run mitmdump with wswatch and `args`; it must exit non-zero. Returns its output."""
+    process = await asyncio.create_subprocess_exec(
+        str(MITMDUMP), "-p", "0", "--set", f"confdir={confdir}", "-s", "addons/wswatch.py", *args,
+        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode != 0, output.decode()
+    return output.decode()
+
+
 async def test_users_command_listens_on_loopback_and_reports_a_rejection(tmp_path, confdir):
     """The README's command: loopback only, readable terminal line, JSON line, no secret."""
     log_path = tmp_path / "events.jsonl"
@@ -99,14 +110,8 @@ async def test_bad_vendor_file_stops_startup_naming_file_entry_and_field(tmp_pat
     """mitmdump exits at start-up with an error that names the file, the vendor and the field."""
     bad = tmp_path / "vendors.yaml"
     bad.write_text(content)
-    process = await asyncio.create_subprocess_exec(
-        str(MITMDUMP), "-p", "0", "--set", f"confdir={confdir}", "-s", "addons/wswatch.py",
-        "--set", f"wswatch_vendors={bad}",
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode != 0
-    assert f"{bad}: {message}" in output.decode()
+    output = await startup_failure(confdir, "--set", f"wswatch_vendors={bad}")
+    assert f"{bad}: {message}" in output
 
 
 async def test_listening_on_every_interface_is_warned_about(tmp_path, confdir):
@@ -137,11 +142,5 @@ async def test_bad_fault_rules_stop_startup_naming_file_rule_and_field(tmp_path,
     """mitmdump exits at start-up when a rules file is invalid, and says where."""
     bad = tmp_path / "faults.yaml"
     bad.write_text("rules:\n  - id: broken\n    when: {probability: 2}\n    action: {reset: {}}\n")
-    process = await asyncio.create_subprocess_exec(
-        str(MITMDUMP), "-p", "0", "--set", f"confdir={confdir}", "-s", "addons/wswatch.py",
-        "--set", f"wswatch_faults={bad}",
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode != 0
-    assert f"{bad}: rule 'broken': when.probability: must be > 0 and <= 1, got 2" in output.decode()
+    output = await startup_failure(confdir, "--set", f"wswatch_faults={bad}")
+    assert f"{bad}: rule 'broken': when.probability: must be > 0 and <= 1, got 2" in output

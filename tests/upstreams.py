@@ -46,6 +46,7 @@ REJECTIONS: dict[str, tuple[int, str, dict[str, str], bytes]] = {
     "/ratelimit": (429, "Too Many Requests", {"retry-after": "7", "x-request-id": "rl-42"}, b"slow down"),
     "/portal": (200, "OK", {"content-type": "text/html; charset=utf-8"}, HTML_PAGE),
     "/moved": (301, "Moved Permanently", {"location": "ws://127.0.0.1:1/elsewhere"}, b""),
+    "/login": (401, "Unauthorized", {"set-cookie": "session=cookie-FROM-SERVER-77aa; HttpOnly"}, b""),
 }
 
 

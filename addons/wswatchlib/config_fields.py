@@ -6,8 +6,17 @@ and saying whether the value was missing or wrong; the file loaders add the file
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+
+class ConfigFileError(ValueError):
+    """A config file cannot be read or parsed; the message starts with its path."""
 
 
 class FieldError(ValueError):
@@ -70,3 +79,24 @@ def yaml_problem(error: Exception) -> str:
     mark = getattr(error, "problem_mark", None)
     where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
     return f"{problem}{where}"
+
+
+def read_text(path: str | os.PathLike[str]) -> str:
+    """A config file's text; I/O and encoding failures become ConfigFileError."""
+    where = os.fspath(path)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigFileError(f"{where}: cannot read: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigFileError(
+            f"{where}: cannot read: not UTF-8 ({error.reason} at byte {error.start})"
+        ) from error
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """Safe-load one YAML document (no arbitrary tags, duplicate keys rejected)."""
+    try:
+        return YAML(typ="safe").load(text)
+    except YAMLError as error:
+        raise ConfigFileError(f"{where}: not valid YAML: {yaml_problem(error)}") from error

@@ -16,10 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
-from .config_fields import yaml_problem
+from .config_fields import ConfigFileError, parse_yaml
 from .fault_rules import Action, FaultRulesError, parse_action
 
 HEADER = "x-wswatch-fault"
@@ -74,9 +71,9 @@ def parse_fault_header(value: str, presets: Mapping[str, Mapping]) -> Action:
     where = f"{HEADER} header"
     if value.startswith("{"):
         try:
-            document = YAML(typ="safe").load(value)
-        except YAMLError as error:
-            raise FaultRulesError(f"{where}: not valid YAML: {yaml_problem(error)}") from error
+            document = parse_yaml(value, where)
+        except ConfigFileError as error:
+            raise FaultRulesError(str(error)) from error
     else:
         document = _shorthand(value)
     return parse_action(document, where, presets)

@@ -19,9 +19,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, ClassVar, Final, TypeVar
 
-from ruamel.yaml import YAML, YAMLError
-
-from .config_fields import yaml_problem
+from .config_fields import ConfigFileError, parse_yaml, read_text
 
 #: Preset file shipped with wswatch: ``<repo>/config/faults/presets.yaml``.
 DEFAULT_PRESETS_PATH: Final = (
@@ -506,21 +504,17 @@ def load_presets(
 def _read(path: str | os.PathLike[str]) -> str:
     """File text, with I/O and encoding failures turned into :class:`FaultRulesError`."""
     try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise FaultRulesError(f"{os.fspath(path)}: cannot read: {e.strerror or e}") from e
-    except UnicodeDecodeError as e:
-        raise FaultRulesError(
-            f"{os.fspath(path)}: cannot read: not UTF-8 ({e.reason} at byte {e.start})"
-        ) from e
+        return read_text(path)
+    except ConfigFileError as e:
+        raise FaultRulesError(str(e)) from e
 
 
 def _load_yaml(text: str, path: str) -> Any:
-    """Safe-load one YAML document (no arbitrary tags, duplicate keys rejected)."""
+    """One YAML document, with parse failures turned into :class:`FaultRulesError`."""
     try:
-        return YAML(typ="safe").load(text)
-    except YAMLError as e:
-        raise FaultRulesError(f"{path}: not valid YAML: {yaml_problem(e)}") from e
+        return parse_yaml(text, path)
+    except ConfigFileError as e:
+        raise FaultRulesError(str(e)) from e
 
 
 _TOP_LEVEL_FIELDS: Final = ("rules", "seed")

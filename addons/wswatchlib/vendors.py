@@ -16,9 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from . import config_fields as fields
 
 #: The vendor file shipped with wswatch; `--set wswatch_vendors=PATH` replaces it.
@@ -294,15 +291,7 @@ def parse_catalog(document: Any, path: str) -> VendorCatalog:
 def load_catalog(path: str) -> VendorCatalog:
     """Read and parse a vendor file."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise VendorFileError(f"{path}: cannot read: {error.strerror or error}") from error
-    except UnicodeDecodeError as error:
-        raise VendorFileError(
-            f"{path}: cannot read: not UTF-8 ({error.reason} at byte {error.start})"
-        ) from error
-    try:
-        document = YAML(typ="safe").load(text)
-    except YAMLError as error:
-        raise VendorFileError(f"{path}: not valid YAML: {fields.yaml_problem(error)}") from error
+        document = fields.parse_yaml(fields.read_text(path), path)
+    except fields.ConfigFileError as error:
+        raise VendorFileError(str(error)) from error
     return parse_catalog(document, path)

@@ -84,8 +84,9 @@ class WsWatch:
         )
         loader.add_option(
             "wswatch_redact_flows", bool, True,
-            "Once a handshake is reported, also redact secrets in the flow itself, so mitmproxy's "
-            "own output, mitmweb and saved flows do not show them.",
+            "Once a handshake is reported, also redact secrets in the flow's request (already sent "
+            "upstream) and in a 101 once sent, so mitmproxy's output, mitmweb and saved flows do "
+            "not show them. Responses reach the client unchanged.",
         )
         loader.add_option(
             "wswatch_body_excerpt", int, 512,
@@ -188,19 +189,26 @@ class WsWatch:
             self._redact_flow(flow)
 
     def _redact_flow(self, flow: http.HTTPFlow) -> None:
-        """The request was already sent: from here on the flow is only shown and saved."""
+        """The request was already sent upstream: from here on it is only shown and saved.
+        The response is not touched here: in the `response` hook it has not reached the client
+        yet (a redacted Set-Cookie would break the client). A 101 is redacted in
+        `websocket_start`, once it has been sent."""
         request = flow.request
         for name in list(request.query.keys()):
             if self.redactor.is_secret_param(name):
                 request.query[name] = REDACTED
-        for message in (request, flow.response):
-            if message is None:
-                continue
-            for name in set(message.headers.keys()):
-                value = message.headers[name]
-                redacted = self.redactor.redact_header(name, value)
-                if redacted != value:
-                    message.headers[name] = redacted
+        self._redact_headers(request.headers)
+
+    def _redact_headers(self, headers: http.Headers) -> None:
+        for name in set(headers.keys()):
+            value = headers[name]
+            redacted = self.redactor.redact_header(name, value)
+            if redacted != value:
+                headers[name] = redacted
+
+    def websocket_start(self, flow: http.HTTPFlow) -> None:
+        if ctx.options.wswatch_redact_flows and flow.response is not None:
+            self._redact_headers(flow.response.headers)
 
     # Connections ----------------------------------------------------------------------------
 
