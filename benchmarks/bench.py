@@ -43,8 +43,15 @@ async def upstream_handler(connection: ServerConnection) -> None:
 async def mitmdump(upstream: int, with_wswatch: bool) -> AsyncIterator[tuple[int, int]]:
     """A mitmdump subprocess in reverse mode; yields (port, pid) and stops it."""
     args = [
-        str(MITMDUMP), "--listen-host", "127.0.0.1", "-p", "0",
-        "--mode", f"reverse:http://127.0.0.1:{upstream}", "--set", "flow_detail=0",
+        str(MITMDUMP),
+        "--listen-host",
+        "127.0.0.1",
+        "-p",
+        "0",
+        "--mode",
+        f"reverse:http://127.0.0.1:{upstream}",
+        "--set",
+        "flow_detail=0",
     ]
     if with_wswatch:
         args += ["-s", str(REPO / "addons" / "wswatch.py"), "--set", "wswatch_console=false"]
@@ -98,7 +105,9 @@ async def rss_after_stream(port: int, pid: int, count: int, size: int) -> tuple[
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--big-messages", type=int, default=1000)
     parser.add_argument("--big-size", type=int, default=128 * 1024)
@@ -110,20 +119,33 @@ async def main() -> None:
         for label, with_wswatch in (("mitmdump", False), ("mitmdump+wswatch", True)):
             async with mitmdump(upstream, with_wswatch) as (port, pid):
                 rate = await round_trips_per_second(port, options.messages)
-                before, after = await rss_after_stream(port, pid, options.big_messages, options.big_size)
+                before, after = await rss_after_stream(
+                    port, pid, options.big_messages, options.big_size
+                )
                 rows.append((label, rate, before, after))
 
     streamed = options.big_messages * options.big_size / 2**20
-    print(f"{options.messages} x 1 KB echoed; then {options.big_messages} x {options.big_size // 1024} KB "
-          f"({streamed:.0f} MB) streamed one way on one connection\n")
-    print(f"{'set-up':<18} {'round trips/s':>14} {'vs direct':>10} {'RSS before':>11} {'RSS after':>10} {'growth':>8}")
+    print(
+        f"{options.messages} x 1 KB echoed; then {options.big_messages} x "
+        f"{options.big_size // 1024} KB ({streamed:.0f} MB) streamed one way on one connection\n"
+    )
+    print(
+        f"{'set-up':<18} {'round trips/s':>14} {'vs direct':>10} "
+        f"{'RSS before':>11} {'RSS after':>10} {'growth':>8}"
+    )
     direct = rows[0][1]
     for label, rate, before, after in rows:
-        memory = f"{before:>9.0f}MB {after:>8.0f}MB {after - before:>6.0f}MB" if before is not None else ""
+        memory = (
+            f"{before:>9.0f}MB {after:>8.0f}MB {after - before:>6.0f}MB"
+            if before is not None
+            else ""
+        )
         print(f"{label:<18} {rate:>14.0f} {rate / direct:>9.2f}x {memory}")
     plain, watched = rows[1], rows[2]
-    print(f"\nwswatch / plain mitmdump: throughput {watched[1] / plain[1]:.2f}x, "
-          f"memory growth {watched[3] - watched[2]:.0f} MB vs {plain[3] - plain[2]:.0f} MB")
+    print(
+        f"\nwswatch / plain mitmdump: throughput {watched[1] / plain[1]:.2f}x, "
+        f"memory growth {watched[3] - watched[2]:.0f} MB vs {plain[3] - plain[2]:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from typing import Any
 
 from mitmproxy import options
 from mitmproxy.tools.dump import DumpMaster
-
 from wswatchlib.event_log import LOGGER_NAME
 
 SCRIPT = Path(__file__).resolve().parents[1] / "addons" / "wswatch.py"
@@ -87,7 +86,9 @@ async def running_proxy(
     tmp_path: Path, mode: str, confdir: Path, **wswatch_options: Any
 ) -> AsyncIterator[RunningProxy]:
     """Start mitmproxy with wswatch on 127.0.0.1 (ephemeral port); stop it on exit."""
-    opts = options.Options(listen_host="127.0.0.1", listen_port=0, mode=[mode], confdir=str(confdir))
+    opts = options.Options(
+        listen_host="127.0.0.1", listen_port=0, mode=[mode], confdir=str(confdir)
+    )
     master = DumpMaster(opts, with_termlog=False, with_dumper=False)
     flows: list[Any] = []
     master.addons.add(FlowRecorder(flows))

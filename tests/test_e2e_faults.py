@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 import websocket as websocket_client
 import websockets
-from websockets.asyncio.client import connect
-
 from proxy_harness import RunningProxy, running_proxy
 from upstreams import scenario_server
+from websockets.asyncio.client import connect
 
 
 def rules_file(tmp_path: Path, text: str, name: str = "faults.yaml") -> str:
@@ -27,12 +26,17 @@ def rules_file(tmp_path: Path, text: str, name: str = "faults.yaml") -> str:
 
 
 @contextlib.asynccontextmanager
-async def fault_session(tmp_path: Path, confdir: Path, rules: str, **options) -> AsyncIterator[RunningProxy]:
+async def fault_session(
+    tmp_path: Path, confdir: Path, rules: str, **options
+) -> AsyncIterator[RunningProxy]:
     """The scenario upstream behind a proxy loaded with `rules` (YAML text)."""
     faults = rules_file(tmp_path, rules)
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults], **options
-    ) as proxy:
+    async with (
+        scenario_server() as up,
+        running_proxy(
+            tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults], **options
+        ) as proxy,
+    ):
         yield proxy
 
 
@@ -41,7 +45,7 @@ async def handshake_error(url: str, **kwargs) -> BaseException:
     try:
         async with connect(url, open_timeout=5, **kwargs):
             pass
-    except Exception as error:  # noqa: BLE001 - the client's view of the failure is the point
+    except Exception as error:
         return error
     raise AssertionError(f"{url} opened")
 
@@ -54,7 +58,9 @@ def only(proxy: RunningProxy, name: str) -> dict:
 
 async def test_reject_preset_reaches_the_client_and_is_logged_as_injected(tmp_path, confdir):
     """deepgram-401 preset: the client gets the 401 with dg-error; events say injected + rule."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: bad-key\n    action: {reject: {preset: deepgram-401}}\n") as proxy:
+    async with fault_session(
+        tmp_path, confdir, "rules:\n  - id: bad-key\n    action: {reject: {preset: deepgram-401}}\n"
+    ) as proxy:
         error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/v1/listen")
         event = await proxy.wait_for("ws.handshake")
         injected = only(proxy, "fault.injected")
@@ -63,7 +69,11 @@ async def test_reject_preset_reaches_the_client_and_is_logged_as_injected(tmp_pa
     assert error.response.headers["dg-error"] == "Invalid credentials."
     assert (event["outcome"], event["injected"], event["rule_id"]) == ("rejected", True, "bad-key")
     assert event["vendor"] == "deepgram" and event["error"] == "Invalid credentials."
-    assert (injected["rule_id"], injected["action"], injected["params"]["status"]) == ("bad-key", "reject", 401)
+    assert (injected["rule_id"], injected["action"], injected["params"]["status"]) == (
+        "bad-key",
+        "reject",
+        401,
+    )
     assert injected["flow_id"] == event["flow_id"]
 
 
@@ -71,7 +81,8 @@ async def test_retry_loop_sees_two_injected_503s_then_a_real_101(tmp_path, confd
     """first: 2 with Retry-After: 1 -> a retrying client sees 503, 503, 101, as the log says."""
     seen: list[int] = []
     async with fault_session(
-        tmp_path, confdir,
+        tmp_path,
+        confdir,
         "rules:\n  - id: first-two-503\n    when: {first: 2}\n"
         "    action: {reject: {status: 503, headers: {Retry-After: '1'}}}\n",
     ) as proxy:
@@ -89,7 +100,9 @@ async def test_retry_loop_sees_two_injected_503s_then_a_real_101(tmp_path, confd
     handshakes = proxy.events("ws.handshake")
     assert seen == [503, 503, 101]
     assert [(e["outcome"], e["status"], e["injected"]) for e in handshakes] == [
-        ("rejected", 503, True), ("rejected", 503, True), ("accepted", 101, False),
+        ("rejected", 503, True),
+        ("rejected", 503, True),
+        ("accepted", 101, False),
     ]
     assert [e["retry_after"] for e in handshakes[:2]] == [1.0, 1.0]
     summary = only(proxy, "session.summary")
@@ -105,7 +118,9 @@ async def _seeded_run(tmp_path: Path, confdir: Path, up: int, run: int) -> list[
     statuses = []
     workdir = tmp_path / f"run{run}"
     workdir.mkdir()
-    async with running_proxy(workdir, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]) as proxy:
+    async with running_proxy(
+        workdir, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+    ) as proxy:
         for _ in range(16):
             try:
                 async with connect(f"ws://127.0.0.1:{proxy.port}/echo"):
@@ -126,7 +141,11 @@ async def test_seeded_probability_gives_the_same_decisions_in_two_runs(tmp_path,
 
 async def test_delay_holds_the_handshake_for_the_configured_time(tmp_path, confdir):
     """delay 800 ms: the client's handshake takes at least 0.8 s, an undelayed one far less."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: slow\n    match: {path: /slow}\n    action: {delay: {ms: 800}}\n") as proxy:
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: slow\n    match: {path: /slow}\n    action: {delay: {ms: 800}}\n",
+    ) as proxy:
         timings = {}
         for path in ("/slow", "/echo"):
             started = time.monotonic()
@@ -140,7 +159,9 @@ async def test_delay_holds_the_handshake_for_the_configured_time(tmp_path, confd
 
 async def test_hang_never_answers_until_the_client_gives_up(tmp_path, confdir):
     """hang: the client's open_timeout fires; the log says failed, client_gave_up, injected."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: black-hole\n    action: {hang: {}}\n") as proxy:
+    async with fault_session(
+        tmp_path, confdir, "rules:\n  - id: black-hole\n    action: {hang: {}}\n"
+    ) as proxy:
         with pytest.raises(TimeoutError):
             async with connect(f"ws://127.0.0.1:{proxy.port}/echo", open_timeout=1):
                 pass
@@ -151,7 +172,9 @@ async def test_hang_never_answers_until_the_client_gives_up(tmp_path, confdir):
 
 async def test_hang_with_a_limit_closes_the_connection_after_it(tmp_path, confdir):
     """hang max_s=1: the proxy closes the connection after about a second, with no answer."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: hang-1s\n    action: {hang: {max_s: 1}}\n") as proxy:
+    async with fault_session(
+        tmp_path, confdir, "rules:\n  - id: hang-1s\n    action: {hang: {max_s: 1}}\n"
+    ) as proxy:
         started = time.monotonic()
         error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/echo")
         waited = time.monotonic() - started
@@ -162,15 +185,19 @@ async def test_hang_with_a_limit_closes_the_connection_after_it(tmp_path, confdi
 def _websocket_client_error(url: str) -> BaseException:
     try:
         websocket_client.create_connection(url, timeout=5).close()
-    except Exception as error:  # noqa: BLE001 - the client's view of the failure is the point
+    except Exception as error:
         return error
     raise AssertionError(f"{url} opened")
 
 
 async def test_reset_sends_a_tcp_reset_before_any_answer(tmp_path, confdir):
     """reset: websocket-client fails with ConnectionResetError (a RST, not a clean FIN)."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: rst\n    action: {reset: {}}\n") as proxy:
-        error = await asyncio.to_thread(_websocket_client_error, f"ws://127.0.0.1:{proxy.port}/echo")
+    async with fault_session(
+        tmp_path, confdir, "rules:\n  - id: rst\n    action: {reset: {}}\n"
+    ) as proxy:
+        error = await asyncio.to_thread(
+            _websocket_client_error, f"ws://127.0.0.1:{proxy.port}/echo"
+        )
         event = await proxy.wait_for("ws.handshake")
     assert isinstance(error, ConnectionResetError)
     assert (event["outcome"], event["failure"], event["injected"]) == ("failed", "killed", True)
@@ -178,9 +205,13 @@ async def test_reset_sends_a_tcp_reset_before_any_answer(tmp_path, confdir):
 
 async def test_close_before_answer_is_a_clean_eof(tmp_path, confdir):
     """close_before_answer: the client sees the connection end with no answer and no reset."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: eof\n    action: {close_before_answer: {}}\n") as proxy:
+    async with fault_session(
+        tmp_path, confdir, "rules:\n  - id: eof\n    action: {close_before_answer: {}}\n"
+    ) as proxy:
         error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/echo")
-        other_client = await asyncio.to_thread(_websocket_client_error, f"ws://127.0.0.1:{proxy.port}/echo")
+        other_client = await asyncio.to_thread(
+            _websocket_client_error, f"ws://127.0.0.1:{proxy.port}/echo"
+        )
         event = await proxy.wait_for("ws.handshake")
     assert isinstance(error, websockets.InvalidMessage)
     assert isinstance(error.__cause__, EOFError)
@@ -196,10 +227,16 @@ async def test_close_before_answer_is_a_clean_eof(tmp_path, confdir):
         ("unrequested_subprotocol", "response_unoffered_subprotocol"),
     ],
 )
-async def test_bad_101_is_refused_by_the_client_and_flagged_invalid(tmp_path, confdir, defect, problem):
+async def test_bad_101_is_refused_by_the_client_and_flagged_invalid(
+    tmp_path, confdir, defect, problem
+):
     """bad_101: the real upstream's 101 is spoiled; the client aborts; the log names the problem."""
     extra = ", subprotocol: chat" if defect == "unrequested_subprotocol" else ""
-    async with fault_session(tmp_path, confdir, f"rules:\n  - id: spoil\n    action: {{bad_101: {{defect: {defect}{extra}}}}}\n") as proxy:
+    async with fault_session(
+        tmp_path,
+        confdir,
+        f"rules:\n  - id: spoil\n    action: {{bad_101: {{defect: {defect}{extra}}}}}\n",
+    ) as proxy:
         error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/echo")
         event = await proxy.wait_for("ws.handshake")
     assert isinstance(error, websockets.InvalidHandshake)
@@ -208,7 +245,9 @@ async def test_bad_101_is_refused_by_the_client_and_flagged_invalid(tmp_path, co
 
 async def test_html_answers_200_with_a_captive_portal_page(tmp_path, confdir):
     """html: the client gets 200 text/html; the log gives the captive-portal hint."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: portal\n    action: {html: {}}\n") as proxy:
+    async with fault_session(
+        tmp_path, confdir, "rules:\n  - id: portal\n    action: {html: {}}\n"
+    ) as proxy:
         error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/echo")
         event = await proxy.wait_for("ws.handshake")
     assert isinstance(error, websockets.InvalidStatus) and error.response.status_code == 200
@@ -218,8 +257,12 @@ async def test_html_answers_200_with_a_captive_portal_page(tmp_path, confdir):
 
 async def test_redirect_answers_with_status_and_location(tmp_path, confdir):
     """redirect 307: the client is sent elsewhere (websockets follows, to a refused port)."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: moved\n    match: {path: /old}\n"
-        "    action: {redirect: {status: 307, location: 'ws://127.0.0.1:9/new'}}\n") as proxy:
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: moved\n    match: {path: /old}\n"
+        "    action: {redirect: {status: 307, location: 'ws://127.0.0.1:9/new'}}\n",
+    ) as proxy:
         error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/old")
         event = await proxy.wait_for("ws.handshake")
     assert isinstance(error, OSError)  # followed the Location to port 9, where nothing listens
@@ -228,7 +271,11 @@ async def test_redirect_answers_with_status_and_location(tmp_path, confdir):
 
 async def test_close_after_two_messages_sends_the_chosen_code_and_reason(tmp_path, confdir):
     """close 4001 "bye" after 2 messages: the client gets exactly that; closed_by is proxy."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: kick\n    action: {close: {code: 4001, reason: bye, after_messages: 2, toward: client}}\n") as proxy:
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: kick\n    action: {close: {code: 4001, reason: bye, after_messages: 2, toward: client}}\n",
+    ) as proxy:
         received = []
         async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
             await ws.send("one")
@@ -245,7 +292,11 @@ async def test_close_after_two_messages_sends_the_chosen_code_and_reason(tmp_pat
 
 async def test_close_after_seconds_fires_on_an_idle_connection(tmp_path, confdir):
     """close 1011 after 0.5 s: an idle client receives 1011 and its reason."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: idle-kick\n    action: {close: {code: 1011, reason: 'NET-0001 injected', after_s: 0.5}}\n") as proxy:
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: idle-kick\n    action: {close: {code: 1011, reason: 'NET-0001 injected', after_s: 0.5}}\n",
+    ) as proxy:
         async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
             with pytest.raises(websockets.ConnectionClosedError) as closed:
                 await asyncio.wait_for(ws.recv(), 5)
@@ -256,7 +307,9 @@ async def test_close_after_seconds_fires_on_an_idle_connection(tmp_path, confdir
 
 async def test_drop_cuts_the_connection_without_a_close_frame(tmp_path, confdir):
     """drop after 1 message: the client sees an abnormal closure (1006), the log too."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: yank\n    action: {drop: {after_messages: 1}}\n") as proxy:
+    async with fault_session(
+        tmp_path, confdir, "rules:\n  - id: yank\n    action: {drop: {after_messages: 1}}\n"
+    ) as proxy:
         async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
             await ws.send("hello")
             with pytest.raises(websockets.ConnectionClosedError) as closed:
@@ -269,12 +322,18 @@ async def test_drop_cuts_the_connection_without_a_close_frame(tmp_path, confdir)
 
 async def test_stall_holds_server_messages_then_delivers_them(tmp_path, confdir):
     """stall server_to_client for 1 s: the echo arrives only after the stall ends."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: freeze\n    action: {stall: {direction: server_to_client, for_s: 1}}\n") as proxy:
-        async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
-            started = time.monotonic()
-            await ws.send("are you there?")
-            reply = await asyncio.wait_for(ws.recv(), 5)
-            waited = time.monotonic() - started
+    async with (
+        fault_session(
+            tmp_path,
+            confdir,
+            "rules:\n  - id: freeze\n    action: {stall: {direction: server_to_client, for_s: 1}}\n",
+        ) as proxy,
+        connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws,
+    ):
+        started = time.monotonic()
+        await ws.send("are you there?")
+        reply = await asyncio.wait_for(ws.recv(), 5)
+        waited = time.monotonic() - started
     assert reply == "are you there?"
     assert 0.9 <= waited < 4
 
@@ -297,9 +356,13 @@ async def _echo_exchange(port: int, sent: list[str], expect: int, path: str = "/
     ],
     ids=["drop", "duplicate", "truncate", "delay"],
 )
-async def test_message_faults_change_what_the_client_receives(tmp_path, confdir, action, sent, expected):
+async def test_message_faults_change_what_the_client_receives(
+    tmp_path, confdir, action, sent, expected
+):
     """messages: drop, duplicate, truncate and delay, matched by direction and pattern."""
-    async with fault_session(tmp_path, confdir, f"rules:\n  - id: mangle\n    action: {{messages: {action}}}\n") as proxy:
+    async with fault_session(
+        tmp_path, confdir, f"rules:\n  - id: mangle\n    action: {{messages: {action}}}\n"
+    ) as proxy:
         received = await _echo_exchange(proxy.port, sent, len(expected))
         end = await proxy.wait_for("ws.closed")
     assert received == expected
@@ -310,7 +373,8 @@ async def test_corrupt_flips_bytes_of_binary_messages(tmp_path, confdir):
     """messages corrupt: the binary echo differs from what was sent, with the same length."""
     payload = bytes(range(256))
     async with fault_session(
-        tmp_path, confdir,
+        tmp_path,
+        confdir,
         "rules:\n  - id: bitrot\n    action: {messages: {do: corrupt, type: binary, direction: server_to_client}}\n",
     ) as proxy:
         async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
@@ -323,8 +387,12 @@ async def test_corrupt_flips_bytes_of_binary_messages(tmp_path, confdir):
 
 async def test_suppressed_pongs_make_the_client_heartbeat_time_out(tmp_path, confdir):
     """pongs suppress: the client's keepalive ping gets no pong and it closes with 1011."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: no-pong\n    action: {pongs: {do: suppress}}\n") as proxy:
-        async with connect(f"ws://127.0.0.1:{proxy.port}/echo", ping_interval=0.2, ping_timeout=0.5) as ws:
+    async with fault_session(
+        tmp_path, confdir, "rules:\n  - id: no-pong\n    action: {pongs: {do: suppress}}\n"
+    ) as proxy:
+        async with connect(
+            f"ws://127.0.0.1:{proxy.port}/echo", ping_interval=0.2, ping_timeout=0.5
+        ) as ws:
             with pytest.raises(websockets.ConnectionClosedError) as closed:
                 await asyncio.wait_for(ws.recv(), 10)
         end = await proxy.wait_for("ws.closed")
@@ -334,7 +402,10 @@ async def test_suppressed_pongs_make_the_client_heartbeat_time_out(tmp_path, con
 
 async def test_pongs_pass_without_a_pong_fault(tmp_path, confdir):
     """Control for the pong tests: with no fault, five pings in a row each get their pong."""
-    async with scenario_server() as up, running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy:
+    async with (
+        scenario_server() as up,
+        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
+    ):
         async with connect(f"ws://127.0.0.1:{proxy.port}/echo", ping_interval=None) as ws:
             latencies = [await asyncio.wait_for(await ws.ping(), 2) for _ in range(5)]
     assert len(latencies) == 5 and max(latencies) < 0.4
@@ -342,17 +413,27 @@ async def test_pongs_pass_without_a_pong_fault(tmp_path, confdir):
 
 async def test_delayed_pongs_arrive_late(tmp_path, confdir):
     """pongs delay 400 ms: the client measures a ping round trip of at least 0.4 s."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: slow-pong\n    action: {pongs: {do: delay, delay_ms: 400}}\n") as proxy:
-        async with connect(f"ws://127.0.0.1:{proxy.port}/echo", ping_interval=None) as ws:
-            latency = await asyncio.wait_for(await ws.ping(), 5)
-            await ws.send("after the pong")
-            assert await asyncio.wait_for(ws.recv(), 5) == "after the pong"
+    async with (
+        fault_session(
+            tmp_path,
+            confdir,
+            "rules:\n  - id: slow-pong\n    action: {pongs: {do: delay, delay_ms: 400}}\n",
+        ) as proxy,
+        connect(f"ws://127.0.0.1:{proxy.port}/echo", ping_interval=None) as ws,
+    ):
+        latency = await asyncio.wait_for(await ws.ping(), 5)
+        await ws.send("after the pong")
+        assert await asyncio.wait_for(ws.recv(), 5) == "after the pong"
     assert 0.4 <= latency < 3
 
 
 async def test_throttle_limits_bytes_per_second(tmp_path, confdir):
     """throttle 2000 B/s toward the client: three 1000-byte echoes take at least ~1 s."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: slow-link\n    action: {throttle: {bytes_per_s: 2000, direction: server_to_client}}\n") as proxy:
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: slow-link\n    action: {throttle: {bytes_per_s: 2000, direction: server_to_client}}\n",
+    ) as proxy:
         started = time.monotonic()
         received = await _echo_exchange(proxy.port, ["x" * 1000] * 3, 3)
         took = time.monotonic() - started
@@ -363,14 +444,19 @@ async def test_throttle_limits_bytes_per_second(tmp_path, confdir):
 async def test_client_requested_fault_is_applied_and_its_header_stripped(tmp_path, confdir):
     """x-wswatch-fault (option on): reject=503 is applied; a pass-through fault's header never
     reaches the upstream."""
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_fault_header=True
-    ) as proxy:
+    async with (
+        scenario_server() as up,
+        running_proxy(
+            tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_fault_header=True
+        ) as proxy,
+    ):
         error = await handshake_error(
-            f"ws://127.0.0.1:{proxy.port}/echo", additional_headers={"x-wswatch-fault": "reject=503"}
+            f"ws://127.0.0.1:{proxy.port}/echo",
+            additional_headers={"x-wswatch-fault": "reject=503"},
         )
         async with connect(
-            f"ws://127.0.0.1:{proxy.port}/headers", additional_headers={"x-wswatch-fault": "delay=10"}
+            f"ws://127.0.0.1:{proxy.port}/headers",
+            additional_headers={"x-wswatch-fault": "delay=10"},
         ) as ws:
             upstream_saw = json.loads(await asyncio.wait_for(ws.recv(), 5))
         rejected = await proxy.wait_for("ws.handshake", lambda e: e["status"] == 503)
@@ -379,11 +465,17 @@ async def test_client_requested_fault_is_applied_and_its_header_stripped(tmp_pat
     assert "x-wswatch-fault" not in upstream_saw and "upgrade" in upstream_saw
 
 
-async def test_client_fault_header_is_ignored_and_passed_on_when_the_option_is_off(tmp_path, confdir):
+async def test_client_fault_header_is_ignored_and_passed_on_when_the_option_is_off(
+    tmp_path, confdir
+):
     """By default the header is just a header: no fault, and the upstream receives it."""
-    async with scenario_server() as up, running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy:
+    async with (
+        scenario_server() as up,
+        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
+    ):
         async with connect(
-            f"ws://127.0.0.1:{proxy.port}/headers", additional_headers={"x-wswatch-fault": "reject=503"}
+            f"ws://127.0.0.1:{proxy.port}/headers",
+            additional_headers={"x-wswatch-fault": "reject=503"},
         ) as ws:
             upstream_saw = json.loads(await asyncio.wait_for(ws.recv(), 5))
         event = await proxy.wait_for("ws.handshake")
@@ -393,11 +485,15 @@ async def test_client_fault_header_is_ignored_and_passed_on_when_the_option_is_o
 
 async def test_bad_client_fault_header_gets_a_400_that_says_why(tmp_path, confdir):
     """An unparseable fault header is answered 400 with the validation message."""
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_fault_header=True
-    ) as proxy:
+    async with (
+        scenario_server() as up,
+        running_proxy(
+            tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_fault_header=True
+        ) as proxy,
+    ):
         error = await handshake_error(
-            f"ws://127.0.0.1:{proxy.port}/echo", additional_headers={"x-wswatch-fault": "reject=101"}
+            f"ws://127.0.0.1:{proxy.port}/echo",
+            additional_headers={"x-wswatch-fault": "reject=101"},
         )
     assert isinstance(error, websockets.InvalidStatus) and error.response.status_code == 400
     assert error.response.body.decode() == (
@@ -421,27 +517,45 @@ async def _status(port: int) -> int:
 async def test_rules_reload_on_change_and_a_bad_change_keeps_the_last_good_rules(tmp_path, confdir):
     """Valid edit: applied. Invalid edit: reported (file, rule, field) and the old rules stay."""
     faults = str(tmp_path / "faults.yaml")  # where fault_session writes the rules
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: gate\n    action: {reject: {status: 503}}\n") as proxy:
+    async with fault_session(
+        tmp_path, confdir, "rules:\n  - id: gate\n    action: {reject: {status: 503}}\n"
+    ) as proxy:
         assert await _status(proxy.port) == 503
         _rewrite(faults, "rules:\n  - id: gate\n    action: {reject: {status: 418}}\n", 10**9)
-        await proxy.wait_for("fault.rules_loaded", lambda e: len(proxy.events("fault.rules_loaded")) >= 2)
+        await proxy.wait_for(
+            "fault.rules_loaded", lambda e: len(proxy.events("fault.rules_loaded")) >= 2
+        )
         assert await _status(proxy.port) == 418
-        _rewrite(faults, "rules:\n  - id: gate\n    action: {reject: {status: 'soon'}}\n", 2 * 10**9)
+        _rewrite(
+            faults, "rules:\n  - id: gate\n    action: {reject: {status: 'soon'}}\n", 2 * 10**9
+        )
         rejected = await proxy.wait_for("fault.rules_rejected")
         assert await _status(proxy.port) == 418
-    assert rejected["error"] == f"{faults}: rule 'gate': action.reject.status: must be an integer, got 'soon'"
+    assert (
+        rejected["error"]
+        == f"{faults}: rule 'gate': action.reject.status: must be an integer, got 'soon'"
+    )
     assert rejected["kept"] == ["gate"]
 
 
 async def test_faults_never_touch_flows_their_rule_does_not_match(tmp_path, confdir):
     """A rule for /v1/listen with header x-test-case: bad-key leaves every other request alone."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: targeted\n    match: {path: /v1/listen, headers: {x-test-case: bad-*}}\n"
-        "    action: {reject: {status: 401}}\n") as proxy:
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: targeted\n    match: {path: /v1/listen, headers: {x-test-case: bad-*}}\n"
+        "    action: {reject: {status: 401}}\n",
+    ) as proxy:
         hit = await handshake_error(
             f"ws://127.0.0.1:{proxy.port}/v1/listen", additional_headers={"x-test-case": "bad-key"}
         )
-        for path, headers in (("/v1/listen", {"x-test-case": "good"}), ("/echo", {"x-test-case": "bad-key"})):
-            async with connect(f"ws://127.0.0.1:{proxy.port}{path}", additional_headers=headers) as ws:
+        for path, headers in (
+            ("/v1/listen", {"x-test-case": "good"}),
+            ("/echo", {"x-test-case": "bad-key"}),
+        ):
+            async with connect(
+                f"ws://127.0.0.1:{proxy.port}{path}", additional_headers=headers
+            ) as ws:
                 await ws.send("ok")
                 assert await asyncio.wait_for(ws.recv(), 5) == "ok"
         await proxy.wait_for("ws.closed", lambda e: len(proxy.events("ws.closed")) == 2)
@@ -453,7 +567,9 @@ async def test_faults_never_touch_flows_their_rule_does_not_match(tmp_path, conf
 
 async def test_runtime_commands_list_disable_enable_and_reset_a_rule(tmp_path, confdir):
     """wswatch.faults lists counters; disable stops a rule, enable restores it, reset zeroes it."""
-    async with fault_session(tmp_path, confdir, "rules:\n  - id: gate\n    action: {reject: {status: 503}}\n") as proxy:
+    async with fault_session(
+        tmp_path, confdir, "rules:\n  - id: gate\n    action: {reject: {status: 503}}\n"
+    ) as proxy:
         commands = proxy.master.commands
         assert await _status(proxy.port) == 503
         commands.call("wswatch.fault.disable", "gate")

@@ -7,10 +7,9 @@ import logging
 
 import pytest
 import websockets
-from websockets.asyncio.client import connect
-
 from proxy_harness import running_proxy
 from upstreams import scenario_server
+from websockets.asyncio.client import connect
 
 HEADER_KEY = "dgkey-HEADER-7f3a9c1e5b"
 QUERY_TOKEN = "qtok-QUERY-2b8d4f6a0c"
@@ -35,12 +34,20 @@ def _flow_text(flow) -> str:
     ],
     ids=["rejected-and-echoed", "accepted"],
 )
-async def test_planted_secrets_never_appear_in_log_terminal_or_flow(tmp_path, confdir, caplog, path, subprotocols):
+async def test_planted_secrets_never_appear_in_log_terminal_or_flow(
+    tmp_path, confdir, caplog, path, subprotocols
+):
     """Authorization, Cookie, a custom header, ?token= and subprotocol keys are all redacted."""
     caplog.set_level(logging.DEBUG)
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_redact_headers=["X-Tenant-Secret"]
-    ) as proxy:
+    async with (
+        scenario_server() as up,
+        running_proxy(
+            tmp_path,
+            f"reverse:http://127.0.0.1:{up}",
+            confdir,
+            wswatch_redact_headers=["X-Tenant-Secret"],
+        ) as proxy,
+    ):
         url = f"ws://127.0.0.1:{proxy.port}{path}?model=nova&token={QUERY_TOKEN}"
         headers = {
             "Authorization": f"Token {HEADER_KEY}",
@@ -71,7 +78,10 @@ async def test_planted_secrets_never_appear_in_log_terminal_or_flow(tmp_path, co
 
 async def test_leaky_rejection_is_still_explained_after_scrubbing(tmp_path, confdir):
     """Scrubbing by value keeps the rest of an echoed error readable."""
-    async with scenario_server() as up, running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy:
+    async with (
+        scenario_server() as up,
+        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
+    ):
         with pytest.raises(websockets.InvalidStatus):
             async with connect(
                 f"ws://127.0.0.1:{proxy.port}/leaky401?token={QUERY_TOKEN}",
@@ -86,7 +96,10 @@ async def test_leaky_rejection_is_still_explained_after_scrubbing(tmp_path, conf
 async def test_50000_messages_leave_a_bounded_message_window(tmp_path, confdir):
     """mitmproxy would keep all 50,000 messages; wswatch keeps the last 100 and still counts all."""
     total = 50_000
-    async with scenario_server() as up, running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy:
+    async with (
+        scenario_server() as up,
+        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
+    ):
         async with connect(f"ws://127.0.0.1:{proxy.port}/count", max_queue=None) as ws:
             for index in range(total):
                 await ws.send(b"%08d" % index)
@@ -99,10 +112,15 @@ async def test_50000_messages_leave_a_bounded_message_window(tmp_path, confdir):
 
 async def test_response_headers_reach_the_client_unredacted(tmp_path, confdir):
     """Redaction never alters what the client receives: its Set-Cookie arrives intact."""
-    async with scenario_server() as up, running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy:
+    async with (
+        scenario_server() as up,
+        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
+    ):
         with pytest.raises(websockets.InvalidStatus) as rejected:
             async with connect(f"ws://127.0.0.1:{proxy.port}/login"):
                 pass
         event = await proxy.wait_for("ws.handshake")
-    assert rejected.value.response.headers["set-cookie"] == "session=cookie-FROM-SERVER-77aa; HttpOnly"
+    assert (
+        rejected.value.response.headers["set-cookie"] == "session=cookie-FROM-SERVER-77aa; HttpOnly"
+    )
     assert event["status"] == 401 and "cookie-FROM-SERVER" not in proxy.log_path.read_text()

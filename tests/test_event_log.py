@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from mitmproxy import exceptions
 from mitmproxy.test import taddons
-
 from wswatchlib.event_log import (
     LEADING_KEYS,
     LOGGER_NAME,
@@ -26,7 +25,12 @@ INDENT = "\n           "
 def test_put_leading_keys_first() -> None:
     """event, schema, ts and flow_id come first, in that order; the rest keep their order."""
     event = {
-        "url": "u", "flow_id": "f", "status": 101, "event": "ws.handshake", "ts": "t", "schema": 1
+        "url": "u",
+        "flow_id": "f",
+        "status": 101,
+        "event": "ws.handshake",
+        "ts": "t",
+        "schema": 1,
     }
     ordered = put_leading_keys_first(None, "info", event)
     assert list(ordered) == ["event", "schema", "ts", "flow_id", "url", "status"]
@@ -47,12 +51,23 @@ def test_leading_keys_of_the_contract() -> None:
 CONSOLE_CASES = [
     pytest.param(
         {
-            "event": "ws.handshake", "schema": 1, "ts": "t", "flow_id": "f",
-            "outcome": "rejected", "status": 401, "reason": "Unauthorized",
-            "url": "wss://api.deepgram.com/v1/listen", "vendor": "deepgram",
-            "error": "Invalid credentials.", "error_headers": {"dg-error": "Invalid credentials."},
-            "problems": [], "retry_after": None, "injected": False, "body_excerpt": "",
-            "hint": "Check the key.", "lines": [],
+            "event": "ws.handshake",
+            "schema": 1,
+            "ts": "t",
+            "flow_id": "f",
+            "outcome": "rejected",
+            "status": 401,
+            "reason": "Unauthorized",
+            "url": "wss://api.deepgram.com/v1/listen",
+            "vendor": "deepgram",
+            "error": "Invalid credentials.",
+            "error_headers": {"dg-error": "Invalid credentials."},
+            "problems": [],
+            "retry_after": None,
+            "injected": False,
+            "body_excerpt": "",
+            "hint": "Check the key.",
+            "lines": [],
         },
         "[wswatch] ws.handshake REJECTED 401 Unauthorized wss://api.deepgram.com/v1/listen"
         "  vendor=deepgram error='Invalid credentials.'"
@@ -62,25 +77,39 @@ CONSOLE_CASES = [
     ),
     pytest.param(
         {
-            "event": "ws.handshake", "outcome": "failed", "status": None,
+            "event": "ws.handshake",
+            "outcome": "failed",
+            "status": None,
             "reason": "connection refused",
-            "failure": "refused", "url": "ws://127.0.0.1:9/", "hint": None,
+            "failure": "refused",
+            "url": "ws://127.0.0.1:9/",
+            "hint": None,
         },
         "[wswatch] ws.handshake FAILED refused ws://127.0.0.1:9/  failure=refused",
         id="handshake-failed",
     ),
     pytest.param(
         {
-            "event": "ws.handshake", "outcome": "accepted", "status": 101, "reason": None,
-            "url": "wss://h/", "problems": ["x"], "hint": None,
+            "event": "ws.handshake",
+            "outcome": "accepted",
+            "status": 101,
+            "reason": None,
+            "url": "wss://h/",
+            "problems": ["x"],
+            "hint": None,
         },
         "[wswatch] ws.handshake ACCEPTED 101 wss://h/  problems=['x']",
         id="handshake-no-reason",
     ),
     pytest.param(
         {
-            "event": "ws.closed", "close_code": 1011, "close_reason": "NET-0001", "url": "wss://h/",
-            "clean": True, "messages": {"client": 2, "server": 3}, "closed_by": "server",
+            "event": "ws.closed",
+            "close_code": 1011,
+            "close_reason": "NET-0001",
+            "url": "wss://h/",
+            "clean": True,
+            "messages": {"client": 2, "server": 3},
+            "closed_by": "server",
             "hint": "Send KeepAlive.",
         },
         "[wswatch] ws.closed 1011 'NET-0001' wss://h/  clean=True messages={client: 2, server: 3}"
@@ -89,8 +118,11 @@ CONSOLE_CASES = [
     ),
     pytest.param(
         {
-            "event": "ws.closed", "close_code": None, "close_reason": None,
-            "url": "wss://h/", "clean": False,
+            "event": "ws.closed",
+            "close_code": None,
+            "close_reason": None,
+            "url": "wss://h/",
+            "clean": False,
         },
         "[wswatch] ws.closed - wss://h/",
         id="closed-without-code",
@@ -150,8 +182,11 @@ async def test_emit_writes_json_lines(log_path: Path) -> None:
     }
     assert SECRETS_KEY not in first and "dgkey123" not in written
     assert second == {
-        "event": "ws.closed", "schema": 1, "ts": "1970-01-01T00:00:01.500Z",
-        "flow_id": "flow-1", "close_code": 1000,
+        "event": "ws.closed",
+        "schema": 1,
+        "ts": "1970-01-01T00:00:01.500Z",
+        "flow_id": "flow-1",
+        "close_code": 1000,
     }
 
 
@@ -204,8 +239,10 @@ async def test_console_line_goes_to_wswatch_logger_scrubbed(
         event_log.emit(
             "ws.closed",
             {
-                "close_code": 1008, "close_reason": "bad key dgkey123",
-                "url": "wss://h/", "clean": True,
+                "close_code": 1008,
+                "close_reason": "bad key dgkey123",
+                "url": "wss://h/",
+                "clean": True,
             },
             secrets=frozenset({"dgkey123"}),
             level=logging.WARNING,
@@ -235,9 +272,19 @@ async def test_console_can_be_turned_off(caplog: pytest.LogCaptureFixture) -> No
 def test_console_line_shows_zero_values_but_not_empty_ones() -> None:
     """0 and 0.0 are facts worth printing (retry_after=0); None, "", [] and False are not."""
     line = render_console_line(
-        None, "warning",
-        {"event": "ws.handshake", "outcome": "rejected", "status": 429, "reason": "Too Many Requests",
-         "url": "ws://h/", "retry_after": 0.0, "body_excerpt": None, "problems": [], "injected": False},
+        None,
+        "warning",
+        {
+            "event": "ws.handshake",
+            "outcome": "rejected",
+            "status": 429,
+            "reason": "Too Many Requests",
+            "url": "ws://h/",
+            "retry_after": 0.0,
+            "body_excerpt": None,
+            "problems": [],
+            "injected": False,
+        },
     )
     assert "retry_after=0.0" in line
     assert "body_excerpt" not in line and "problems" not in line and "injected" not in line

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from wswatchlib.fault_rules import (
     CAPTIVE_PORTAL_HTML,
     DEFAULT_PRESETS_PATH,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from wswatchlib.fault_rules import Rule, parse_rules_text
 from wswatchlib.fault_schedule import FaultSchedule
 

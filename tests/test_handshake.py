@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from wswatchlib.handshake import (
     Outcome,
     Problem,
@@ -64,32 +63,53 @@ REQUEST_CASES = [
     pytest.param("POST", "HTTP/1.1", VALID_REQUEST, Problem.REQUEST_METHOD_NOT_GET, id="method"),
     pytest.param("GET", "HTTP/1.0", VALID_REQUEST, Problem.REQUEST_NOT_HTTP11, id="http10"),
     pytest.param(
-        "GET", "HTTP/1.1", changed(VALID_REQUEST, upgrade=None),
-        Problem.REQUEST_MISSING_UPGRADE, id="no-upgrade",
+        "GET",
+        "HTTP/1.1",
+        changed(VALID_REQUEST, upgrade=None),
+        Problem.REQUEST_MISSING_UPGRADE,
+        id="no-upgrade",
     ),
     pytest.param(
-        "GET", "HTTP/1.1", changed(VALID_REQUEST, connection="keep-alive"),
-        Problem.REQUEST_MISSING_CONNECTION_UPGRADE, id="no-connection-upgrade",
+        "GET",
+        "HTTP/1.1",
+        changed(VALID_REQUEST, connection="keep-alive"),
+        Problem.REQUEST_MISSING_CONNECTION_UPGRADE,
+        id="no-connection-upgrade",
     ),
     pytest.param(
-        "GET", "HTTP/1.1", changed(VALID_REQUEST, sec_websocket_key=None),
-        Problem.REQUEST_MISSING_KEY, id="no-key",
+        "GET",
+        "HTTP/1.1",
+        changed(VALID_REQUEST, sec_websocket_key=None),
+        Problem.REQUEST_MISSING_KEY,
+        id="no-key",
     ),
     pytest.param(
-        "GET", "HTTP/1.1", changed(VALID_REQUEST, sec_websocket_key="AAAAAAAAAAA="),
-        Problem.REQUEST_BAD_KEY, id="key-8-bytes",
+        "GET",
+        "HTTP/1.1",
+        changed(VALID_REQUEST, sec_websocket_key="AAAAAAAAAAA="),
+        Problem.REQUEST_BAD_KEY,
+        id="key-8-bytes",
     ),
     pytest.param(
-        "GET", "HTTP/1.1", changed(VALID_REQUEST, sec_websocket_key="not base64!"),
-        Problem.REQUEST_BAD_KEY, id="key-not-base64",
+        "GET",
+        "HTTP/1.1",
+        changed(VALID_REQUEST, sec_websocket_key="not base64!"),
+        Problem.REQUEST_BAD_KEY,
+        id="key-not-base64",
     ),
     pytest.param(
-        "GET", "HTTP/1.1", changed(VALID_REQUEST, sec_websocket_version=None),
-        Problem.REQUEST_MISSING_VERSION, id="no-version",
+        "GET",
+        "HTTP/1.1",
+        changed(VALID_REQUEST, sec_websocket_version=None),
+        Problem.REQUEST_MISSING_VERSION,
+        id="no-version",
     ),
     pytest.param(
-        "GET", "HTTP/1.1", changed(VALID_REQUEST, sec_websocket_version="8"),
-        Problem.REQUEST_BAD_VERSION, id="version-8",
+        "GET",
+        "HTTP/1.1",
+        changed(VALID_REQUEST, sec_websocket_version="8"),
+        Problem.REQUEST_BAD_VERSION,
+        id="version-8",
     ),
 ]
 
@@ -136,38 +156,52 @@ def test_valid_101_with_offered_subprotocol_and_extension_has_no_problems() -> N
 
 RESPONSE_CASES = [
     pytest.param(
-        VALID_REQUEST, changed(VALID_101, sec_websocket_accept="x3JJHMbDL1EzLkh9GBhXDw=="),
-        Problem.RESPONSE_BAD_ACCEPT, id="bad-accept",
+        VALID_REQUEST,
+        changed(VALID_101, sec_websocket_accept="x3JJHMbDL1EzLkh9GBhXDw=="),
+        Problem.RESPONSE_BAD_ACCEPT,
+        id="bad-accept",
     ),
     pytest.param(
-        VALID_REQUEST, changed(VALID_101, sec_websocket_accept=None),
-        Problem.RESPONSE_MISSING_ACCEPT, id="no-accept",
+        VALID_REQUEST,
+        changed(VALID_101, sec_websocket_accept=None),
+        Problem.RESPONSE_MISSING_ACCEPT,
+        id="no-accept",
     ),
     pytest.param(
-        VALID_REQUEST, changed(VALID_101, upgrade=None),
-        Problem.RESPONSE_MISSING_UPGRADE, id="no-upgrade",
+        VALID_REQUEST,
+        changed(VALID_101, upgrade=None),
+        Problem.RESPONSE_MISSING_UPGRADE,
+        id="no-upgrade",
     ),
     pytest.param(
-        VALID_REQUEST, changed(VALID_101, connection="keep-alive"),
-        Problem.RESPONSE_MISSING_CONNECTION_UPGRADE, id="no-connection-upgrade",
+        VALID_REQUEST,
+        changed(VALID_101, connection="keep-alive"),
+        Problem.RESPONSE_MISSING_CONNECTION_UPGRADE,
+        id="no-connection-upgrade",
     ),
     pytest.param(
         changed(VALID_REQUEST, sec_websocket_protocol="chat, superchat"),
         changed(VALID_101, sec_websocket_protocol="mqtt"),
-        Problem.RESPONSE_UNOFFERED_SUBPROTOCOL, id="unoffered-subprotocol",
+        Problem.RESPONSE_UNOFFERED_SUBPROTOCOL,
+        id="unoffered-subprotocol",
     ),
     pytest.param(
-        VALID_REQUEST, changed(VALID_101, sec_websocket_protocol="chat"),
-        Problem.RESPONSE_UNOFFERED_SUBPROTOCOL, id="subprotocol-none-offered",
+        VALID_REQUEST,
+        changed(VALID_101, sec_websocket_protocol="chat"),
+        Problem.RESPONSE_UNOFFERED_SUBPROTOCOL,
+        id="subprotocol-none-offered",
     ),
     pytest.param(
         changed(VALID_REQUEST, sec_websocket_protocol="chat, superchat"),
         changed(VALID_101, sec_websocket_protocol="chat, superchat"),
-        Problem.RESPONSE_UNOFFERED_SUBPROTOCOL, id="two-subprotocols",
+        Problem.RESPONSE_UNOFFERED_SUBPROTOCOL,
+        id="two-subprotocols",
     ),
     pytest.param(
-        VALID_REQUEST, changed(VALID_101, sec_websocket_extensions="permessage-deflate"),
-        Problem.RESPONSE_UNOFFERED_EXTENSION, id="unoffered-extension",
+        VALID_REQUEST,
+        changed(VALID_101, sec_websocket_extensions="permessage-deflate"),
+        Problem.RESPONSE_UNOFFERED_EXTENSION,
+        id="unoffered-extension",
     ),
 ]
 

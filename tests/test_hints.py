@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from wswatchlib.handshake import Outcome, Problem
 from wswatchlib.hints import (
     ABNORMAL_HINTS,
@@ -144,8 +143,9 @@ def test_vendor_error_hint_beats_vendor_status_hint(
     catalog: VendorCatalog, deepgram: VendorProfile
 ) -> None:
     """Deepgram's 'Invalid credentials' error hint (any case) wins over its 401 status hint."""
-    assert rejected(catalog, deepgram, 401, error="INVALID CREDENTIALS.") == (
-        deepgram.error_hints[0][1]
+    assert (
+        rejected(catalog, deepgram, 401, error="INVALID CREDENTIALS.")
+        == (deepgram.error_hints[0][1])
     )
     assert deepgram.error_hints[0][1] != deepgram.status_hints[401]
 

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 import websockets
-from websockets.asyncio.client import connect
-
 from upstreams import scenario_server
+from websockets.asyncio.client import connect
 
 REPO = Path(__file__).resolve().parents[1]
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
@@ -26,9 +25,19 @@ SECRET = "subprocess-SECRET-8c7b6a5d"
 async def mitmdump(*args: str, confdir: Path) -> AsyncIterator[tuple[int, list[str]]]:
     """Start mitmdump as the README does, on an ephemeral port; yield the port and its output."""
     process = await asyncio.create_subprocess_exec(
-        str(MITMDUMP), "--listen-host", "127.0.0.1", "-p", "0", "--set", f"confdir={confdir}",
-        "-s", "addons/wswatch.py", *args,
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        str(MITMDUMP),
+        "--listen-host",
+        "127.0.0.1",
+        "-p",
+        "0",
+        "--set",
+        f"confdir={confdir}",
+        "-s",
+        "addons/wswatch.py",
+        *args,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     lines: list[str] = []
 
@@ -56,8 +65,17 @@ async def mitmdump(*args: str, confdir: Path) -> AsyncIterator[tuple[int, list[s
 async def startup_failure(confdir: Path, *args: str) -> str:
     """Run mitmdump with wswatch and `args`; it must exit non-zero. Returns its output."""
     process = await asyncio.create_subprocess_exec(
-        str(MITMDUMP), "-p", "0", "--set", f"confdir={confdir}", "-s", "addons/wswatch.py", *args,
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        str(MITMDUMP),
+        "-p",
+        "0",
+        "--set",
+        f"confdir={confdir}",
+        "-s",
+        "addons/wswatch.py",
+        *args,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode != 0, output.decode()
@@ -67,16 +85,22 @@ async def startup_failure(confdir: Path, *args: str) -> str:
 async def test_users_command_listens_on_loopback_and_reports_a_rejection(tmp_path, confdir):
     """The README's command: loopback only, readable terminal line, JSON line, no secret."""
     log_path = tmp_path / "events.jsonl"
-    async with scenario_server() as up:
-        async with mitmdump(
-            "--mode", f"reverse:http://127.0.0.1:{up}", "--set", f"wswatch_log={log_path}", confdir=confdir
-        ) as (port, output):
-            with pytest.raises(websockets.InvalidStatus):
-                async with connect(
-                    f"ws://127.0.0.1:{port}/deepgram401?token={SECRET}",
-                    additional_headers={"Authorization": f"Token {SECRET}"},
-                ):
-                    pass
+    async with (
+        scenario_server() as up,
+        mitmdump(
+            "--mode",
+            f"reverse:http://127.0.0.1:{up}",
+            "--set",
+            f"wswatch_log={log_path}",
+            confdir=confdir,
+        ) as (port, output),
+    ):
+        with pytest.raises(websockets.InvalidStatus):
+            async with connect(
+                f"ws://127.0.0.1:{port}/deepgram401?token={SECRET}",
+                additional_headers={"Authorization": f"Token {SECRET}"},
+            ):
+                pass
     terminal = "".join(output)
     events = [json.loads(line) for line in log_path.read_text().splitlines()]
     assert "[wswatch] ws.handshake REJECTED 401 Unauthorized" in terminal
@@ -101,12 +125,14 @@ async def test_users_command_listens_on_loopback_and_reports_a_rejection(tmp_pat
         ),
         (
             "vendors:\n  acme:\n    colour: blue\n",
-            "vendor 'acme': colour: unknown field 'colour'",
+            "vendor 'acme': unknown field 'colour'",
         ),
     ],
     ids=["missing-meaning", "wrong-type", "unknown-field"],
 )
-async def test_bad_vendor_file_stops_startup_naming_file_entry_and_field(tmp_path, confdir, content, message):
+async def test_bad_vendor_file_stops_startup_naming_file_entry_and_field(
+    tmp_path, confdir, content, message
+):
     """mitmdump exits at start-up with an error that names the file, the vendor and the field."""
     bad = tmp_path / "vendors.yaml"
     bad.write_text(content)
@@ -117,8 +143,16 @@ async def test_bad_vendor_file_stops_startup_naming_file_entry_and_field(tmp_pat
 async def test_listening_on_every_interface_is_warned_about(tmp_path, confdir):
     """Without --listen-host, mitmproxy listens everywhere; wswatch says so at start-up."""
     process = await asyncio.create_subprocess_exec(
-        str(MITMDUMP), "-p", "0", "--set", f"confdir={confdir}", "-s", "addons/wswatch.py",
-        cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        str(MITMDUMP),
+        "-p",
+        "0",
+        "--set",
+        f"confdir={confdir}",
+        "-s",
+        "addons/wswatch.py",
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     assert process.stdout is not None
     seen: list[str] = []

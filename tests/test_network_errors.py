@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from wswatchlib.network_errors import ERROR_PATTERNS, FailureKind, classify_network_error
 
 REFUSED = "connection refused"

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from mitmproxy import exceptions
 from mitmproxy.test import taddons
-
 from wswatchlib.event_log import EventLog
 from wswatchlib.message_window import MessageWindow
 from wswatchlib.watcher import WsWatch
@@ -18,7 +17,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _readme_options() -> dict[str, str]:
     """Option name -> default as written in the README's option table."""
-    rows = re.findall(r"^\| `(wswatch_\w+)` \| [^|]+ \| `([^`]*)` \|", (REPO / "README.md").read_text(), re.M)
+    rows = re.findall(
+        r"^\| `(wswatch_\w+)` \| [^|]+ \| `([^`]*)` \|", (REPO / "README.md").read_text(), re.M
+    )
     return dict(rows)
 
 
@@ -28,14 +29,17 @@ async def test_readme_documents_exactly_the_declared_options_with_their_defaults
         tctx.script(str(REPO / "addons" / "wswatch.py"))
         declared = {
             name: tctx.options._options[name].default
-            for name in tctx.options.keys()
+            for name in tctx.options.keys()  # noqa: SIM118 - OptManager is not iterable
             if name.startswith("wswatch_")
         }
     documented = _readme_options()
     assert set(documented) == set(declared)
     for name, default in declared.items():
         if name == "wswatch_vendors":
-            assert default.endswith("config/vendors.yaml") and documented[name] == "config/vendors.yaml"
+            assert (
+                default.endswith("config/vendors.yaml")
+                and documented[name] == "config/vendors.yaml"
+            )
         else:
             assert documented[name] == _as_written(default), name
 
@@ -55,14 +59,22 @@ def _as_written(default: object) -> str:
 async def test_message_window_below_one_is_refused(value: int) -> None:
     """wswatch_max_messages must keep at least the last message (mitmproxy's dumper reads it)."""
     addon = MessageWindow()
-    with taddons.context(addon) as tctx:
-        with pytest.raises(exceptions.OptionsError, match=f"wswatch_max_messages must be 1 or more, got {value}"):
-            tctx.configure(addon, wswatch_max_messages=value)
+    with (
+        taddons.context(addon) as tctx,
+        pytest.raises(
+            exceptions.OptionsError, match=f"wswatch_max_messages must be 1 or more, got {value}"
+        ),
+    ):
+        tctx.configure(addon, wswatch_max_messages=value)
 
 
 async def test_negative_body_excerpt_is_refused() -> None:
     """wswatch_body_excerpt cannot be negative."""
     watcher = WsWatch(EventLog())
-    with taddons.context(watcher) as tctx:
-        with pytest.raises(exceptions.OptionsError, match="wswatch_body_excerpt must be 0 or more, got -1"):
-            tctx.configure(watcher, wswatch_body_excerpt=-1)
+    with (
+        taddons.context(watcher) as tctx,
+        pytest.raises(
+            exceptions.OptionsError, match="wswatch_body_excerpt must be 0 or more, got -1"
+        ),
+    ):
+        tctx.configure(watcher, wswatch_body_excerpt=-1)

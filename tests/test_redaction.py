@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from wswatchlib.redaction import MIN_SCRUB_LENGTH, REDACTED, SECRETS_KEY, Redactor, redact_event
 from wswatchlib.vendors import DEFAULT_VENDORS_PATH, load_catalog
 
@@ -133,7 +132,9 @@ SECRET_VALUE_CASES = [
         id="query-decoded",
     ),
     pytest.param(
-        "token=abc&key=xy", {"authorization": "Token k1", "x-api-key": "123"}, {"Token k1"},
+        "token=abc&key=xy",
+        {"authorization": "Token k1", "x-api-key": "123"},
+        {"Token k1"},
         id="short",
     ),
     pytest.param("model=nova-2", {"user-agent": "test/1.0"}, set(), id="none"),

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from wswatchlib.handshake import Problem
 from wswatchlib.hints import ABNORMAL_HINTS, CLOSE_CODE_HINTS, FAILURE_HINTS, PROBLEM_HINTS
 from wswatchlib.network_errors import FailureKind
@@ -159,13 +158,21 @@ def test_ws_url(scheme: str, host: str, port: int, path: str, expected: str) -> 
 def test_valid_101_is_accepted_without_hint(catalog: VendorCatalog, redactor: Redactor) -> None:
     """A valid 101 is accepted, with no hint, error, problems, excerpt or summary reason."""
     analysis = analyse_handshake(
-        facts(response_headers={**OK_101, "sec-websocket-protocol": "token"},
-              request_headers={**REQUEST, "sec-websocket-protocol": "token, dgkey123"}),
-        catalog, redactor, 100,
+        facts(
+            response_headers={**OK_101, "sec-websocket-protocol": "token"},
+            request_headers={**REQUEST, "sec-websocket-protocol": "token, dgkey123"},
+        ),
+        catalog,
+        redactor,
+        100,
     )
     event = analysis.event
     assert (event.outcome, event.status, event.hint, event.error, event.problems) == (
-        "accepted", 101, None, None, []
+        "accepted",
+        101,
+        None,
+        None,
+        [],
     )
     assert (event.body_excerpt, event.failure, event.subprotocol) == (None, None, "token")
     assert (event.vendor, event.path, event.duration_ms) == ("deepgram", "/v1/listen", 250.0)
@@ -179,8 +186,11 @@ def test_deepgram_401_is_rejected_with_vendor_error(
     body = '{"err_code":"INVALID_AUTH","err_msg":"Invalid credentials."}'
     analysis = analyse_handshake(
         facts(
-            host="127.0.0.1", port=8443,
-            status=401, reason="Unauthorized", body=body,
+            host="127.0.0.1",
+            port=8443,
+            status=401,
+            reason="Unauthorized",
+            body=body,
             response_headers={
                 "dg-error": "Invalid credentials.",
                 "dg-request-id": "rid-1",
@@ -188,12 +198,16 @@ def test_deepgram_401_is_rejected_with_vendor_error(
                 "retry-after": "30",
             },
         ),
-        catalog, redactor, 20,
+        catalog,
+        redactor,
+        20,
     )
     event = analysis.event
     assert (event.outcome, event.status, event.reason) == ("rejected", 401, "Unauthorized")
     assert (event.vendor, event.error, event.request_id) == (
-        "deepgram", "Invalid credentials.", "rid-1"
+        "deepgram",
+        "Invalid credentials.",
+        "rid-1",
     )
     assert event.error_headers == {"dg-error": "Invalid credentials."}
     assert event.retry_after == 30.0
@@ -207,13 +221,26 @@ def test_refused_connection_is_failed(catalog: VendorCatalog, redactor: Redactor
     """No answer because nothing listens: failed, kind refused, mitmproxy's text as error."""
     message = "[Errno 111] Connect call failed ('127.0.0.1', 9)"
     analysis = analyse_handshake(
-        facts(host="127.0.0.1", port=9, scheme="ws", status=None, reason=None,
-              response_headers={}, error=message),
-        catalog, redactor, 100,
+        facts(
+            host="127.0.0.1",
+            port=9,
+            scheme="ws",
+            status=None,
+            reason=None,
+            response_headers={},
+            error=message,
+        ),
+        catalog,
+        redactor,
+        100,
     )
     event = analysis.event
     assert (event.outcome, event.status, event.failure, event.reason, event.error) == (
-        "failed", None, "refused", "connection refused", message
+        "failed",
+        None,
+        "refused",
+        "connection refused",
+        message,
     )
     assert event.hint == FAILURE_HINTS[FailureKind.REFUSED]
     assert (event.body_excerpt, event.request_id) == (None, None)
@@ -225,7 +252,9 @@ def test_101_with_bad_accept_is_invalid(catalog: VendorCatalog, redactor: Redact
     """A 101 whose accept value is wrong is invalid, with the problem and its hint."""
     analysis = analyse_handshake(
         facts(response_headers={**OK_101, "sec-websocket-accept": "AAAAAAAAAAAAAAAAAAAAAAAAAAA="}),
-        catalog, redactor, 100,
+        catalog,
+        redactor,
+        100,
     )
     event = analysis.event
     assert (event.outcome, event.problems) == ("invalid", ["response_bad_accept"])
@@ -240,7 +269,8 @@ def test_invalid_request_answered_by_101_is_invalid(
     request = {k: v for k, v in REQUEST.items() if k != "sec-websocket-version"}
     analysis = analyse_handshake(facts(request_headers=request), catalog, redactor, 100)
     assert (analysis.event.outcome, analysis.event.problems) == (
-        "invalid", ["request_missing_version"]
+        "invalid",
+        ["request_missing_version"],
     )
 
 
@@ -262,8 +292,12 @@ def test_url_is_redacted_while_secrets_are_kept(catalog: VendorCatalog, redactor
             "503 overloaded",
         ),
         (
-            {"status": None, "reason": None, "response_headers": {},
-             "error": "Client disconnected."},
+            {
+                "status": None,
+                "reason": None,
+                "response_headers": {},
+                "error": "Client disconnected.",
+            },
             "client_gave_up: client closed the connection before an answer came",
         ),
         (
@@ -307,7 +341,10 @@ def test_normal_close_is_clean_without_hint() -> None:
     event = analyse_close(closing(), None)
     assert (event.clean, event.hint, event.close_reason, event.vendor) == (True, None, None, None)
     assert (event.duration_s, event.messages, event.bytes, event.retained_messages) == (
-        12.5, {"client": 3, "server": 4}, {"client": 300, "server": 40}, 7
+        12.5,
+        {"client": 3, "server": 4},
+        {"client": 300, "server": 40},
+        7,
     )
     assert event.close_meaning == CLOSE_CODE_HINTS[1000]
 

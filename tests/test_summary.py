@@ -31,9 +31,7 @@ def test_fields_count_attempts_per_host_and_outcome() -> None:
 
 def test_fields_count_closes_by_code_and_cleanliness() -> None:
     """Closes are counted by code, abnormal ones marked, a missing code shown as 'none'."""
-    assert sample().fields()["closes"] == {
-        "1000": 1, "1006 (abnormal)": 1, "none (abnormal)": 1
-    }
+    assert sample().fields()["closes"] == {"1000": 1, "1006 (abnormal)": 1, "none (abnormal)": 1}
 
 
 def test_fields_count_injections_and_rule_hits() -> None:
@@ -86,9 +84,7 @@ def test_table_lines() -> None:
 
 def test_table_of_empty_session_is_header_only() -> None:
     """A session without attempts prints only the header, at least as wide as 'host'."""
-    assert SessionSummary().table() == [
-        "host  accepted  rejected    failed   invalid"
-    ]
+    assert SessionSummary().table() == ["host  accepted  rejected    failed   invalid"]
 
 
 def test_empty_session_fields() -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from wswatchlib.vendors import (
     DEFAULT_VENDORS_PATH,
     Exchange,
@@ -56,8 +55,16 @@ def test_default_vendors_path_is_the_shipped_file() -> None:
 @pytest.mark.parametrize(
     "vendor_id",
     [
-        "deepgram", "openai_realtime", "assemblyai", "aws", "azure",
-        "cloudflare", "elevenlabs", "graphql_ws", "socketio", "discord",
+        "deepgram",
+        "openai_realtime",
+        "assemblyai",
+        "aws",
+        "azure",
+        "cloudflare",
+        "elevenlabs",
+        "graphql_ws",
+        "socketio",
+        "discord",
     ],
 )
 def test_shipped_catalog_has_vendor(catalog: VendorCatalog, vendor_id: str) -> None:
@@ -87,12 +94,8 @@ IDENTIFY_CASES = [
     pytest.param(
         exchange(response_headers={"dg-request-id": "1b2c"}), "deepgram", id="response-header"
     ),
-    pytest.param(
-        exchange(request_headers={"xi-api-key": "k"}), "elevenlabs", id="request-header"
-    ),
-    pytest.param(
-        exchange(subprotocols=("graphql-transport-ws",)), "graphql_ws", id="subprotocol"
-    ),
+    pytest.param(exchange(request_headers={"xi-api-key": "k"}), "elevenlabs", id="request-header"),
+    pytest.param(exchange(subprotocols=("graphql-transport-ws",)), "graphql_ws", id="subprotocol"),
     pytest.param(
         exchange(
             subprotocols=("realtime", "openai-insecure-api-key.sk-abc", "openai-beta.realtime-v1")
@@ -127,7 +130,9 @@ def test_identify(catalog: VendorCatalog, facts: Exchange, expected: str | None)
 
 REQUEST_ID_CASES = [
     pytest.param(
-        "deepgram", {"x-request-id": "generic-1", "dg-request-id": "dg-1"}, "dg-1",
+        "deepgram",
+        {"x-request-id": "generic-1", "dg-request-id": "dg-1"},
+        "dg-1",
         id="vendor-first",
     ),
     pytest.param("deepgram", {"x-request-id": "generic-1"}, "generic-1", id="generic-fallback"),
@@ -151,21 +156,31 @@ def test_request_id(
 
 ERROR_TEXT_CASES = [
     pytest.param(
-        "deepgram", {"dg-error": "Invalid credentials."}, '{"err_msg": "other"}',
-        "Invalid credentials.", id="header-beats-body",
+        "deepgram",
+        {"dg-error": "Invalid credentials."},
+        '{"err_msg": "other"}',
+        "Invalid credentials.",
+        id="header-beats-body",
     ),
     pytest.param(
-        "deepgram", {},
+        "deepgram",
+        {},
         json.dumps({"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials."}),
-        "Invalid credentials.", id="deepgram-err_msg",
+        "Invalid credentials.",
+        id="deepgram-err_msg",
     ),
     pytest.param(
-        "openai_realtime", {},
+        "openai_realtime",
+        {},
         json.dumps({"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}),
-        "Incorrect API key provided", id="openai-error.message",
+        "Incorrect API key provided",
+        id="openai-error.message",
     ),
     pytest.param(
-        None, {}, json.dumps({"error": "quota exceeded"}), "quota exceeded",
+        None,
+        {},
+        json.dumps({"error": "quota exceeded"}),
+        "quota exceeded",
         id="generic-error-string",
     ),
     pytest.param(None, {}, json.dumps({"error": {"code": 7}}), None, id="no-text-field"),
@@ -217,11 +232,13 @@ ID_PATTERN = "^[a-z0-9][a-z0-9_.-]*$"
 
 PARSE_ERRORS = [
     pytest.param(
-        ["vendors"], f"{PATH}: top level must be a mapping with a 'vendors' mapping",
+        ["vendors"],
+        f"{PATH}: top level must be a mapping with a 'vendors' mapping",
         id="not-mapping",
     ),
     pytest.param(
-        {"generic": {}}, f"{PATH}: top level must be a mapping with a 'vendors' mapping",
+        {"generic": {}},
+        f"{PATH}: top level must be a mapping with a 'vendors' mapping",
         id="no-vendors",
     ),
     pytest.param(
@@ -235,20 +252,20 @@ PARSE_ERRORS = [
         id="bad-id",
     ),
     pytest.param(
-        {"vendors": {"acme": None}},
-        f"{PATH}: vendor 'acme': must be a mapping, got None",
+        {"vendors": {"acme": ["api.acme.example"]}},
+        f"{PATH}: vendor 'acme': must be a mapping, got a list",
         id="entry-not-mapping",
     ),
     pytest.param(
         {"vendors": {"acme": {"host": ["a.example"]}}},
-        f"{PATH}: vendor 'acme': host: unknown field 'host' (expected one of: name, hosts, "
+        f"{PATH}: vendor 'acme': unknown field 'host' (expected one of: name, hosts, "
         "signature, request_id_headers, error_headers, error_body_fields, secrets, status_hints, "
         "error_hints, close_codes, close_reasons)",
         id="unknown-field",
     ),
     pytest.param(
         {"vendors": {"acme": {"signature": {"header": ["x"]}}}},
-        f"{PATH}: vendor 'acme': signature.header: unknown field 'header' "
+        f"{PATH}: vendor 'acme': signature: unknown field 'header' "
         "(expected one of: headers, subprotocols, paths)",
         id="unknown-signature-field",
     ),
@@ -356,3 +373,9 @@ def test_load_catalog_empty_file(tmp_path: Path) -> None:
     with pytest.raises(VendorFileError) as raised:
         load_catalog(str(path))
     assert str(raised.value) == f"{path}: top level must be a mapping with a 'vendors' mapping"
+
+
+def test_empty_vendor_entry_is_an_empty_profile() -> None:
+    """`acme:` with no value reads as a profile with no facts, as an empty fault action does."""
+    catalog = parse_catalog({"vendors": {"acme": None}}, PATH)
+    assert catalog.vendors[0].id == "acme" and catalog.vendors[0].hosts == ()

@@ -26,7 +26,9 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 DEEPGRAM_REQUEST_ID = "3f1c2a9e-5b7d-4e21-9c0a-1d2e3f4a5b6c"
-HTML_PAGE = b"<!doctype html><html><head><title>Wi-Fi login</title></head><body>Sign in</body></html>"
+HTML_PAGE = (
+    b"<!doctype html><html><head><title>Wi-Fi login</title></head><body>Sign in</body></html>"
+)
 
 #: path -> (status, reason, headers, body) answered instead of an upgrade.
 REJECTIONS: dict[str, tuple[int, str, dict[str, str], bytes]] = {
@@ -42,11 +44,26 @@ REJECTIONS: dict[str, tuple[int, str, dict[str, str], bytes]] = {
         + DEEPGRAM_REQUEST_ID.encode()
         + b'"}',
     ),
-    "/bad400": (400, "Bad Request", {"content-type": "text/plain"}, b"sample_rate must be an integer"),
-    "/ratelimit": (429, "Too Many Requests", {"retry-after": "7", "x-request-id": "rl-42"}, b"slow down"),
+    "/bad400": (
+        400,
+        "Bad Request",
+        {"content-type": "text/plain"},
+        b"sample_rate must be an integer",
+    ),
+    "/ratelimit": (
+        429,
+        "Too Many Requests",
+        {"retry-after": "7", "x-request-id": "rl-42"},
+        b"slow down",
+    ),
     "/portal": (200, "OK", {"content-type": "text/html; charset=utf-8"}, HTML_PAGE),
     "/moved": (301, "Moved Permanently", {"location": "ws://127.0.0.1:1/elsewhere"}, b""),
-    "/login": (401, "Unauthorized", {"set-cookie": "session=cookie-FROM-SERVER-77aa; HttpOnly"}, b""),
+    "/login": (
+        401,
+        "Unauthorized",
+        {"set-cookie": "session=cookie-FROM-SERVER-77aa; HttpOnly"},
+        b"",
+    ),
 }
 
 
@@ -74,7 +91,9 @@ async def _scenario(connection: ServerConnection) -> None:
     path = connection.request.path.split("?")[0]
     if path == "/headers":
         # Tells the client which request headers reached the upstream.
-        await connection.send(json.dumps(sorted(name.lower() for name in connection.request.headers)))
+        await connection.send(
+            json.dumps(sorted(name.lower() for name in connection.request.headers))
+        )
     if path == "/close4001":
         await connection.close(4001, "bye")
         return

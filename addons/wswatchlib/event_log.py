@@ -18,6 +18,7 @@ from typing import IO, Any
 
 import structlog
 from mitmproxy import ctx, exceptions
+from structlog.typing import EventDict, WrappedLogger
 
 from . import events
 from .redaction import SECRETS_KEY, redact_event
@@ -29,28 +30,47 @@ LEADING_KEYS = ("event", "schema", "ts", "flow_id")
 
 #: Keys shown in the terminal headline rather than as key=value pairs.
 _HEADLINE_KEYS = {
-    "event", "schema", "ts", "flow_id", "outcome", "status", "reason", "url", "hint",
-    "close_code", "close_reason", "lines",
+    "event",
+    "schema",
+    "ts",
+    "flow_id",
+    "outcome",
+    "status",
+    "reason",
+    "url",
+    "hint",
+    "close_code",
+    "close_reason",
+    "lines",
 }
 
 
-def put_leading_keys_first(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def put_leading_keys_first(
+    _logger: WrappedLogger, _method: str, event_dict: EventDict
+) -> EventDict:
     """structlog processor: the contract's common keys first, for people reading the file."""
     ordered = {key: event_dict[key] for key in LEADING_KEYS if key in event_dict}
     ordered.update((key, value) for key, value in event_dict.items() if key not in ordered)
     return ordered
 
 
-def _headline(event_dict: dict[str, Any]) -> str:
+def _headline(event_dict: EventDict) -> str:
     name = event_dict.get("event", "")
     if name == events.HANDSHAKE:
         status = event_dict.get("status")
-        answer = f"{status} {event_dict.get('reason') or ''}".strip() if status else event_dict.get("failure") or ""
-        return f"{name} {str(event_dict.get('outcome', '')).upper()} {answer} {event_dict.get('url', '')}"
+        answer = (
+            f"{status} {event_dict.get('reason') or ''}".strip()
+            if status
+            else event_dict.get("failure") or ""
+        )
+        outcome = str(event_dict.get("outcome", "")).upper()
+        return f"{name} {outcome} {answer} {event_dict.get('url', '')}"
     if name == events.CLOSED:
         code = event_dict.get("close_code")
         reason = event_dict.get("close_reason")
-        return f"{name} {code if code is not None else '-'}{f' {reason!r}' if reason else ''} {event_dict.get('url', '')}"
+        shown_code = code if code is not None else "-"
+        shown_reason = f" {reason!r}" if reason else ""
+        return f"{name} {shown_code}{shown_reason} {event_dict.get('url', '')}"
     return str(name)
 
 
@@ -62,12 +82,14 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def render_console_line(_logger: Any, _method: str, event_dict: dict[str, Any]) -> str:
+def render_console_line(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> str:
     """structlog renderer: a headline, the non-empty fields as key=value, the hint below."""
     details = " ".join(
         f"{key}={_shown(value)}"
         for key, value in event_dict.items()
-        if key not in _HEADLINE_KEYS and value is not None and value is not False
+        if key not in _HEADLINE_KEYS
+        and value is not None
+        and value is not False
         and value not in ("", [], {})
     )
     line = f"[wswatch] {_headline(event_dict)}"
@@ -108,11 +130,15 @@ class EventLog:
 
     def load(self, loader: Any) -> None:
         loader.add_option(
-            "wswatch_log", str, "",
+            "wswatch_log",
+            str,
+            "",
             "Append wswatch events as JSON lines (schema 1) to this file; empty: no file.",
         )
         loader.add_option(
-            "wswatch_console", bool, True,
+            "wswatch_console",
+            bool,
+            True,
             "Print one readable line per wswatch event on mitmproxy's terminal and event log.",
         )
         self._console = structlog.wrap_logger(

@@ -132,11 +132,15 @@ class FaultInjector:
 
     def load(self, loader: Any) -> None:
         loader.add_option(
-            "wswatch_faults", Sequence[str], [],
+            "wswatch_faults",
+            Sequence[str],
+            [],
             "Fault rule files (YAML) to load; reloaded when they change on disk.",
         )
         loader.add_option(
-            "wswatch_fault_header", bool, False,
+            "wswatch_fault_header",
+            bool,
+            False,
             f"Let clients ask for a fault on their own request with an '{HEADER}' header "
             "(stripped before the request goes upstream).",
         )
@@ -168,7 +172,10 @@ class FaultInjector:
         if self.rules:
             self.event_log.emit(
                 "fault.rules_loaded",
-                {"rules": [rule.id for rule in self.rules], "files": sorted({r.source for r in self.rules})},
+                {
+                    "rules": [rule.id for rule in self.rules],
+                    "files": sorted({r.source for r in self.rules}),
+                },
             )
 
     @staticmethod
@@ -217,7 +224,8 @@ class FaultInjector:
         lines = [f"{'rule':<28} {'on':<3} {'attempts':>8} {'hits':>6} {'active':>6}  source"]
         for stats in self.schedule.stats():
             lines.append(
-                f"{stats['id']:<28} {'yes' if stats['enabled'] else 'no':<3} {stats['attempts']:>8} "
+                f"{stats['id']:<28} {'yes' if stats['enabled'] else 'no':<3} "
+                f"{stats['attempts']:>8} "
                 f"{stats['hits']:>6} {stats['active']:>6}  {stats['source']}"
             )
         text = "\n".join(lines)
@@ -264,9 +272,13 @@ class FaultInjector:
         """The first rule of `phase` that matches this flow and decides to fire."""
         facts = self._facts(flow)
         for rule in self.rules:
-            if rule.action.phase is phase and matches(rule.match, facts):
-                if self.schedule.decide(rule.id, facts.client_ip):
-                    return ArmedFault(rule.id, rule.action, facts.client_ip)
+            # decide() counts an attempt, so it is asked only once the rule matches.
+            if (
+                rule.action.phase is phase
+                and matches(rule.match, facts)
+                and self.schedule.decide(rule.id, facts.client_ip)
+            ):
+                return ArmedFault(rule.id, rule.action, facts.client_ip)
         return None
 
     def _client_requested(self, flow: http.HTTPFlow) -> ArmedFault | BadFaultHeader | None:
@@ -314,8 +326,13 @@ class FaultInjector:
             return
         requested = self._client_requested(flow)
         if isinstance(requested, BadFaultHeader):
-            flow.response = http.Response.make(400, requested.message, {"content-type": "text/plain"})
-            flow.metadata[events.FAULT_METADATA_KEY] = {"rule_id": CLIENT_REQUESTED, "action": "bad_header"}
+            flow.response = http.Response.make(
+                400, requested.message, {"content-type": "text/plain"}
+            )
+            flow.metadata[events.FAULT_METADATA_KEY] = {
+                "rule_id": CLIENT_REQUESTED,
+                "action": "bad_header",
+            }
             return
         if requested is not None and requested.action.phase is Phase.CONNECTION:
             self.armed[flow.id] = requested
@@ -360,7 +377,9 @@ class FaultInjector:
     async def _hang(flow: http.HTTPFlow, max_s: float | None) -> None:
         """Hold the request until the client gives up, or `max_s` passes."""
         deadline = None if max_s is None else time.monotonic() + max_s
-        while flow.client_conn.timestamp_end is None and (deadline is None or time.monotonic() < deadline):
+        while flow.client_conn.timestamp_end is None and (
+            deadline is None or time.monotonic() < deadline
+        ):
             await asyncio.sleep(0.05)
 
     def response(self, flow: http.HTTPFlow) -> None:
@@ -396,7 +415,9 @@ class FaultInjector:
         self._mark(flow, armed)
         action = armed.action
         if isinstance(action, Close | Drop | Stall) and action.after_s is not None:
-            armed.timer = asyncio.get_running_loop().create_task(self._after(flow, armed, action.after_s))
+            armed.timer = asyncio.get_running_loop().create_task(
+                self._after(flow, armed, action.after_s)
+            )
         elif isinstance(action, Stall) and action.after_messages is None:
             self._start_stall(flow, armed, action)
         if isinstance(action, PongFault):
@@ -424,9 +445,13 @@ class FaultInjector:
             mitm_internals.close_websocket(flow, 1006, "", as_client=False)
 
     def _start_stall(self, flow: http.HTTPFlow, armed: ArmedFault, action: Stall) -> None:
-        armed.stall_until = float("inf") if action.for_s is None else time.monotonic() + action.for_s
+        armed.stall_until = (
+            float("inf") if action.for_s is None else time.monotonic() + action.for_s
+        )
         if action.for_s is not None:
-            armed.timer = asyncio.get_running_loop().create_task(self._end_stall(flow, armed, action.for_s))
+            armed.timer = asyncio.get_running_loop().create_task(
+                self._end_stall(flow, armed, action.for_s)
+            )
 
     async def _end_stall(self, flow: http.HTTPFlow, armed: ArmedFault, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -457,9 +482,12 @@ class FaultInjector:
             return
         action = armed.action
         armed.messages += 1
-        if isinstance(action, Close | Drop | Stall) and action.after_messages is not None:
-            if armed.messages >= action.after_messages:
-                self._trigger(flow, armed)
+        if (
+            isinstance(action, Close | Drop | Stall)
+            and action.after_messages is not None
+            and armed.messages >= action.after_messages
+        ):
+            self._trigger(flow, armed)
         if isinstance(action, Stall) and armed.stall_until is not None:
             if _direction_covers(action.direction, message.from_client):
                 message.drop()
@@ -467,7 +495,9 @@ class FaultInjector:
                     armed.held.append(message)
         elif isinstance(action, MessageFault):
             await self._message_fault(flow, armed, action, message)
-        elif isinstance(action, Throttle) and _direction_covers(action.direction, message.from_client):
+        elif isinstance(action, Throttle) and _direction_covers(
+            action.direction, message.from_client
+        ):
             now = time.monotonic()
             start = max(now, armed.next_send_at)
             armed.next_send_at = start + len(message.content) / action.bytes_per_s
@@ -475,15 +505,27 @@ class FaultInjector:
                 await asyncio.sleep(start - now)
 
     async def _message_fault(
-        self, flow: http.HTTPFlow, armed: ArmedFault, action: MessageFault, message: websocket.WebSocketMessage
+        self,
+        flow: http.HTTPFlow,
+        armed: ArmedFault,
+        action: MessageFault,
+        message: websocket.WebSocketMessage,
     ) -> None:
-        if not (_direction_covers(action.direction, message.from_client) and _type_covers(action.type, message)):
+        if not (
+            _direction_covers(action.direction, message.from_client)
+            and _type_covers(action.type, message)
+        ):
             return
-        if action.pattern is not None and not action.pattern.search(message.content.decode("latin-1")):
+        if action.pattern is not None and not action.pattern.search(
+            message.content.decode("latin-1")
+        ):
             return
-        if action.probability < 1 and armed.rule_id != CLIENT_REQUESTED:
-            if not self.schedule.sample(armed.rule_id, armed.client_ip, action.probability):
-                return
+        if (
+            action.probability < 1
+            and armed.rule_id != CLIENT_REQUESTED
+            and not self.schedule.sample(armed.rule_id, armed.client_ip, action.probability)
+        ):
+            return
         op = action.do
         if op is MessageOp.DROP:
             message.drop()
@@ -497,7 +539,9 @@ class FaultInjector:
             assert action.delay_ms is not None
             message.drop()
             held = websocket.WebSocketMessage(message.type, message.from_client, message.content)
-            asyncio.get_running_loop().call_later(action.delay_ms / 1000, self._reinject, flow, held)
+            asyncio.get_running_loop().call_later(
+                action.delay_ms / 1000, self._reinject, flow, held
+            )
 
     def _pong_filter(
         self, connection: websocket_layer.WebsocketConnection, event: wsproto.events.Event

@@ -10,16 +10,33 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Any, ClassVar, Final
 
-from .config_fields import ConfigFileError, parse_yaml, read_text
+from .config_fields import (
+    REQUIRED,
+    Check,
+    ConfigFileError,
+    FieldError,
+    Fields,
+    at_least,
+    boolean,
+    choice,
+    integer,
+    locate,
+    nonempty,
+    number,
+    parse_yaml,
+    read_text,
+    regex,
+    show,
+    string,
+)
 
 #: Preset file shipped with wswatch: ``<repo>/config/faults/presets.yaml``.
 DEFAULT_PRESETS_PATH: Final = (
@@ -40,11 +57,6 @@ CAPTIVE_PORTAL_HTML: Final = """\
 """
 
 _ID_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9._-]*")
-_REQUIRED: Final = object()
-
-T = TypeVar("T")
-E = TypeVar("E", bound=enum.Enum)
-Check = Callable[[Any], T]
 
 
 class FaultRulesError(ValueError):
@@ -460,7 +472,7 @@ def parse_action(value: object, where: str, presets: Mapping[str, Mapping]) -> A
     try:
         return _action(value, presets)
     except ValueError as e:
-        raise FaultRulesError(_locate(where, "", e)) from None
+        raise FaultRulesError(locate(where, error=e)) from None
 
 
 def load_rule_files(
@@ -497,7 +509,7 @@ def load_presets(
         try:
             presets[_identifier(name)] = _preset(raw)
         except ValueError as e:
-            raise FaultRulesError(_locate(where, f"preset {_show(name)}", e)) from None
+            raise FaultRulesError(locate(where, f"preset {show(name)}", error=e)) from None
     return presets
 
 
@@ -521,7 +533,15 @@ _TOP_LEVEL_FIELDS: Final = ("rules", "seed")
 _RULE_FIELDS: Final = ("id", "description", "enabled", "match", "when", "action")
 _MATCH_FIELDS: Final = ("host", "path", "scheme", "client", "headers", "subprotocol")
 _WHEN_FIELDS: Final = (
-    "probability", "seed", "first", "after", "every", "times", "window", "per", "max_active",
+    "probability",
+    "seed",
+    "first",
+    "after",
+    "every",
+    "times",
+    "window",
+    "per",
+    "max_active",
 )
 _WINDOW_FIELDS: Final = ("start_s", "end_s")
 _PRESET_FIELDS: Final = ("status", "reason", "headers", "body")
@@ -536,13 +556,13 @@ def _parse_rules(
         unknown = [key for key in document if key not in _TOP_LEVEL_FIELDS]
         if unknown:
             raise FaultRulesError(
-                f"{path}: unknown top-level field {_show(unknown[0])}"
+                f"{path}: unknown top-level field {show(unknown[0])}"
                 f" (expected: {', '.join(_TOP_LEVEL_FIELDS)})"
             )
     if not isinstance(document, Mapping) or not isinstance(document.get("rules"), list):
         raise FaultRulesError(f"{path}: top level must be a mapping with a 'rules' list")
     try:
-        file_seed = _integer(document.get("seed", 0))
+        file_seed = integer(document.get("seed", 0))
     except ValueError as e:
         raise FaultRulesError(f"{path}: seed: {e}") from None
     rules = []
@@ -551,9 +571,11 @@ def _parse_rules(
             rule = _rule(entry, path, file_seed, presets)
             if rule.id in first_seen:
                 other = first_seen[rule.id]
-                raise _FieldError("id", f"duplicate rule id (first defined in {other})")
+                raise FieldError("id", f"duplicate rule id (first defined in {other})")
         except ValueError as e:
-            raise FaultRulesError(_locate(path, f"rule {_rule_label(entry, index)}", e)) from None
+            raise FaultRulesError(
+                locate(path, f"rule {_rule_label(entry, index)}", error=e)
+            ) from None
         first_seen[rule.id] = path
         rules.append(rule)
     return rules
@@ -567,18 +589,12 @@ def _rule_label(entry: object, index: int) -> str:
     return f"#{index}"
 
 
-def _locate(path: str, owner: str, error: ValueError) -> str:
-    """``{path}: {owner}: {field}: {problem}``; no field when the entry as a whole is wrong."""
-    located = _FieldError.of(error)
-    return ": ".join(part for part in (path, owner, located.field, located.problem) if part)
-
-
 def _rule(entry: object, path: str, file_seed: int, presets: Mapping[str, Mapping]) -> Rule:
     """Build a :class:`Rule` from one entry of the ``rules`` list."""
-    spec = _Fields(entry, _RULE_FIELDS)
+    spec = Fields(entry, _RULE_FIELDS)
     rule_id = spec.require("id", _identifier)
-    description = spec.get("description", _string, default="")
-    enabled = spec.get("enabled", _boolean, default=True)
+    description = spec.get("description", string, default="")
+    enabled = spec.get("enabled", boolean, default=True)
     match = spec.get("match", _match, default=Match())
     when = spec.get("when", _when, default=When())
     action = spec.require("action", lambda value: _action(value, presets))
@@ -594,86 +610,6 @@ def _rule(entry: object, path: str, file_seed: int, presets: Mapping[str, Mappin
     )
 
 
-class _FieldError(ValueError):
-    """A problem tagged with the dotted path of its field, relative to the value being checked."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}" if field else problem)
-        self.field = field
-        self.problem = problem
-
-    @classmethod
-    def of(cls, error: ValueError) -> _FieldError:
-        """*error* itself, or a problem with the checked value as a whole."""
-        return error if isinstance(error, _FieldError) else cls("", str(error))
-
-    def within(self, parent: str) -> _FieldError:
-        """The same problem, seen from the mapping that holds *parent*."""
-        return _FieldError(f"{parent}.{self.field}" if self.field else parent, self.problem)
-
-
-class _Fields:
-    """A YAML mapping read field by field: unknown keys are refused, errors name the field.
-
-    ``None`` (an empty YAML section such as ``reset:``) reads as an empty mapping.
-    """
-
-    def __init__(self, data: object, allowed: Sequence[str]) -> None:
-        data = {} if data is None else data
-        if not isinstance(data, Mapping):
-            raise ValueError(f"must be a mapping, got {_show(data)}")
-        expected = f"expected one of: {', '.join(allowed)}" if allowed else "expected no fields"
-        for key in data:
-            if key not in allowed:
-                raise ValueError(f"unknown field {_show(key)} ({expected})")
-        self._data = data
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._data
-
-    def get(self, name: str, check: Check[T], default: Any = None) -> T:
-        """The checked value of *name*, or *default* when absent (``_REQUIRED``: an error)."""
-        if name not in self._data:
-            if default is _REQUIRED:
-                raise _FieldError(name, "missing required field")
-            return default
-        try:
-            return check(self._data[name])
-        except _FieldError as e:
-            raise e.within(name) from None
-        except ValueError as e:
-            raise _FieldError(name, str(e)) from None
-
-    def require(self, name: str, check: Check[T]) -> T:
-        """The checked value of a field that must be present."""
-        return self.get(name, check, _REQUIRED)
-
-    def depends(
-        self, name: str, check: Check[T], *, on: bool, condition: str, default: Any = _REQUIRED
-    ) -> T | None:
-        """A field that only makes sense when *on*: then read with *default*, else refused."""
-        if on:
-            return self.get(name, check, default)
-        if name in self._data:
-            raise _FieldError(name, f"only allowed when {condition}")
-        return None
-
-
-def _show(value: object) -> str:
-    """A value as the user wrote it in YAML, for messages."""
-    match value:
-        case bool():
-            return "true" if value else "false"
-        case None:
-            return "null"
-        case Mapping():
-            return "a mapping"
-        case list():
-            return "a list"
-        case _:
-            return repr(value)
-
-
 def _plain(value: object) -> Any:
     """JSON-able form of a spec value (enums by value, regexes by source, tuples as lists)."""
     match value:
@@ -687,91 +623,37 @@ def _plain(value: object) -> Any:
             return value
 
 
-def _integer(value: object) -> int:
-    """A YAML integer; booleans and numeric strings are refused."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"must be an integer, got {_show(value)}")
-    return value
-
-
-def _number(value: object) -> float:
-    """A finite YAML int or float; booleans and numeric strings are refused."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"must be a number, got {_show(value)}")
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    if not math.isfinite(number):
-        raise ValueError(f"must be a finite number, got {_show(value)}")
-    return number
-
-
-def _string(value: object) -> str:
-    """A YAML string; numbers are refused so that ``"1"`` versus ``1`` is never guessed."""
-    if not isinstance(value, str):
-        raise ValueError(f"must be a string, got {_show(value)}")
-    return value
-
-
-def _boolean(value: object) -> bool:
-    """A YAML boolean (``true``/``false``; YAML 1.2 reads ``yes`` as a string)."""
-    if not isinstance(value, bool):
-        raise ValueError(f"must be true or false, got {_show(value)}")
-    return value
-
-
-def _at_least(minimum: int) -> Check[int]:
-    """An integer check with a lower bound."""
-
-    def check(value: object) -> int:
-        number = _integer(value)
-        if number < minimum:
-            raise ValueError(f"must be >= {minimum}, got {number}")
-        return number
-
-    return check
-
-
-_COUNT: Final = _at_least(0)
-_POSITIVE_COUNT: Final = _at_least(1)
+_COUNT: Final = at_least(0)
+_POSITIVE_COUNT: Final = at_least(1)
 
 
 def _seconds(value: object) -> float:
     """A duration or instant in seconds, zero allowed."""
-    number = _number(value)
-    if number < 0:
-        raise ValueError(f"must be >= 0, got {_show(value)}")
-    return number
+    amount = number(value)
+    if amount < 0:
+        raise ValueError(f"must be >= 0, got {show(value)}")
+    return amount
 
 
 def _positive_seconds(value: object) -> float:
     """A duration in seconds that must not be zero."""
-    number = _number(value)
-    if number <= 0:
-        raise ValueError(f"must be > 0, got {_show(value)}")
-    return number
+    amount = number(value)
+    if amount <= 0:
+        raise ValueError(f"must be > 0, got {show(value)}")
+    return amount
 
 
 def _probability(value: object) -> float:
     """A probability; 0 is refused because such a rule could never fire."""
-    number = _number(value)
-    if not 0 < number <= 1:
-        raise ValueError(f"must be > 0 and <= 1, got {_show(value)}")
-    return number
-
-
-def _nonempty(value: object) -> str:
-    """A string that says something (empty globs, names and locations are mistakes)."""
-    text = _string(value)
-    if not text:
-        raise ValueError("must not be empty")
-    return text
+    amount = number(value)
+    if not 0 < amount <= 1:
+        raise ValueError(f"must be > 0 and <= 1, got {show(value)}")
+    return amount
 
 
 def _header_text(value: object) -> str:
     """A string safe to put in an HTTP head: CR or LF would split the response."""
-    text = _string(value)
+    text = string(value)
     if "\r" in text or "\n" in text:
         raise ValueError("must not contain CR or LF")
     return text
@@ -780,52 +662,31 @@ def _header_text(value: object) -> str:
 def _header_map(value: object) -> tuple[tuple[str, str], ...]:
     """``{name: value}`` pairs for HTTP headers, in the order written."""
     if not isinstance(value, Mapping):
-        raise ValueError(f"must be a mapping, got {_show(value)}")
+        raise ValueError(f"must be a mapping, got {show(value)}")
     pairs = []
     for name, text in value.items():
         try:
-            checked_name = _nonempty(_header_text(name))
+            checked_name = nonempty(_header_text(name))
         except ValueError as e:
-            raise ValueError(f"invalid header name {_show(name)}: {e}") from None
+            raise ValueError(f"invalid header name {show(name)}: {e}") from None
         try:
             pairs.append((checked_name, _header_text(text)))
         except ValueError as e:
-            raise _FieldError(checked_name, str(e)) from None
+            raise FieldError(checked_name, str(e)) from None
     return tuple(pairs)
 
 
 def _identifier(value: object) -> str:
     """A rule id or preset name: lowercase, usable on command lines and in logs unquoted."""
-    text = _string(value)
+    text = string(value)
     if not _ID_PATTERN.fullmatch(text):
         raise ValueError(f"must match {_ID_PATTERN.pattern}, got {text!r}")
     return text
 
 
-def _choice(kind: type[E]) -> Check[E]:
-    """A check accepting exactly the values of enum *kind*."""
-
-    def check(value: object) -> E:
-        try:
-            return kind(value)
-        except ValueError:
-            allowed = ", ".join(str(member.value) for member in kind)
-            raise ValueError(f"must be one of: {allowed}, got {_show(value)}") from None
-
-    return check
-
-
-def _regex(value: object) -> re.Pattern[str]:
-    """A compiled regular expression."""
-    try:
-        return re.compile(_string(value))
-    except re.error as e:
-        raise ValueError(f"invalid regex: {e}") from None
-
-
 def _http_status(value: object) -> int:
     """A final HTTP status; 101 is refused because it would complete the upgrade."""
-    status = _integer(value)
+    status = integer(value)
     if not 100 <= status <= 599 or status == 101:
         raise ValueError(f"must be between 100 and 599 (not 101), got {status}")
     return status
@@ -836,7 +697,7 @@ _REDIRECT_STATUSES: Final = (301, 302, 303, 307, 308)
 
 def _redirect_status(value: object) -> int:
     """An HTTP status that carries a ``Location``."""
-    status = _integer(value)
+    status = integer(value)
     if status not in _REDIRECT_STATUSES:
         raise ValueError(f"must be one of: {', '.join(map(str, _REDIRECT_STATUSES))}, got {status}")
     return status
@@ -847,7 +708,7 @@ _SENDABLE_CLOSE_CODES: Final = (range(1000, 1004), range(1007, 1015), range(3000
 
 def _close_code(value: object) -> int:
     """A close code an endpoint may send (RFC 6455 section 7.4, IANA registry)."""
-    code = _integer(value)
+    code = integer(value)
     if not any(code in codes for codes in _SENDABLE_CLOSE_CODES):
         raise ValueError(
             "must be 1000-1003, 1007-1014 or 3000-4999"
@@ -858,7 +719,7 @@ def _close_code(value: object) -> int:
 
 def _close_reason(value: object) -> str:
     """A close reason that fits a control frame: 125 payload bytes minus the 2-byte code."""
-    reason = _string(value)
+    reason = string(value)
     size = len(reason.encode("utf-8"))
     if size > 123:
         raise ValueError(f"must be at most 123 UTF-8 bytes, got {size}")
@@ -867,15 +728,15 @@ def _close_reason(value: object) -> str:
 
 def _path(value: object) -> tuple[str | None, re.Pattern[str] | None]:
     """``(glob, None)``, or ``(None, regex)`` for values written ``re:<regex>``."""
-    text = _nonempty(value)
+    text = nonempty(value)
     if text.startswith("re:"):
-        return None, _regex(text.removeprefix("re:"))
+        return None, regex(text.removeprefix("re:"))
     return text, None
 
 
 def _client(value: object) -> tuple[str, Network | None]:
     """``(text, network)`` for a CIDR such as ``10.0.0.0/8``, ``(glob, None)`` otherwise."""
-    text = _nonempty(value)
+    text = nonempty(value)
     if "/" not in text:
         return text, None
     try:
@@ -886,8 +747,8 @@ def _client(value: object) -> tuple[str, Network | None]:
 
 def _match(value: object) -> Match:
     """Host globs and header names are lowercased here, once, so matching compares directly."""
-    spec = _Fields(value, _MATCH_FIELDS)
-    host = spec.get("host", _nonempty)
+    spec = Fields(value, _MATCH_FIELDS)
+    host = spec.get("host", nonempty)
     path_glob, path_regex = spec.get("path", _path, default=(None, None))
     client, client_network = spec.get("client", _client, default=(None, None))
     headers = spec.get("headers", _header_map, default=())
@@ -895,17 +756,17 @@ def _match(value: object) -> Match:
         host=None if host is None else host.lower(),
         path_glob=path_glob,
         path_regex=path_regex,
-        scheme=spec.get("scheme", _choice(Scheme)),
+        scheme=spec.get("scheme", choice(Scheme)),
         client=client,
         client_network=client_network,
         headers=tuple((name.lower(), glob) for name, glob in headers),
-        subprotocol=spec.get("subprotocol", _nonempty),
+        subprotocol=spec.get("subprotocol", nonempty),
     )
 
 
 def _window(value: object) -> Window:
     """An empty or inverted window is refused: it would silently never (or always) fire."""
-    spec = _Fields(value, _WINDOW_FIELDS)
+    spec = Fields(value, _WINDOW_FIELDS)
     window = Window(start_s=spec.get("start_s", _seconds), end_s=spec.get("end_s", _seconds))
     if window.start_s is None and window.end_s is None:
         raise ValueError("missing required field (one of start_s, end_s)")
@@ -917,16 +778,16 @@ def _window(value: object) -> Window:
 
 def _when(value: object) -> When:
     """Also refuses first/after/every combinations that leave no attempt to fire on."""
-    spec = _Fields(value, _WHEN_FIELDS)
+    spec = Fields(value, _WHEN_FIELDS)
     when = When(
         probability=spec.get("probability", _probability),
-        seed=spec.get("seed", _integer),
+        seed=spec.get("seed", integer),
         first=spec.get("first", _POSITIVE_COUNT),
         after=spec.get("after", _COUNT),
         every=spec.get("every", _POSITIVE_COUNT),
         times=spec.get("times", _POSITIVE_COUNT),
         window=spec.get("window", _window),
-        per=spec.get("per", _choice(Per), default=Per.GLOBAL),
+        per=spec.get("per", choice(Per), default=Per.GLOBAL),
         max_active=spec.get("max_active", _POSITIVE_COUNT),
     )
     if when.first is not None:
@@ -939,23 +800,23 @@ def _when(value: object) -> When:
 def _action(value: object, presets: Mapping[str, Mapping]) -> Action:
     """The single action of a rule, dispatched on its key."""
     if not isinstance(value, Mapping):
-        raise ValueError(f"must be a mapping, got {_show(value)}")
+        raise ValueError(f"must be a mapping, got {show(value)}")
     if len(value) != 1:
         listed = f": {', '.join(map(str, value))}" if value else ""
         raise ValueError(f"exactly one action is required, got {len(value)}{listed}")
     [(kind, params)] = value.items()
     if kind not in _ACTIONS:
-        raise ValueError(f"unknown action {_show(kind)} (expected one of: {', '.join(_ACTIONS)})")
+        raise ValueError(f"unknown action {show(kind)} (expected one of: {', '.join(_ACTIONS)})")
     cls, parse = _ACTIONS[kind]
     try:
-        return parse(_Fields(params, [spec.name for spec in fields(cls)]), presets)
-    except _FieldError as e:
+        return parse(Fields(params, [spec.name for spec in fields(cls)]), presets)
+    except FieldError as e:
         raise e.within(kind) from None
     except ValueError as e:
-        raise _FieldError(kind, str(e)) from None
+        raise FieldError(kind, str(e)) from None
 
 
-def _trigger(spec: _Fields, *, required: bool) -> tuple[int | None, float | None]:
+def _trigger(spec: Fields, *, required: bool) -> tuple[int | None, float | None]:
     """``(after_messages, after_s)``; a ``close`` or ``drop`` without either would never happen."""
     after_messages = spec.get("after_messages", _COUNT)
     after_s = spec.get("after_s", _seconds)
@@ -968,7 +829,7 @@ def _preset_name(presets: Mapping[str, Mapping]) -> Check[str]:
     """A check accepting the names of the loaded presets."""
 
     def check(value: object) -> str:
-        name = _string(value)
+        name = string(value)
         if name not in presets:
             known = ", ".join(sorted(presets)) or "no presets are loaded"
             raise ValueError(f"unknown preset {name!r} (expected one of: {known})")
@@ -979,17 +840,17 @@ def _preset_name(presets: Mapping[str, Mapping]) -> Check[str]:
 
 def _preset(value: object) -> dict[str, Any]:
     """One validated preset as plain data, holding only the fields it gives."""
-    spec = _Fields(value, _PRESET_FIELDS)
+    spec = Fields(value, _PRESET_FIELDS)
     checks: dict[str, Check[Any]] = {
         "status": _http_status,
         "reason": _header_text,
         "headers": lambda raw: dict(_header_map(raw)),
-        "body": _string,
+        "body": string,
     }
     return {name: spec.require(name, check) for name, check in checks.items() if name in spec}
 
 
-def _parse_reject(spec: _Fields, presets: Mapping[str, Mapping]) -> Reject:
+def _parse_reject(spec: Fields, presets: Mapping[str, Mapping]) -> Reject:
     """Explicit fields override the preset's; headers merge, case-insensitively by name."""
     preset = spec.get("preset", _preset_name(presets))
     defaults = presets[preset] if preset is not None else {}
@@ -999,37 +860,35 @@ def _parse_reject(spec: _Fields, presets: Mapping[str, Mapping]) -> Reject:
         for name, text in (*defaults.get("headers", {}).items(), *explicit)
     }
     return Reject(
-        status=spec.get("status", _http_status, default=defaults.get("status", _REQUIRED)),
+        status=spec.get("status", _http_status, default=defaults.get("status", REQUIRED)),
         reason=spec.get("reason", _header_text, default=defaults.get("reason", "")),
         headers=tuple(headers.values()),
-        body=spec.get("body", _string, default=defaults.get("body", "")),
+        body=spec.get("body", string, default=defaults.get("body", "")),
         preset=preset,
     )
 
 
-def _parse_delay(spec: _Fields, presets: Mapping[str, Mapping]) -> Delay:
+def _parse_delay(spec: Fields, presets: Mapping[str, Mapping]) -> Delay:
     return Delay(ms=spec.require("ms", _COUNT), jitter_ms=spec.get("jitter_ms", _COUNT, default=0))
 
 
-def _parse_hang(spec: _Fields, presets: Mapping[str, Mapping]) -> Hang:
+def _parse_hang(spec: Fields, presets: Mapping[str, Mapping]) -> Hang:
     return Hang(max_s=spec.get("max_s", _positive_seconds))
 
 
-def _parse_reset(spec: _Fields, presets: Mapping[str, Mapping]) -> Reset:
+def _parse_reset(spec: Fields, presets: Mapping[str, Mapping]) -> Reset:
     return Reset()
 
 
-def _parse_close_before_answer(
-    spec: _Fields, presets: Mapping[str, Mapping]
-) -> CloseBeforeAnswer:
+def _parse_close_before_answer(spec: Fields, presets: Mapping[str, Mapping]) -> CloseBeforeAnswer:
     return CloseBeforeAnswer()
 
 
-def _parse_bad_101(spec: _Fields, presets: Mapping[str, Mapping]) -> Bad101:
-    defect = spec.require("defect", _choice(Bad101Defect))
+def _parse_bad_101(spec: Fields, presets: Mapping[str, Mapping]) -> Bad101:
+    defect = spec.require("defect", choice(Bad101Defect))
     subprotocol = spec.depends(
         "subprotocol",
-        _nonempty,
+        nonempty,
         on=defect is Bad101Defect.UNREQUESTED_SUBPROTOCOL,
         condition="defect is 'unrequested_subprotocol'",
         default="wswatch-unrequested",
@@ -1037,38 +896,38 @@ def _parse_bad_101(spec: _Fields, presets: Mapping[str, Mapping]) -> Bad101:
     return Bad101(defect=defect, subprotocol=subprotocol)
 
 
-def _parse_html(spec: _Fields, presets: Mapping[str, Mapping]) -> Html:
+def _parse_html(spec: Fields, presets: Mapping[str, Mapping]) -> Html:
     return Html(
         status=spec.get("status", _http_status, default=200),
-        body=spec.get("body", _string, default=CAPTIVE_PORTAL_HTML),
+        body=spec.get("body", string, default=CAPTIVE_PORTAL_HTML),
     )
 
 
-def _parse_redirect(spec: _Fields, presets: Mapping[str, Mapping]) -> Redirect:
+def _parse_redirect(spec: Fields, presets: Mapping[str, Mapping]) -> Redirect:
     return Redirect(
-        location=spec.require("location", lambda value: _nonempty(_header_text(value))),
+        location=spec.require("location", lambda value: nonempty(_header_text(value))),
         status=spec.get("status", _redirect_status, default=302),
     )
 
 
-def _parse_close(spec: _Fields, presets: Mapping[str, Mapping]) -> Close:
+def _parse_close(spec: Fields, presets: Mapping[str, Mapping]) -> Close:
     after_messages, after_s = _trigger(spec, required=True)
     return Close(
         code=spec.get("code", _close_code, default=1000),
         reason=spec.get("reason", _close_reason, default=""),
         after_messages=after_messages,
         after_s=after_s,
-        toward=spec.get("toward", _choice(Toward), default=Toward.BOTH),
+        toward=spec.get("toward", choice(Toward), default=Toward.BOTH),
     )
 
 
-def _parse_drop(spec: _Fields, presets: Mapping[str, Mapping]) -> Drop:
+def _parse_drop(spec: Fields, presets: Mapping[str, Mapping]) -> Drop:
     after_messages, after_s = _trigger(spec, required=True)
     return Drop(after_messages=after_messages, after_s=after_s)
 
 
-def _parse_stall(spec: _Fields, presets: Mapping[str, Mapping]) -> Stall:
-    direction = spec.require("direction", _choice(Direction))
+def _parse_stall(spec: Fields, presets: Mapping[str, Mapping]) -> Stall:
+    direction = spec.require("direction", choice(Direction))
     after_messages, after_s = _trigger(spec, required=False)
     return Stall(
         direction=direction,
@@ -1078,13 +937,13 @@ def _parse_stall(spec: _Fields, presets: Mapping[str, Mapping]) -> Stall:
     )
 
 
-def _parse_messages(spec: _Fields, presets: Mapping[str, Mapping]) -> MessageFault:
-    do = spec.require("do", _choice(MessageOp))
+def _parse_messages(spec: Fields, presets: Mapping[str, Mapping]) -> MessageFault:
+    do = spec.require("do", choice(MessageOp))
     return MessageFault(
         do=do,
-        direction=spec.get("direction", _choice(Direction), default=Direction.BOTH),
-        type=spec.get("type", _choice(MessageType), default=MessageType.ANY),
-        pattern=spec.get("pattern", _regex),
+        direction=spec.get("direction", choice(Direction), default=Direction.BOTH),
+        type=spec.get("type", choice(MessageType), default=MessageType.ANY),
+        pattern=spec.get("pattern", regex),
         probability=spec.get("probability", _probability, default=1.0),
         delay_ms=spec.depends(
             "delay_ms", _POSITIVE_COUNT, on=do is MessageOp.DELAY, condition="do is 'delay'"
@@ -1095,8 +954,8 @@ def _parse_messages(spec: _Fields, presets: Mapping[str, Mapping]) -> MessageFau
     )
 
 
-def _parse_pongs(spec: _Fields, presets: Mapping[str, Mapping]) -> PongFault:
-    do = spec.require("do", _choice(PongOp))
+def _parse_pongs(spec: Fields, presets: Mapping[str, Mapping]) -> PongFault:
+    do = spec.require("do", choice(PongOp))
     return PongFault(
         do=do,
         delay_ms=spec.depends(
@@ -1105,14 +964,14 @@ def _parse_pongs(spec: _Fields, presets: Mapping[str, Mapping]) -> PongFault:
     )
 
 
-def _parse_throttle(spec: _Fields, presets: Mapping[str, Mapping]) -> Throttle:
+def _parse_throttle(spec: Fields, presets: Mapping[str, Mapping]) -> Throttle:
     return Throttle(
         bytes_per_s=spec.require("bytes_per_s", _POSITIVE_COUNT),
-        direction=spec.get("direction", _choice(Direction), default=Direction.BOTH),
+        direction=spec.get("direction", choice(Direction), default=Direction.BOTH),
     )
 
 
-_ActionParser = Callable[[_Fields, Mapping[str, Mapping]], Action]
+_ActionParser = Callable[[Fields, Mapping[str, Mapping]], Action]
 
 #: Action name -> (spec class, whose fields are the allowed parameters; parser).
 _ACTIONS: Final[dict[str, tuple[type[_Action], _ActionParser]]] = {

@@ -91,9 +91,7 @@ def _key_is_valid(key: str) -> bool:
         return False
 
 
-def request_problems(
-    method: str, http_version: str, headers: Mapping[str, str]
-) -> list[Problem]:
+def request_problems(method: str, http_version: str, headers: Mapping[str, str]) -> list[Problem]:
     """RFC 6455 section 4.1 violations in a client's opening handshake."""
     problems: list[Problem] = []
     if method.upper() != "GET":

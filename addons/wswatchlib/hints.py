@@ -117,10 +117,19 @@ CLOSE_CODE_HINTS: dict[int, str] = {
 
 #: Fallback by range for codes no table names; the first entry also covers codes above 4999.
 CLOSE_RANGE_HINTS: tuple[tuple[range, str], ...] = (
-    (range(0, 1000), "Close code outside 1000-4999 is not valid in RFC 6455: the peer's WebSocket stack is broken."),
+    (
+        range(0, 1000),
+        "Close code outside 1000-4999 is not valid in RFC 6455: the peer's WebSocket stack is broken.",
+    ),
     (range(1016, 3000), "A code reserved for future RFC use: the peer sent a code it should not."),
-    (range(3000, 4000), "A registered library or framework code: see that framework's documentation."),
-    (range(4000, 5000), "An application-defined code: see the service's documentation, and the close reason."),
+    (
+        range(3000, 4000),
+        "A registered library or framework code: see that framework's documentation.",
+    ),
+    (
+        range(4000, 5000),
+        "An application-defined code: see the service's documentation, and the close reason.",
+    ),
 )
 
 ABNORMAL_HINTS: dict[str | None, str] = {
@@ -148,7 +157,7 @@ def handshake_hint(
         for needle, hint in vendor.error_hints:
             if needle.lower() in error.lower():
                 return hint
-    if vendor and status in vendor.status_hints:
+    if vendor and status is not None and status in vendor.status_hints:
         return vendor.status_hints[status]
     if problems:
         return PROBLEM_HINTS[problems[0]]

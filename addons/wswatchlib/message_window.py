@@ -16,7 +16,9 @@ from mitmproxy import ctx, exceptions, http
 class MessageWindow:
     def load(self, loader: Any) -> None:
         loader.add_option(
-            "wswatch_max_messages", int, 100,
+            "wswatch_max_messages",
+            int,
+            100,
             "Keep at most this many of the latest messages per WebSocket connection in memory "
             "(at least 1; mitmproxy alone keeps them all).",
         )

@@ -133,7 +133,7 @@ def reset_client(flow: http.HTTPFlow) -> bool:
     transport = handler.transports.get(handler.client) if handler else None
     writer = getattr(transport, "writer", None)
     sock = writer.get_extra_info("socket") if writer is not None else None
-    if sock is None:
+    if writer is None or sock is None:
         return False
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()

@@ -49,7 +49,11 @@ class NetworkFailure:
 ERROR_PATTERNS: tuple[tuple[re.Pattern[str], FailureKind, str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), kind, reason)
     for pattern, kind, reason in (
-        (r"certificate verify failed:?\s*(.*)", FailureKind.TLS, "untrusted upstream certificate: {detail}"),
+        (
+            r"certificate verify failed:?\s*(.*)",
+            FailureKind.TLS,
+            "untrusted upstream certificate: {detail}",
+        ),
         # "OpenSSL Error(...)" and alert texts such as "sslv3 alert handshake failure".
         (r"\b(?:tls|ssl)(?:v\d)?\b|\bopenssl\b", FailureKind.TLS, "TLS failure: {detail}"),
         (
@@ -61,17 +65,34 @@ ERROR_PATTERNS: tuple[tuple[re.Pattern[str], FailureKind, str], ...] = tuple(
         # asyncio words every failed connect "[Errno N] Connect call failed (...)", so the errno
         # decides: ENETUNREACH/EHOSTUNREACH (Linux 101/113, macOS 51/65) and ETIMEDOUT (Linux 110,
         # macOS 60) are matched before the catch-all "connect call failed" of the refused row.
-        (r"no route to host|network is unreachable|errno (?:101|113|51|65)\b", FailureKind.UNREACHABLE, "host unreachable"),
+        (
+            r"no route to host|network is unreachable|errno (?:101|113|51|65)\b",
+            FailureKind.UNREACHABLE,
+            "host unreachable",
+        ),
         (r"timed out|timeout|errno (?:110|60)\b", FailureKind.TIMEOUT, "timed out"),
-        (r"connect call failed|connection refused|errno 111\b|errno 61\b", FailureKind.REFUSED, "connection refused"),
-        (r"client disconnected|client closed connection", FailureKind.CLIENT_GAVE_UP, "client closed the connection before an answer came"),
+        (
+            r"connect call failed|connection refused|errno 111\b|errno 61\b",
+            FailureKind.REFUSED,
+            "connection refused",
+        ),
+        (
+            r"client disconnected|client closed connection",
+            FailureKind.CLIENT_GAVE_UP,
+            "client closed the connection before an answer came",
+        ),
         (r"connection killed", FailureKind.KILLED, "flow killed"),
         (
-            r"server closed connection|connection closed|connection reset|peer closed|server disconnected",
+            r"server closed connection|connection closed|connection reset|peer closed"
+            r"|server disconnected",
             FailureKind.UPSTREAM_CLOSED,
             "upstream closed the connection before answering",
         ),
-        (r"cannot parse http response|unexpected server response|protocol error", FailureKind.UPSTREAM_PROTOCOL, "upstream answered with something that is not HTTP"),
+        (
+            r"cannot parse http response|unexpected server response|protocol error",
+            FailureKind.UPSTREAM_PROTOCOL,
+            "upstream answered with something that is not HTTP",
+        ),
     )
 )
 

@@ -29,17 +29,22 @@ def exposed_addresses(listen_addrs: list[tuple[Any, ...]]) -> list[str]:
 class ProxyDefaults:
     def load(self, loader: Any) -> None:
         loader.add_option(
-            "wswatch_lazy_connect", bool, True,
+            "wswatch_lazy_connect",
+            bool,
+            True,
             "Set connection_strategy=lazy so a refused or unresolvable upstream is reported on "
             "the request that hit it (eager connects fail before any request exists).",
         )
 
     def configure(self, updated: set[str]) -> None:
         options = ctx.options
-        if updated & {"connection_strategy", "wswatch_lazy_connect"}:
-            if options.wswatch_lazy_connect and options.connection_strategy != "lazy":
-                options.update(connection_strategy="lazy")
-                logger.info("wswatch: connection_strategy set to lazy (see wswatch_lazy_connect)")
+        if (
+            updated & {"connection_strategy", "wswatch_lazy_connect"}
+            and options.wswatch_lazy_connect
+            and options.connection_strategy != "lazy"
+        ):
+            options.update(connection_strategy="lazy")
+            logger.info("wswatch: connection_strategy set to lazy (see wswatch_lazy_connect)")
 
     def running(self) -> None:
         proxyserver = ctx.master.addons.get("proxyserver")

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from structlog.typing import EventDict, WrappedLogger
+
 from .handshake import split_tokens
 from .vendors import SecretNames
 
@@ -53,7 +55,7 @@ class Redactor:
                 secrets.append(tokens[index + 1])
             for prefix in self.names.subprotocol_prefixes:
                 if lowered.startswith(prefix.lower()) and len(token) > len(prefix):
-                    secrets.append(token[len(prefix):])
+                    secrets.append(token[len(prefix) :])
         return secrets
 
     def redact_subprotocols(self, value: str) -> str:
@@ -148,6 +150,6 @@ def scrub_secrets(value: Any, secrets: Iterable[str]) -> Any:
     return scrub(value, variants) if variants else value
 
 
-def redact_event(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def redact_event(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     """structlog processor: scrub the secret values an event carries under `_secrets`."""
     return scrub_secrets(event_dict, event_dict.pop(SECRETS_KEY, ()))

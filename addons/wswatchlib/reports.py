@@ -138,7 +138,9 @@ def analyse_handshake(
         hint=hint,
         duration_ms=round((facts.ended - facts.started) * 1000, 1),
         failure=failure.kind.value if failure else None,
-        subprotocol=facts.response_headers.get("sec-websocket-protocol") if facts.status == 101 else None,
+        subprotocol=facts.response_headers.get("sec-websocket-protocol")
+        if facts.status == 101
+        else None,
     )
     if outcome is handshake.Outcome.REJECTED:
         summary_reason = f"{facts.status} {error or facts.reason or ''}".strip()
@@ -167,9 +169,7 @@ class ConnectionFacts:
     retained_messages: int | None
 
 
-def analyse_close(
-    facts: ConnectionFacts, vendor: vendors.VendorProfile | None
-) -> ClosedEvent:
+def analyse_close(facts: ConnectionFacts, vendor: vendors.VendorProfile | None) -> ClosedEvent:
     """Clean or abnormal, what the code means, and a hint."""
     clean = facts.close_code is not None and facts.close_code not in ABNORMAL_CLOSE_CODES
     return ClosedEvent(

@@ -27,7 +27,9 @@ class SessionSummary:
             self.failure_reasons[reason] += 1
         self.record_injection(injected, rule_id)
 
-    def record_close(self, code: int | None, clean: bool, injected: bool, rule_id: str | None) -> None:
+    def record_close(
+        self, code: int | None, clean: bool, injected: bool, rule_id: str | None
+    ) -> None:
         self.closes[f"{code if code is not None else 'none'}{'' if clean else ' (abnormal)'}"] += 1
         self.record_injection(injected, rule_id)
 
@@ -57,7 +59,9 @@ class SessionSummary:
         width = max([len("host"), *(len(host) for host in self.outcomes)])
         lines = [f"{'host':<{width}}  " + "  ".join(f"{c:>8}" for c in columns)]
         for host, counts in sorted(self.outcomes.items()):
-            lines.append(f"{host:<{width}}  " + "  ".join(f"{counts.get(c, 0):>8}" for c in columns))
+            lines.append(
+                f"{host:<{width}}  " + "  ".join(f"{counts.get(c, 0):>8}" for c in columns)
+            )
         if self.failure_reasons:
             lines.append("top failure reasons:")
             lines.extend(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ class SecretNames:
     query: frozenset[str] = frozenset()
     #: Sec-WebSocket-Protocol entries whose NEXT entry is a secret (Deepgram's "token, KEY").
     subprotocol_markers: frozenset[str] = frozenset()
-    #: Sec-WebSocket-Protocol entries that carry a secret after a prefix ("openai-insecure-api-key.KEY").
+    #: Sec-WebSocket-Protocol entries with a secret after a prefix ("openai-insecure-api-key.KEY").
     subprotocol_prefixes: tuple[str, ...] = ()
 
     def merged(self, other: SecretNames) -> SecretNames:
@@ -81,7 +81,7 @@ class VendorCatalog:
 
     @property
     def all_secrets(self) -> SecretNames:
-        """Secret names of every profile: a secret is redacted whoever the vendor turns out to be."""
+        """Secret names of every profile: redacted whoever the vendor turns out to be."""
         secrets = self.generic.secrets
         for vendor in self.vendors:
             secrets = secrets.merged(vendor.secrets)
@@ -114,7 +114,9 @@ def identify(catalog: VendorCatalog, exchange: Exchange) -> VendorProfile | None
                 for pattern in vendor.signature_subprotocols
                 for protocol in exchange.subprotocols
             )
-            or any(fnmatch.fnmatchcase(exchange.path, pattern) for pattern in vendor.signature_paths)
+            or any(
+                fnmatch.fnmatchcase(exchange.path, pattern) for pattern in vendor.signature_paths
+            )
         ):
             return vendor
     return None
@@ -178,90 +180,105 @@ def error_text(
 
 
 _PROFILE_FIELDS = (
-    "name", "hosts", "signature", "request_id_headers", "error_headers", "error_body_fields",
-    "secrets", "status_hints", "error_hints", "close_codes", "close_reasons",
+    "name",
+    "hosts",
+    "signature",
+    "request_id_headers",
+    "error_headers",
+    "error_body_fields",
+    "secrets",
+    "status_hints",
+    "error_hints",
+    "close_codes",
+    "close_reasons",
 )
-_SIGNATURE_FIELDS = ("headers", "subprotocols", "paths")
-_SECRET_FIELDS = ("headers", "query", "subprotocol_markers", "subprotocol_prefixes")
 
 
-def _lower(names: Iterable[str]) -> tuple[str, ...]:
-    return tuple(name.lower() for name in names)
+def _names(value: Any) -> tuple[str, ...]:
+    """A list of header names, lower-cased (HTTP header names are case-insensitive)."""
+    return tuple(name.lower() for name in fields.string_list(value))
 
 
-def _text_table(value: Any, field_name: str) -> tuple[tuple[str, str], ...]:
-    table = fields.mapping(value, field_name)
-    return tuple(
-        (fields.string(key, field_name), fields.string(hint, f"{field_name}.{key}"))
-        for key, hint in table.items()
+def _text_table(value: Any) -> tuple[tuple[str, str], ...]:
+    """{substring: hint}, in the order written (the first match wins)."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a mapping, got {fields.show(value)}")
+    table = []
+    for needle, hint in value.items():
+        try:
+            table.append((fields.nonempty(needle), fields.string(hint)))
+        except ValueError as error:
+            raise fields.FieldError(str(needle), str(error)) from None
+    return tuple(table)
+
+
+def _keyed_by_code(value: Any, low: int, high: int, read: fields.Check[Any]) -> dict[int, Any]:
+    """{code: entry} with codes in [low, high]; an entry's error is reported under its code."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a mapping, got {fields.show(value)}")
+    table = {}
+    for code, entry in value.items():
+        checked = fields.integer_between(low, high)(code)
+        try:
+            table[checked] = read(entry)
+        except fields.FieldError as error:
+            raise error.within(str(code)) from None
+        except ValueError as error:
+            raise fields.FieldError(str(code), str(error)) from None
+    return table
+
+
+def _close_code_info(value: Any) -> CloseCodeInfo:
+    """A close code's meaning: a string, or {meaning, hint}."""
+    if isinstance(value, str):
+        return CloseCodeInfo(value)
+    spec = fields.Fields(value, ("meaning", "hint"))
+    return CloseCodeInfo(spec.require("meaning", fields.string), spec.get("hint", fields.string))
+
+
+def _signature(value: Any) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    spec = fields.Fields(value, ("headers", "subprotocols", "paths"))
+    return (
+        spec.get("headers", _names, ()),
+        spec.get("subprotocols", fields.string_list, ()),
+        spec.get("paths", fields.string_list, ()),
     )
 
 
-def _status_hints(value: Any) -> dict[int, str]:
-    table = fields.mapping(value, "status_hints")
-    return {
-        fields.integer(status, "status_hints", 100, 599): fields.string(hint, f"status_hints.{status}")
-        for status, hint in table.items()
-    }
-
-
-def _close_codes(value: Any) -> dict[int, CloseCodeInfo]:
-    table = fields.mapping(value, "close_codes")
-    codes: dict[int, CloseCodeInfo] = {}
-    for code, entry in table.items():
-        where = f"close_codes.{code}"
-        fields.integer(code, "close_codes", 1000, 4999)
-        if isinstance(entry, str):
-            codes[code] = CloseCodeInfo(entry)
-            continue
-        entry = fields.mapping(entry, where)
-        fields.check_known(entry, ("meaning", "hint"), where)
-        hint = entry.get("hint")
-        codes[code] = CloseCodeInfo(
-            fields.string(fields.required(entry, "meaning", where), f"{where}.meaning"),
-            fields.string(hint, f"{where}.hint") if hint is not None else None,
-        )
-    return codes
+def _secrets(value: Any) -> SecretNames:
+    spec = fields.Fields(value, ("headers", "query", "subprotocol_markers", "subprotocol_prefixes"))
+    return SecretNames(
+        headers=frozenset(spec.get("headers", _names, ())),
+        query=frozenset(spec.get("query", _names, ())),
+        subprotocol_markers=frozenset(spec.get("subprotocol_markers", _names, ())),
+        subprotocol_prefixes=spec.get("subprotocol_prefixes", fields.string_list, ()),
+    )
 
 
 def parse_profile(profile_id: str, entry: Any) -> VendorProfile:
-    """One vendor entry of the YAML file as a profile (raises FieldError)."""
-    entry = fields.mapping(entry, "")
-    fields.check_known(entry, _PROFILE_FIELDS, "")
-    signature = fields.mapping(entry.get("signature") or {}, "signature")
-    fields.check_known(signature, _SIGNATURE_FIELDS, "signature")
-    secrets = fields.mapping(entry.get("secrets") or {}, "secrets")
-    fields.check_known(secrets, _SECRET_FIELDS, "secrets")
-
-    def names(mapping: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-        return fields.string_list(mapping.get(key) or [], f"{where}.{key}" if where else key)
-
+    """One vendor entry of the YAML file as a profile (raises ValueError / FieldError)."""
+    spec = fields.Fields(entry, _PROFILE_FIELDS)
+    headers, subprotocols, paths = spec.get("signature", _signature, ((), (), ()))
     return VendorProfile(
         id=profile_id,
-        name=fields.string(entry.get("name", profile_id), "name"),
-        hosts=names(entry, "hosts", ""),
-        signature_headers=_lower(names(signature, "headers", "signature")),
-        signature_subprotocols=names(signature, "subprotocols", "signature"),
-        signature_paths=names(signature, "paths", "signature"),
-        request_id_headers=_lower(names(entry, "request_id_headers", "")),
-        error_headers=_lower(names(entry, "error_headers", "")),
-        error_body_fields=names(entry, "error_body_fields", ""),
-        secrets=SecretNames(
-            headers=frozenset(_lower(names(secrets, "headers", "secrets"))),
-            query=frozenset(_lower(names(secrets, "query", "secrets"))),
-            subprotocol_markers=frozenset(_lower(names(secrets, "subprotocol_markers", "secrets"))),
-            subprotocol_prefixes=names(secrets, "subprotocol_prefixes", "secrets"),
+        name=spec.get("name", fields.string, profile_id),
+        hosts=spec.get("hosts", fields.string_list, ()),
+        signature_headers=headers,
+        signature_subprotocols=subprotocols,
+        signature_paths=paths,
+        request_id_headers=spec.get("request_id_headers", _names, ()),
+        error_headers=spec.get("error_headers", _names, ()),
+        error_body_fields=spec.get("error_body_fields", fields.string_list, ()),
+        secrets=spec.get("secrets", _secrets, SecretNames()),
+        status_hints=spec.get(
+            "status_hints", lambda value: _keyed_by_code(value, 100, 599, fields.string), {}
         ),
-        status_hints=_status_hints(entry.get("status_hints") or {}),
-        error_hints=_text_table(entry.get("error_hints") or {}, "error_hints"),
-        close_codes=_close_codes(entry.get("close_codes") or {}),
-        close_reason_hints=_text_table(entry.get("close_reasons") or {}, "close_reasons"),
+        error_hints=spec.get("error_hints", _text_table, ()),
+        close_codes=spec.get(
+            "close_codes", lambda value: _keyed_by_code(value, 1000, 4999, _close_code_info), {}
+        ),
+        close_reason_hints=spec.get("close_reasons", _text_table, ()),
     )
-
-
-def _detail(error: fields.FieldError) -> str:
-    """The error without an empty field name (the entry itself is wrong: ": must be...")."""
-    return str(error) if error.field else error.problem
 
 
 def parse_catalog(document: Any, path: str) -> VendorCatalog:
@@ -270,7 +287,9 @@ def parse_catalog(document: Any, path: str) -> VendorCatalog:
         raise VendorFileError(f"{path}: top level must be a mapping with a 'vendors' mapping")
     for key in document:
         if key not in ("vendors", "generic"):
-            raise VendorFileError(f"{path}: unknown top-level field {key!r} (expected: vendors, generic)")
+            raise VendorFileError(
+                f"{path}: unknown top-level field {key!r} (expected: vendors, generic)"
+            )
     vendors = []
     for vendor_id, entry in document["vendors"].items():
         if not isinstance(vendor_id, str) or not _ID_PATTERN.match(vendor_id):
@@ -279,12 +298,14 @@ def parse_catalog(document: Any, path: str) -> VendorCatalog:
             )
         try:
             vendors.append(parse_profile(vendor_id, entry))
-        except fields.FieldError as error:
-            raise VendorFileError(f"{path}: vendor {vendor_id!r}: {_detail(error)}") from error
+        except ValueError as error:
+            raise VendorFileError(
+                fields.locate(path, f"vendor {vendor_id!r}", error=error)
+            ) from error
     try:
         generic = parse_profile("generic", document.get("generic") or {})
-    except fields.FieldError as error:
-        raise VendorFileError(f"{path}: generic: {_detail(error)}") from error
+    except ValueError as error:
+        raise VendorFileError(fields.locate(path, "generic", error=error)) from error
     return VendorCatalog(tuple(vendors), generic)
 
 

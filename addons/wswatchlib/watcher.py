@@ -71,29 +71,41 @@ class WsWatch:
 
     def load(self, loader: Any) -> None:
         loader.add_option(
-            "wswatch_vendors", str, DEFAULT_VENDORS_PATH,
+            "wswatch_vendors",
+            str,
+            DEFAULT_VENDORS_PATH,
             "Vendor profiles (YAML): error and request-id headers, secrets, close codes, hints.",
         )
         loader.add_option(
-            "wswatch_redact_headers", Sequence[str], [],
+            "wswatch_redact_headers",
+            Sequence[str],
+            [],
             "More header names whose values are secrets (added to the vendor profiles' list).",
         )
         loader.add_option(
-            "wswatch_redact_params", Sequence[str], [],
+            "wswatch_redact_params",
+            Sequence[str],
+            [],
             "More query parameter names whose values are secrets.",
         )
         loader.add_option(
-            "wswatch_redact_flows", bool, True,
+            "wswatch_redact_flows",
+            bool,
+            True,
             "Once a handshake is reported, also redact secrets in the flow's request (already sent "
             "upstream) and in a 101 once sent, so mitmproxy's output, mitmweb and saved flows do "
             "not show them. Responses reach the client unchanged.",
         )
         loader.add_option(
-            "wswatch_body_excerpt", int, 512,
+            "wswatch_body_excerpt",
+            int,
+            512,
             "How many characters of a rejection body to report in body_excerpt.",
         )
         loader.add_option(
-            "wswatch_faithful_close", bool, True,
+            "wswatch_faithful_close",
+            bool,
+            True,
             "When a peer drops the connection without a close frame, drop the other side too "
             "(it sees 1006) instead of mitmproxy's clean close 1000.",
         )
@@ -152,7 +164,10 @@ class WsWatch:
         )
 
     def _report_handshake(self, flow: http.HTTPFlow) -> None:
-        if not is_upgrade_request(header_map(flow.request.headers)) or REPORTED_KEY in flow.metadata:
+        if (
+            not is_upgrade_request(header_map(flow.request.headers))
+            or REPORTED_KEY in flow.metadata
+        ):
             return
         if flow.response is None and flow.error is None:
             return
@@ -181,10 +196,14 @@ class WsWatch:
         )
         if event.outcome != Outcome.ACCEPTED:
             flow.marked = ":warning:"
-            comment = f"wswatch: {event.outcome} {event.status or event.failure or ''}: {event.hint}"
+            comment = (
+                f"wswatch: {event.outcome} {event.status or event.failure or ''}: {event.hint}"
+            )
             flow.comment = scrub_secrets(comment, analysis.secrets)
         if flow.websocket is not None:
-            self.connections[flow.id] = ConnectionTrack(event.url, analysis.vendor, analysis.secrets)
+            self.connections[flow.id] = ConnectionTrack(
+                event.url, analysis.vendor, analysis.secrets
+            )
         if ctx.options.wswatch_redact_flows:
             self._redact_flow(flow)
 
@@ -276,7 +295,9 @@ class WsWatch:
             event.fields(),
             flow_id=flow_id,
             secrets=track.secrets,
-            level=logging.INFO if event.clean and event.close_code in (1000, 1001) else logging.WARNING,
+            level=logging.INFO
+            if event.clean and event.close_code in (1000, 1001)
+            else logging.WARNING,
         )
 
     def done(self) -> None:
