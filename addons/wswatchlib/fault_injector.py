@@ -383,6 +383,11 @@ class FaultInjector:
             await asyncio.sleep(0.05)
 
     def response(self, flow: http.HTTPFlow) -> None:
+        if flow.response is None or flow.response.status_code != 101:
+            # No upgrade: a connection fault parked for this flow will never start.
+            parked = self.armed.pop(flow.id, None)
+            if parked is not None:
+                self._release(parked)
         armed = self.pending_101.pop(flow.id, None)
         if armed is None or flow.response is None or flow.response.status_code != 101:
             return
