@@ -589,9 +589,12 @@ async def test_runtime_commands_list_disable_enable_and_reset_a_rule(tmp_path, c
 
 async def test_connection_fault_for_a_rejected_upgrade_leaves_no_state_behind(tmp_path, confdir):
     """A client asks for a close fault but the upstream answers 400: nothing stays armed."""
-    async with scenario_server() as up, running_proxy(
-        tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_fault_header=True
-    ) as proxy:
+    async with (
+        scenario_server() as up,
+        running_proxy(
+            tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_fault_header=True
+        ) as proxy,
+    ):
         error = await handshake_error(
             f"ws://127.0.0.1:{proxy.port}/bad400",
             additional_headers={"x-wswatch-fault": "close=4001;after_messages=1"},
