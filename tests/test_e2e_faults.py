@@ -27,15 +27,14 @@ def rules_file(tmp_path: Path, text: str, name: str = "faults.yaml") -> str:
 
 @contextlib.asynccontextmanager
 async def fault_session(
-    tmp_path: Path, confdir: Path, rules: str, **options
+    tmp_path: Path, confdir: Path, rules: str | None, **options
 ) -> AsyncIterator[RunningProxy]:
-    """The scenario upstream behind a proxy loaded with `rules` (YAML text)."""
-    faults = rules_file(tmp_path, rules)
+    """The scenario upstream behind a proxy loaded with `rules` (YAML text; None: no rules)."""
+    if rules is not None:
+        options["wswatch_faults"] = [rules_file(tmp_path, rules)]
     async with (
         scenario_server() as up,
-        running_proxy(
-            tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults], **options
-        ) as proxy,
+        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, **options) as proxy,
     ):
         yield proxy
 
@@ -402,10 +401,7 @@ async def test_suppressed_pongs_make_the_client_heartbeat_time_out(tmp_path, con
 
 async def test_pongs_pass_without_a_pong_fault(tmp_path, confdir):
     """Control for the pong tests: with no fault, five pings in a row each get their pong."""
-    async with (
-        scenario_server() as up,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
-    ):
+    async with fault_session(tmp_path, confdir, None) as proxy:
         async with connect(f"ws://127.0.0.1:{proxy.port}/echo", ping_interval=None) as ws:
             latencies = [await asyncio.wait_for(await ws.ping(), 2) for _ in range(5)]
     assert len(latencies) == 5 and max(latencies) < 0.4
@@ -444,12 +440,7 @@ async def test_throttle_limits_bytes_per_second(tmp_path, confdir):
 async def test_client_requested_fault_is_applied_and_its_header_stripped(tmp_path, confdir):
     """x-wswatch-fault (option on): reject=503 is applied; a pass-through fault's header never
     reaches the upstream."""
-    async with (
-        scenario_server() as up,
-        running_proxy(
-            tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_fault_header=True
-        ) as proxy,
-    ):
+    async with fault_session(tmp_path, confdir, None, wswatch_fault_header=True) as proxy:
         error = await handshake_error(
             f"ws://127.0.0.1:{proxy.port}/echo",
             additional_headers={"x-wswatch-fault": "reject=503"},
@@ -469,10 +460,7 @@ async def test_client_fault_header_is_ignored_and_passed_on_when_the_option_is_o
     tmp_path, confdir
 ):
     """By default the header is just a header: no fault, and the upstream receives it."""
-    async with (
-        scenario_server() as up,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
-    ):
+    async with fault_session(tmp_path, confdir, None) as proxy:
         async with connect(
             f"ws://127.0.0.1:{proxy.port}/headers",
             additional_headers={"x-wswatch-fault": "reject=503"},
@@ -485,12 +473,7 @@ async def test_client_fault_header_is_ignored_and_passed_on_when_the_option_is_o
 
 async def test_bad_client_fault_header_gets_a_400_that_says_why(tmp_path, confdir):
     """An unparseable fault header is answered 400 with the validation message."""
-    async with (
-        scenario_server() as up,
-        running_proxy(
-            tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_fault_header=True
-        ) as proxy,
-    ):
+    async with fault_session(tmp_path, confdir, None, wswatch_fault_header=True) as proxy:
         error = await handshake_error(
             f"ws://127.0.0.1:{proxy.port}/echo",
             additional_headers={"x-wswatch-fault": "reject=101"},
@@ -589,12 +572,7 @@ async def test_runtime_commands_list_disable_enable_and_reset_a_rule(tmp_path, c
 
 async def test_connection_fault_for_a_rejected_upgrade_leaves_no_state_behind(tmp_path, confdir):
     """A client asks for a close fault but the upstream answers 400: nothing stays armed."""
-    async with (
-        scenario_server() as up,
-        running_proxy(
-            tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_fault_header=True
-        ) as proxy,
-    ):
+    async with fault_session(tmp_path, confdir, None, wswatch_fault_header=True) as proxy:
         error = await handshake_error(
             f"ws://127.0.0.1:{proxy.port}/bad400",
             additional_headers={"x-wswatch-fault": "close=4001;after_messages=1"},

@@ -21,13 +21,10 @@ MITMDUMP = Path(sys.executable).with_name("mitmdump")
 SECRET = "subprocess-SECRET-8c7b6a5d"
 
 
-@contextlib.asynccontextmanager
-async def mitmdump(*args: str, confdir: Path) -> AsyncIterator[tuple[int, list[str]]]:
-    """Start mitmdump as the README does, on an ephemeral port; yield the port and its output."""
-    process = await asyncio.create_subprocess_exec(
+async def launch(confdir: Path, *args: str) -> asyncio.subprocess.Process:
+    """`mitmdump -p 0 -s addons/wswatch.py ARGS` from the repo root, output on one pipe."""
+    return await asyncio.create_subprocess_exec(
         str(MITMDUMP),
-        "--listen-host",
-        "127.0.0.1",
         "-p",
         "0",
         "--set",
@@ -39,6 +36,12 @@ async def mitmdump(*args: str, confdir: Path) -> AsyncIterator[tuple[int, list[s
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
+
+
+@contextlib.asynccontextmanager
+async def mitmdump(*args: str, confdir: Path) -> AsyncIterator[tuple[int, list[str]]]:
+    """Start mitmdump as the README does, on an ephemeral port; yield the port and its output."""
+    process = await launch(confdir, "--listen-host", "127.0.0.1", *args)
     lines: list[str] = []
 
     async def read_until_listening() -> int:
@@ -64,19 +67,7 @@ async def mitmdump(*args: str, confdir: Path) -> AsyncIterator[tuple[int, list[s
 
 async def startup_failure(confdir: Path, *args: str) -> str:
     """Run mitmdump with wswatch and `args`; it must exit non-zero. Returns its output."""
-    process = await asyncio.create_subprocess_exec(
-        str(MITMDUMP),
-        "-p",
-        "0",
-        "--set",
-        f"confdir={confdir}",
-        "-s",
-        "addons/wswatch.py",
-        *args,
-        cwd=REPO,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    process = await launch(confdir, *args)
     output, _ = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode != 0, output.decode()
     return output.decode()
@@ -142,18 +133,7 @@ async def test_bad_vendor_file_stops_startup_naming_file_entry_and_field(
 
 async def test_listening_on_every_interface_is_warned_about(tmp_path, confdir):
     """Without --listen-host, mitmproxy listens everywhere; wswatch says so at start-up."""
-    process = await asyncio.create_subprocess_exec(
-        str(MITMDUMP),
-        "-p",
-        "0",
-        "--set",
-        f"confdir={confdir}",
-        "-s",
-        "addons/wswatch.py",
-        cwd=REPO,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    process = await launch(confdir)
     assert process.stdout is not None
     seen: list[str] = []
 
