@@ -96,10 +96,16 @@ def analyse_handshake(
         facts.host, path, facts.request_headers, facts.response_headers, offered
     )
     vendor = vendors.identify(catalog, exchange)
-    problems = handshake.request_problems(facts.method, facts.http_version, facts.request_headers)
-    if facts.status == 101:
-        problems += handshake.response_problems(facts.request_headers, facts.response_headers)
-    outcome = handshake.classify(facts.status, problems, ())
+    request_found = handshake.request_problems(
+        facts.method, facts.http_version, facts.request_headers
+    )
+    response_found = (
+        handshake.response_problems(facts.request_headers, facts.response_headers)
+        if facts.status == 101
+        else []
+    )
+    problems = request_found + response_found
+    outcome = handshake.classify(facts.status, request_found, response_found)
     failure: NetworkFailure | None = None
     if facts.status is None:
         failure = classify_network_error(facts.error or "no answer")
