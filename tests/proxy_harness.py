@@ -18,6 +18,7 @@ from typing import Any
 
 from mitmproxy import options
 from mitmproxy.tools.dump import DumpMaster
+from upstreams import scenario_server
 from wswatchlib.event_log import LOGGER_NAME
 
 SCRIPT = Path(__file__).resolve().parents[1] / "addons" / "wswatch.py"
@@ -109,3 +110,17 @@ async def running_proxy(
         master.shutdown()
         await asyncio.wait_for(task, 10)
         logging.getLogger(LOGGER_NAME).removeHandler(console)
+
+
+@contextlib.asynccontextmanager
+async def scenario_proxy(
+    tmp_path: Path, confdir: Path, **wswatch_options: Any
+) -> AsyncIterator[RunningProxy]:
+    """The per-path scenario upstream (see upstreams.py) behind wswatch in reverse mode."""
+    async with (
+        scenario_server() as up,
+        running_proxy(
+            tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, **wswatch_options
+        ) as proxy,
+    ):
+        yield proxy

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import websocket as websocket_client
 import websockets
-from proxy_harness import RunningProxy, running_proxy
+from proxy_harness import RunningProxy, running_proxy, scenario_proxy
 from upstreams import scenario_server
 from websockets.asyncio.client import connect
 
@@ -32,10 +32,7 @@ async def fault_session(
     """The scenario upstream behind a proxy loaded with `rules` (YAML text; None: no rules)."""
     if rules is not None:
         options["wswatch_faults"] = [rules_file(tmp_path, rules)]
-    async with (
-        scenario_server() as up,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, **options) as proxy,
-    ):
+    async with scenario_proxy(tmp_path, confdir, **options) as proxy:
         yield proxy
 
 

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 import websocket as websocket_client
 import websockets
-from proxy_harness import running_proxy
+from proxy_harness import running_proxy, scenario_proxy
 from upstreams import (
     DEEPGRAM_REQUEST_ID,
     raw_server,
@@ -25,10 +25,7 @@ async def test_accepted_then_deepgram_net0001_close_is_reported_with_keepalive_h
     tmp_path, confdir
 ):
     """A 101 followed by close 1011 NET-0001: accepted handshake, clean server close, Deepgram hint."""
-    async with (
-        scenario_server() as up,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
-    ):
+    async with scenario_proxy(tmp_path, confdir) as proxy:
         async with connect(f"ws://127.0.0.1:{proxy.port}/net0001") as ws:
             await ws.send(b"\x00" * 320)
             with pytest.raises(websockets.ConnectionClosedError) as closed:
@@ -49,10 +46,7 @@ async def test_accepted_then_deepgram_net0001_close_is_reported_with_keepalive_h
 
 async def test_deepgram_401_is_rejected_with_error_request_id_and_hint(tmp_path, confdir):
     """aiohttp sees a bare 401; the log names dg-error, dg-request-id and the auth-header hint."""
-    async with (
-        scenario_server() as up,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
-    ):
+    async with scenario_proxy(tmp_path, confdir) as proxy:
         async with aiohttp.ClientSession() as session:
             with pytest.raises(aiohttp.WSServerHandshakeError) as rejected:
                 await session.ws_connect(f"http://127.0.0.1:{proxy.port}/deepgram401")
@@ -77,10 +71,7 @@ def _websocket_client_status(url: str) -> int:
 
 async def test_400_is_rejected_with_body_excerpt(tmp_path, confdir):
     """websocket-client sees 400; the log carries the body text and a parameters hint."""
-    async with (
-        scenario_server() as up,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
-    ):
+    async with scenario_proxy(tmp_path, confdir) as proxy:
         status = await asyncio.to_thread(
             _websocket_client_status, f"ws://127.0.0.1:{proxy.port}/bad400"
         )
@@ -93,10 +84,7 @@ async def test_400_is_rejected_with_body_excerpt(tmp_path, confdir):
 
 async def test_429_reports_retry_after_seconds(tmp_path, confdir):
     """A 429 with Retry-After: 7 is reported with retry_after=7 and the back-off hint."""
-    async with (
-        scenario_server() as up,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
-    ):
+    async with scenario_proxy(tmp_path, confdir) as proxy:
         with pytest.raises(websockets.InvalidStatus) as rejected:
             async with connect(f"ws://127.0.0.1:{proxy.port}/ratelimit"):
                 pass
@@ -111,10 +99,7 @@ async def test_429_reports_retry_after_seconds(tmp_path, confdir):
 
 async def test_200_html_page_is_flagged_as_not_a_websocket_endpoint(tmp_path, confdir):
     """A 200 text/html answer is rejected with the captive-portal hint."""
-    async with (
-        scenario_server() as up,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
-    ):
+    async with scenario_proxy(tmp_path, confdir) as proxy:
         with pytest.raises(websockets.InvalidStatus):
             async with connect(f"ws://127.0.0.1:{proxy.port}/portal"):
                 pass
@@ -125,10 +110,7 @@ async def test_200_html_page_is_flagged_as_not_a_websocket_endpoint(tmp_path, co
 
 async def test_301_redirect_is_rejected_with_redirect_hint(tmp_path, confdir):
     """A 301 to a ws:// Location (aiohttp refuses to follow it) is rejected with the redirect hint."""
-    async with (
-        scenario_server() as up,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
-    ):
+    async with scenario_proxy(tmp_path, confdir) as proxy:
         async with aiohttp.ClientSession() as session:
             with pytest.raises(aiohttp.NonHttpUrlRedirectClientError) as redirected:
                 await session.ws_connect(f"http://127.0.0.1:{proxy.port}/moved")
@@ -139,10 +121,7 @@ async def test_301_redirect_is_rejected_with_redirect_hint(tmp_path, confdir):
 
 async def test_server_close_4001_is_reported_with_code_reason_and_side(tmp_path, confdir):
     """The client receives 4001 "bye"; ws.closed names code, reason and the server as closer."""
-    async with (
-        scenario_server() as up,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
-    ):
+    async with scenario_proxy(tmp_path, confdir) as proxy:
         async with connect(f"ws://127.0.0.1:{proxy.port}/close4001") as ws:
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await ws.recv()
@@ -223,10 +202,7 @@ async def test_bad_sec_websocket_accept_is_invalid_even_though_mitmproxy_passes_
 
 async def test_upstream_abort_midstream_is_abnormal_for_the_log_and_the_client(tmp_path, confdir):
     """The upstream resets mid-stream: the client sees 1006 (not mitmproxy's clean 1000)."""
-    async with (
-        scenario_server() as up,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
-    ):
+    async with scenario_proxy(tmp_path, confdir) as proxy:
         async with connect(f"ws://127.0.0.1:{proxy.port}/abort") as ws:
             await ws.send("hello")
             assert await ws.recv() == "last words"
@@ -286,10 +262,7 @@ async def test_bad_client_key_rejected_by_a_strict_server_is_rejected_with_the_p
     tmp_path, confdir
 ):
     """websockets' server answers 400 to a bad key: rejected, and the problem says why."""
-    async with (
-        scenario_server() as up,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
-    ):
+    async with scenario_proxy(tmp_path, confdir) as proxy:
         status_line = await asyncio.to_thread(_raw_upgrade, proxy.port)
         event = await proxy.wait_for("ws.handshake")
     assert status_line == b"HTTP/1.1 400 Bad Request"

@@ -7,8 +7,7 @@ import logging
 
 import pytest
 import websockets
-from proxy_harness import running_proxy
-from upstreams import scenario_server
+from proxy_harness import scenario_proxy
 from websockets.asyncio.client import connect
 
 HEADER_KEY = "dgkey-HEADER-7f3a9c1e5b"
@@ -39,15 +38,9 @@ async def test_planted_secrets_never_appear_in_log_terminal_or_flow(
 ):
     """Authorization, Cookie, a custom header, ?token= and subprotocol keys are all redacted."""
     caplog.set_level(logging.DEBUG)
-    async with (
-        scenario_server() as up,
-        running_proxy(
-            tmp_path,
-            f"reverse:http://127.0.0.1:{up}",
-            confdir,
-            wswatch_redact_headers=["X-Tenant-Secret"],
-        ) as proxy,
-    ):
+    async with scenario_proxy(
+        tmp_path, confdir, wswatch_redact_headers=["X-Tenant-Secret"]
+    ) as proxy:
         url = f"ws://127.0.0.1:{proxy.port}{path}?model=nova&token={QUERY_TOKEN}"
         headers = {
             "Authorization": f"Token {HEADER_KEY}",
@@ -78,10 +71,7 @@ async def test_planted_secrets_never_appear_in_log_terminal_or_flow(
 
 async def test_leaky_rejection_is_still_explained_after_scrubbing(tmp_path, confdir):
     """Scrubbing by value keeps the rest of an echoed error readable."""
-    async with (
-        scenario_server() as up,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
-    ):
+    async with scenario_proxy(tmp_path, confdir) as proxy:
         with pytest.raises(websockets.InvalidStatus):
             async with connect(
                 f"ws://127.0.0.1:{proxy.port}/leaky401?token={QUERY_TOKEN}",
@@ -96,10 +86,7 @@ async def test_leaky_rejection_is_still_explained_after_scrubbing(tmp_path, conf
 async def test_50000_messages_leave_a_bounded_message_window(tmp_path, confdir):
     """mitmproxy would keep all 50,000 messages; wswatch keeps the last 100 and still counts all."""
     total = 50_000
-    async with (
-        scenario_server() as up,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
-    ):
+    async with scenario_proxy(tmp_path, confdir) as proxy:
         async with connect(f"ws://127.0.0.1:{proxy.port}/count", max_queue=None) as ws:
             for index in range(total):
                 await ws.send(b"%08d" % index)
@@ -112,10 +99,7 @@ async def test_50000_messages_leave_a_bounded_message_window(tmp_path, confdir):
 
 async def test_response_headers_reach_the_client_unredacted(tmp_path, confdir):
     """Redaction never alters what the client receives: its Set-Cookie arrives intact."""
-    async with (
-        scenario_server() as up,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up}", confdir) as proxy,
-    ):
+    async with scenario_proxy(tmp_path, confdir) as proxy:
         with pytest.raises(websockets.InvalidStatus) as rejected:
             async with connect(f"ws://127.0.0.1:{proxy.port}/login"):
                 pass
