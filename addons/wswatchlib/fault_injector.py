@@ -18,7 +18,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -476,15 +476,16 @@ class FaultInjector:
             )
         )
 
-    async def websocket_message(self, flow: http.HTTPFlow) -> None:
+    def websocket_message(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
+        """Synchronous on the per-message path; only a throttle wait is handed back to await."""
         assert flow.websocket is not None
         message = flow.websocket.messages[-1]
         if mitm_internals.is_wakeup_message(message):
             message.drop()
-            return
+            return None
         armed = self.armed.get(flow.id)
         if armed is None or message.injected:
-            return
+            return None
         action = armed.action
         armed.messages += 1
         if (
@@ -499,7 +500,7 @@ class FaultInjector:
                 if armed.stall_until != float("inf"):
                     armed.held.append(message)
         elif isinstance(action, MessageFault):
-            await self._message_fault(flow, armed, action, message)
+            self._message_fault(flow, armed, action, message)
         elif isinstance(action, Throttle) and _direction_covers(
             action.direction, message.from_client
         ):
@@ -507,9 +508,10 @@ class FaultInjector:
             start = max(now, armed.next_send_at)
             armed.next_send_at = start + len(message.content) / action.bytes_per_s
             if start > now:
-                await asyncio.sleep(start - now)
+                return asyncio.sleep(start - now)
+        return None
 
-    async def _message_fault(
+    def _message_fault(
         self,
         flow: http.HTTPFlow,
         armed: ArmedFault,
