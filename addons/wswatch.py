@@ -18,13 +18,14 @@ from wswatchlib.proxy_defaults import ProxyDefaults
 from wswatchlib.watcher import WsWatch
 
 event_log = EventLog()
+watcher = WsWatch(event_log)
 
 # Order matters: the fault injector acts before the watcher reports (so events know a fault was
 # injected), and the event log comes last (its `done` closes the file after the final events).
 addons = [
     ProxyDefaults(),
-    FaultInjector(event_log),
-    WsWatch(event_log),
+    FaultInjector(event_log, watcher.request_view),
+    watcher,
     MessageWindow(),
     event_log,
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +289,90 @@ def test_console_line_shows_zero_values_but_not_empty_ones() -> None:
     )
     assert "retry_after=0.0" in line
     assert "body_excerpt" not in line and "problems" not in line and "injected" not in line
+
+
+#: What mitmproxy hands over for a non-UTF-8 byte on the wire (surrogateescape).
+UNDECODABLE = b"bad \xff byte".decode("utf-8", "surrogateescape")
+
+
+async def test_event_with_undecodable_bytes_is_written_escaped(
+    log_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A non-UTF-8 byte in a field is written as \\xff: valid JSON, readable terminal line."""
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    event_log = EventLog(clock=lambda: 0.0)
+    with taddons.context(event_log) as tctx:
+        tctx.configure(event_log, wswatch_log=str(log_path))
+        written = event_log.emit("ws.handshake", {"error": UNDECODABLE, "url": "ws://h/\udcfe"})
+        await tctx.master.done()
+    assert written is True
+    (line,) = lines_of(log_path)
+    assert (line["error"], line["url"]) == ("bad \\xff byte", "ws://h/\\xfe")
+    messages = [r.getMessage() for r in caplog.records if r.name == LOGGER_NAME]
+    assert messages == ["[wswatch] ws.handshake   ws://h/\\xfe  error='bad \\xff byte'"]
+
+
+async def test_unwritable_log_file_is_reported_once_and_events_still_printed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """/dev/full refuses every line: one warning, and each event on the terminal (console off)."""
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    event_log = EventLog(clock=lambda: 0.0)
+    with taddons.context(event_log) as tctx:
+        tctx.configure(event_log, wswatch_log="/dev/full", wswatch_console=False)
+        results = [event_log.emit("ws.closed", {"close_code": code}) for code in (1000, 1001)]
+        await tctx.master.done()
+    messages = [r.getMessage() for r in caplog.records if r.name == LOGGER_NAME]
+    assert results == [True, True]
+    assert messages == [
+        "wswatch: cannot write wswatch_log /dev/full: No space left on device; events are "
+        "printed here and kept (up to 10000) to be written when the file takes them again",
+        "[wswatch] ws.closed 1000 ",
+        "[wswatch] ws.closed 1001 ",
+        "wswatch: 2 events could not be written to wswatch_log /dev/full; they were printed "
+        "on the terminal",
+    ]
+
+
+async def test_lines_a_full_pipe_refused_are_written_in_order_once_it_drains(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A named pipe whose reader lags refuses lines; they are held, then written in order."""
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    fifo = tmp_path / "events.pipe"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    received = bytearray()
+    event_log = EventLog(clock=lambda: 0.0)
+    try:
+        with taddons.context(event_log) as tctx:
+            tctx.configure(event_log, wswatch_log=str(fifo), wswatch_console=False)
+            sent = 0
+            padding = "p" * 1000
+            while sent < 1000 and not any("cannot write" in r.getMessage() for r in caplog.records):
+                event_log.emit("tick", {"n": sent, "padding": padding})
+                sent += 1
+            assert 0 < sent < 1000, "the pipe never filled up"
+            for _ in range(1000):  # drain what the pipe holds, bounded
+                try:
+                    chunk = os.read(reader, 65536)
+                except BlockingIOError:
+                    break
+                received.extend(chunk)
+            event_log.emit("tick", {"n": sent, "padding": padding})
+            while chunk := _read_available(reader):
+                received.extend(chunk)
+            await tctx.master.done()
+    finally:
+        os.close(reader)
+    numbers = [json.loads(line)["n"] for line in received.decode().splitlines()]
+    assert numbers == list(range(sent + 1))
+    notices = [r.getMessage() for r in caplog.records if r.getMessage().startswith("wswatch:")]
+    assert len(notices) == 2 and notices[1] == f"wswatch: writing wswatch_log {fifo} again"
+
+
+def _read_available(descriptor: int) -> bytes:
+    try:
+        return os.read(descriptor, 65536)
+    except BlockingIOError:
+        return b""

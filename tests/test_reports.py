@@ -13,12 +13,14 @@ from wswatchlib.hints import ABNORMAL_HINTS, CLOSE_CODE_HINTS, FAILURE_HINTS, PR
 from wswatchlib.network_errors import FailureKind
 from wswatchlib.redaction import Redactor
 from wswatchlib.reports import (
+    UNANALYSED_HINT,
     ConnectionFacts,
     HandshakeFacts,
     analyse_close,
     analyse_handshake,
     excerpt,
     parse_retry_after,
+    unanalysed_handshake,
     ws_url,
 )
 from wswatchlib.vendors import DEFAULT_VENDORS_PATH, VendorCatalog, load_catalog
@@ -371,3 +373,44 @@ def test_generic_close_code_hint() -> None:
     """Without a vendor a clean 1008 gets the generic policy-violation hint."""
     event = analyse_close(closing(close_code=1008, close_reason="quota"), None)
     assert (event.clean, event.hint, event.close_reason) == (True, CLOSE_CODE_HINTS[1008], "quota")
+
+
+def test_body_excerpt_is_scrubbed_before_it_is_cut(
+    catalog: VendorCatalog, redactor: Redactor
+) -> None:
+    """A key echoed across the excerpt's cut is redacted whole, not written minus its end."""
+    body = "x" * 20 + "echoed Token dgkey123 back"
+    analysis = analyse_handshake(
+        facts(status=401, reason="Unauthorized", response_headers={}, body=body),
+        catalog,
+        redactor,
+        30,
+    )
+    assert analysis.event.body_excerpt == "x" * 20 + "echoed [re... [12 more characters]"
+    assert "dgkey" not in str(analysis.event.fields())
+
+
+def test_unanalysed_handshake_is_still_one_event_saying_why() -> None:
+    """An attempt whose analysis raised keeps its outcome, url and the reason, with a hint."""
+    analysis = unanalysed_handshake(
+        client="127.0.0.1:1",
+        url="ws://h/p?token=[redacted]",
+        host="h",
+        path="/p",
+        status=401,
+        problem="ValueError: boom",
+        secrets=frozenset({"s3cret"}),
+    )
+    event = analysis.event
+    assert (event.outcome, event.status, event.path, event.failure) == (
+        "rejected",
+        401,
+        "/p",
+        None,
+    )
+    assert event.error == "wswatch could not analyse this attempt: ValueError: boom"
+    assert event.hint == UNANALYSED_HINT and analysis.secrets == {"s3cret"}
+    failed = unanalysed_handshake(
+        client="", url="ws://h", host="h", path="/", status=None, problem="x", secrets=frozenset()
+    )
+    assert (failed.event.outcome, failed.event.failure) == ("failed", "other")

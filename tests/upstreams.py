@@ -9,6 +9,7 @@ import asyncio
 import base64
 import contextlib
 import datetime
+import gzip
 import hashlib
 import ipaddress
 import json
@@ -74,6 +75,19 @@ def _reject(_connection: ServerConnection, request: Request) -> Response | None:
         echoed = f"denied {request.path} auth={request.headers.get('authorization')} "
         echoed += f"protocols={request.headers.get('sec-websocket-protocol')}"
         return Response(401, "Unauthorized", Headers({"x-error": echoed}), echoed.encode())
+    if path in ("/echo-all401", "/echo-all-gzip401"):
+        # Every credential echoed everywhere a response can carry it: reason, headers, body.
+        auth = request.headers.get("authorization", "")
+        echoed = (
+            f"denied {request.path} auth={auth} cookie={request.headers.get('cookie')} "
+            f"protocols={request.headers.get('sec-websocket-protocol')}"
+        )
+        headers = Headers({"x-error": echoed, "set-cookie": f"echo={auth}", "x-auth": auth})
+        body = echoed.encode()
+        if path == "/echo-all-gzip401":
+            headers["content-encoding"] = "gzip"
+            body = gzip.compress(body)
+        return Response(401, f"Unauthorized {auth}", headers, body)
     if path in REJECTIONS:
         status, reason, headers, body = REJECTIONS[path]
         return Response(status, reason, Headers(headers), body)

@@ -4,17 +4,21 @@ Explicit structlog configuration (no global `structlog.configure`, so a user's o
 is left alone): two wrapped loggers share the same small processors, each ends in its renderer.
 - Terminal: one line per event through Python logging, logger "wswatch", so mitmproxy's own
   log handler prints it in order with its output (and mitmweb shows it in its event log).
-- File (`wswatch_log`): one JSON object per line, appended and flushed per event, so a crash
-  loses nothing.
-Every event passes `redact_event` before either renderer sees it.
+- File (`wswatch_log`): one JSON object per line, appended with one write per event, so a crash
+  loses at most the event in flight; lines the file refuses are held and retried (`JsonLinesFile`).
+Every event passes `redact_event`, then `encodable_event`, before either renderer sees it, and
+`emit` never raises: a hook that reports an event still redacts its flow and relays.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import time
+from collections import deque
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 import structlog
 from mitmproxy import ctx, exceptions
@@ -22,8 +26,12 @@ from structlog.typing import EventDict, WrappedLogger
 
 from . import events
 from .redaction import SECRETS_KEY, redact_event
+from .safe_text import encodable_event, terminal_safe
 
 LOGGER_NAME = "wswatch"
+
+#: wswatch's own notices (write failures), on the same logger as its events.
+logger = logging.getLogger(LOGGER_NAME)
 
 #: Keys every JSON line starts with, in this order.
 LEADING_KEYS = ("event", "schema", "ts", "flow_id")
@@ -76,7 +84,11 @@ def _headline(event_dict: EventDict) -> str:
 
 def _shown(value: Any) -> str:
     if isinstance(value, str):
-        return repr(value) if (" " in value or not value) else value
+        if " " not in value and value:
+            return value
+        # Quoted as Python would, without doubling the backslashes of escaped bytes (\xff).
+        quote = '"' if "'" in value and '"' not in value else "'"
+        return quote + value + quote
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in value.items()) + "}"
     return str(value)
@@ -92,34 +104,75 @@ def render_console_line(_logger: WrappedLogger, _method: str, event_dict: EventD
         and value is not False
         and value not in ("", [], {})
     )
-    line = f"[wswatch] {_headline(event_dict)}"
+    line = terminal_safe(f"[wswatch] {_headline(event_dict)}")
     if details:
-        line += f"  {details}"
+        line += f"  {terminal_safe(details)}"
     if event_dict.get("hint"):
-        line += f"\n           hint: {event_dict['hint']}"
+        line += f"\n           hint: {terminal_safe(str(event_dict['hint']))}"
     for extra in event_dict.get("lines") or ():
-        line += f"\n           {extra}"
+        line += f"\n           {terminal_safe(str(extra))}"
     return line
 
 
 class JsonLinesFile:
-    """A structlog logger writing one rendered line per call, flushed at once."""
+    """A structlog logger appending one line per call to a file, one write per line (no buffer
+    to flush, so a crash loses at most the event in flight).
 
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
+    A write the file refuses (disk full, `/dev/full`, a pipe whose reader lags) is not lost: the
+    line is held, up to `max_held` lines, and every later call tries the held lines first, in
+    order.
+    """
+
+    def __init__(self, path: str, max_held: int = 10_000) -> None:
+        self.path = path
+        # Non-blocking: a pipe to a slow reader makes writes fail (held, retried) instead of
+        # stalling the proxy's event loop; for a regular file the flag changes nothing.
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
+        self._raw = open(descriptor, "ab", buffering=0)  # noqa: SIM115 - held for the session
+        self._held: deque[bytes] = deque()
+        self.max_held = max_held
+        #: Lines given up on because more than `max_held` were waiting.
+        self.lost = 0
+        #: Why the last write failed; None while the file takes every line.
+        self.failure: OSError | None = None
 
     def msg(self, line: str) -> None:
-        self._stream.write(line + "\n")
-        self._stream.flush()
+        if len(self._held) >= self.max_held:
+            self._held.popleft()
+            self.lost += 1
+        self._held.append(line.encode("utf-8", "backslashreplace") + b"\n")
+        self.write_held()
 
     info = warning = error = msg
 
+    def write_held(self) -> None:
+        """Write the held lines in order; stop at the first refusal and remember it."""
+        while self._held:
+            data = self._held[0]
+            try:
+                written = self._raw.write(data)
+            except OSError as error:
+                self.failure = error
+                return
+            if written is None:  # a non-blocking pipe that is full
+                self.failure = BlockingIOError(errno.EAGAIN, "the reader is not keeping up")
+                return
+            if written < len(data):  # a partial write: the rest of the line goes next
+                self._held[0] = data[written:]
+                continue
+            self._held.popleft()
+        self.failure = None
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
     def close(self) -> None:
-        self._stream.close()
+        self._raw.close()
 
 
 class EventLog:
-    """Addon: owns the event outputs; other wswatch addons call `emit`."""
+    """Addon: owns the event outputs; other wswatch addons call `emit`, which never raises."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -127,6 +180,7 @@ class EventLog:
         self._json: Any = None
         self._console: Any = None
         self._console_enabled = True
+        self._file_failing = False
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -143,7 +197,7 @@ class EventLog:
         )
         self._console = structlog.wrap_logger(
             logging.getLogger(LOGGER_NAME),
-            processors=[redact_event, render_console_line],
+            processors=[redact_event, encodable_event, render_console_line],
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -154,16 +208,16 @@ class EventLog:
             path = ctx.options.wswatch_log
             if path:
                 try:
-                    stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - held for the session
+                    self._file = JsonLinesFile(path)
                 except OSError as error:
                     raise exceptions.OptionsError(
                         f"Cannot open wswatch_log file {path}: {error.strerror or error}"
                     ) from error
-                self._file = JsonLinesFile(stream)
                 self._json = structlog.wrap_logger(
                     self._file,
                     processors=[
                         redact_event,
+                        encodable_event,
                         put_leading_keys_first,
                         structlog.processors.JSONRenderer(ensure_ascii=False, default=str),
                     ],
@@ -178,25 +232,64 @@ class EventLog:
         secrets: frozenset[str] = frozenset(),
         level: int = logging.INFO,
         console_lines: tuple[str, ...] = (),
-    ) -> None:
-        """Write one event to every enabled output, scrubbed of `secrets`."""
+    ) -> bool:
+        """Write one event to every enabled output, scrubbed of `secrets`.
+
+        Never raises: a hook that reports must go on (to redact its flow, to relay). Returns
+        whether the event reached an output; while the file refuses lines, events are printed on
+        the terminal even with `wswatch_console` off, so none is lost.
+        """
         common = {
             "schema": events.SCHEMA,
             "ts": events.utc_timestamp(self._clock()),
             "flow_id": flow_id,
             SECRETS_KEY: secrets,
         }
-        if self._json is not None:
-            self._json.msg(event, **common, **fields)
-        if self._console_enabled and self._console is not None:
+        written = False
+        if self._json is not None and self._file is not None:
+            try:
+                self._json.msg(event, **common, **fields)
+            except Exception as error:  # a value no renderer takes must not stop the hook
+                logger.error(f"wswatch: could not write event {event}: {error!r}")
+            else:
+                written = self._file.failure is None
+                self._notice_file_state(self._file)
+        if self._console is not None and (self._console_enabled or self._file_failing):
             method = logging.getLevelName(level).lower()
-            getattr(self._console, method)(event, **common, **fields, lines=list(console_lines))
+            try:
+                getattr(self._console, method)(event, **common, **fields, lines=list(console_lines))
+                written = True
+            except Exception as error:  # as above
+                logger.error(f"wswatch: could not print event {event}: {error!r}")
+        return written
+
+    def _notice_file_state(self, file: JsonLinesFile) -> None:
+        """Say once when the file starts refusing lines, and once when it takes them again."""
+        if file.failure is not None and not self._file_failing:
+            self._file_failing = True
+            logger.warning(
+                f"wswatch: cannot write wswatch_log {file.path}: "
+                f"{file.failure.strerror or file.failure}; events are printed here and kept "
+                f"(up to {file.max_held}) to be written when the file takes them again"
+            )
+        elif file.failure is None and self._file_failing:
+            self._file_failing = False
+            lost = f", {file.lost} lost (more than {file.max_held} waited)" if file.lost else ""
+            logger.warning(f"wswatch: writing wswatch_log {file.path} again{lost}")
 
     def _close_file(self) -> None:
-        if self._file is not None:
-            self._file.close()
+        file = self._file
+        if file is not None:
+            file.write_held()
+            if file.held or file.lost:
+                logger.warning(
+                    f"wswatch: {file.held + file.lost} events could not be written to "
+                    f"wswatch_log {file.path}; they were printed on the terminal"
+                )
+            file.close()
         self._file = None
         self._json = None
+        self._file_failing = False
 
     def done(self) -> None:
         self._close_file()

@@ -18,7 +18,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,9 +115,14 @@ def corrupt(content: bytes, rng: random.Random) -> bytes:
     return bytes(data)
 
 
+#: The redacted `ws://` URL of a flow and the secret values its request carries.
+RequestView = Callable[[http.HTTPFlow], tuple[str, frozenset[str]]]
+
+
 class FaultInjector:
-    def __init__(self, event_log: EventLog) -> None:
+    def __init__(self, event_log: EventLog, request_view: RequestView) -> None:
         self.event_log = event_log
+        self.request_view = request_view
         self.rules: list[Rule] = []
         self.schedule = FaultSchedule([])
         self.presets: dict[str, dict[str, Any]] = {}
@@ -298,6 +303,7 @@ class FaultInjector:
             "action": armed.action.kind,
             **detail,
         }
+        url, secrets = self.request_view(flow)
         self.event_log.emit(
             events.FAULT_INJECTED,
             {
@@ -305,10 +311,11 @@ class FaultInjector:
                 "action": armed.action.kind,
                 "phase": armed.action.phase.value,
                 "params": armed.action.params(),
-                "url": flow.request.pretty_url,
+                "url": url,
                 **detail,
             },
             flow_id=flow.id,
+            secrets=secrets,
             level=logging.WARNING,
         )
 

@@ -120,12 +120,21 @@ class Redactor:
         return frozenset(value for value in values if len(value) >= MIN_SCRUB_LENGTH)
 
 
+def _wire_bytes(text: str) -> bytes:
+    """The bytes behind `text` as mitmproxy decoded them (non-UTF-8 bytes are surrogate escapes)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
+
+
 def _scrub_variants(secrets: Iterable[str]) -> list[str]:
     variants = set()
     for secret in secrets:
+        raw = _wire_bytes(secret)
         variants.add(secret)
-        variants.add(urllib.parse.quote(secret, safe=""))
-        variants.add(urllib.parse.quote_plus(secret))
+        variants.add(urllib.parse.quote(raw, safe=""))
+        variants.add(urllib.parse.quote_plus(raw))
     # Longest first, so a secret containing another is replaced whole.
     return sorted((v for v in variants if len(v) >= MIN_SCRUB_LENGTH), key=len, reverse=True)
 
@@ -148,6 +157,15 @@ def scrub_secrets(value: Any, secrets: Iterable[str]) -> Any:
     """`value` scrubbed of each secret, raw and URL-encoded."""
     variants = _scrub_variants(secrets)
     return scrub(value, variants) if variants else value
+
+
+def scrub_bytes(data: bytes, secrets: Iterable[str]) -> bytes:
+    """`data` with every secret replaced, raw and URL-encoded, whatever the data's encoding."""
+    for variant in _scrub_variants(secrets):
+        raw = _wire_bytes(variant)
+        if raw in data:
+            data = data.replace(raw, REDACTED.encode())
+    return data
 
 
 def redact_event(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:

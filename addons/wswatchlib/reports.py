@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from . import handshake, hints, vendors
 from .events import ClosedEvent, HandshakeEvent
 from .network_errors import NetworkFailure, classify_network_error
-from .redaction import Redactor
+from .redaction import Redactor, scrub_secrets
 
 #: Close codes that mean no close frame was exchanged (RFC 6455 section 7.4.1).
 ABNORMAL_CLOSE_CODES = frozenset({1006, 1015})
@@ -109,7 +109,9 @@ def analyse_handshake(
     failure: NetworkFailure | None = None
     if facts.status is None:
         failure = classify_network_error(facts.error or "no answer")
-    body = facts.body or ""
+    secrets = redactor.secret_values(query, facts.request_headers)
+    # Scrub before cutting: a secret across the cut would otherwise be written minus its end.
+    body = scrub_secrets(facts.body or "", secrets)
     if failure:
         error = facts.error
     elif facts.status != 101:
@@ -156,8 +158,48 @@ def analyse_handshake(
         summary_reason = ", ".join(problem.value for problem in problems)
     else:
         summary_reason = None
-    secrets = redactor.secret_values(query, facts.request_headers)
     return HandshakeAnalysis(event, vendor, secrets, summary_reason)
+
+
+#: The hint of an attempt wswatch could not analyse.
+UNANALYSED_HINT = (
+    "wswatch could not analyse this attempt (see `error`): the facts shown are the plain ones; "
+    "please report it with the flow saved by mitmdump -w."
+)
+
+
+def unanalysed_handshake(
+    *,
+    client: str,
+    url: str,
+    host: str,
+    path: str,
+    status: int | None,
+    problem: str,
+    secrets: frozenset[str],
+) -> HandshakeAnalysis:
+    """The event of an attempt whose analysis raised: still one `ws.handshake`, saying so."""
+    outcome = handshake.classify(status, [], [])
+    event = HandshakeEvent(
+        client=client,
+        url=url,
+        host=host,
+        path=path,
+        outcome=outcome.value,
+        status=status,
+        reason=None,
+        vendor=None,
+        request_id=None,
+        error=f"wswatch could not analyse this attempt: {problem}",
+        error_headers={},
+        retry_after=None,
+        body_excerpt=None,
+        problems=[],
+        hint=UNANALYSED_HINT,
+        duration_ms=None,
+        failure="other" if status is None else None,
+    )
+    return HandshakeAnalysis(event, None, secrets, f"wswatch could not analyse: {problem}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ One `ws.handshake` per upgrade attempt (from `response` or `error`, whichever co
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -19,7 +20,8 @@ from mitmproxy import ctx, exceptions, http
 from . import events, mitm_internals, reports
 from .event_log import EventLog
 from .handshake import Outcome, is_upgrade_request
-from .redaction import REDACTED, Redactor, scrub_secrets
+from .redaction import REDACTED, Redactor, scrub_bytes, scrub_secrets
+from .shown_response import ShownResponses
 from .summary import SessionSummary
 from .vendors import (
     DEFAULT_VENDORS_PATH,
@@ -33,6 +35,8 @@ from .vendors import (
 #: flow.metadata key marking a flow whose handshake was already reported.
 REPORTED_KEY = "wswatch.outcome"
 
+logger = logging.getLogger("wswatch")
+
 
 def header_map(headers: http.Headers) -> dict[str, str]:
     """Lower-cased name -> value; repeated headers joined with ", " as RFC 9110 allows."""
@@ -45,6 +49,25 @@ def header_map(headers: http.Headers) -> dict[str, str]:
 
 def _address(peername: Any) -> str:
     return f"{peername[0]}:{peername[1]}" if peername else ""
+
+
+def _ws_scheme(flow: http.HTTPFlow) -> str:
+    return "wss" if flow.request.scheme == "https" else "ws"
+
+
+def _replace_body(message: http.Message, raw: bytes) -> None:
+    """Set the body as it would be on the wire, keeping Content-Length true to it."""
+    message.raw_content = raw
+    if "content-length" in message.headers:
+        message.headers["content-length"] = str(len(raw))
+
+
+def _body_text(response: http.Response) -> str:
+    """The body as text, whatever its declared charset or encoding claims."""
+    try:
+        return response.get_text(strict=False) or ""
+    except ValueError:  # e.g. a Content-Encoding the body does not match
+        return (response.raw_content or b"").decode("utf-8", "surrogateescape")
 
 
 @dataclass
@@ -68,6 +91,7 @@ class WsWatch:
         self.redactor = Redactor(SecretNames())
         self.summary = SessionSummary()
         self.connections: dict[str, ConnectionTrack] = {}
+        self.shown_responses = ShownResponses()
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -142,12 +166,15 @@ class WsWatch:
     def error(self, flow: http.HTTPFlow) -> None:
         self._report_handshake(flow)
 
+    def running(self) -> None:
+        self.shown_responses.running()
+
     def _facts(self, flow: http.HTTPFlow) -> reports.HandshakeFacts:
         request, response = flow.request, flow.response
         ended = (response.timestamp_end or response.timestamp_start) if response else time.time()
         return reports.HandshakeFacts(
             client=_address(flow.client_conn.peername),
-            scheme="wss" if request.scheme == "https" else "ws",
+            scheme=_ws_scheme(flow),
             host=request.host,
             port=request.port,
             path=request.path,
@@ -157,43 +184,67 @@ class WsWatch:
             status=response.status_code if response else None,
             reason=response.reason if response else None,
             response_headers=header_map(response.headers) if response else {},
-            body=response.get_text(strict=False) if response and response.raw_content else None,
+            body=_body_text(response) if response and response.raw_content else None,
             error=flow.error.msg if flow.error else None,
             started=request.timestamp_start,
             ended=ended or time.time(),
         )
 
-    def _report_handshake(self, flow: http.HTTPFlow) -> None:
-        if (
-            not is_upgrade_request(header_map(flow.request.headers))
-            or REPORTED_KEY in flow.metadata
-        ):
-            return
-        if flow.response is None and flow.error is None:
-            return
-        assert self.catalog is not None
-        analysis = reports.analyse_handshake(
-            self._facts(flow), self.catalog, self.redactor, ctx.options.wswatch_body_excerpt
+    def request_view(self, flow: http.HTTPFlow) -> tuple[str, frozenset[str]]:
+        """The flow's `ws://` URL with secrets redacted, and the secret values its request
+        carries, for any event about the flow (the fault injector's too)."""
+        request = flow.request
+        url = reports.ws_url(_ws_scheme(flow), request.host, request.port, request.path)
+        query = request.path.partition("?")[2]
+        return (
+            self.redactor.redact_url(url),
+            self.redactor.secret_values(query, header_map(request.headers)),
         )
+
+    def _report_handshake(self, flow: http.HTTPFlow) -> None:
+        if REPORTED_KEY in flow.metadata or (flow.response is None and flow.error is None):
+            return
+        if not is_upgrade_request(header_map(flow.request.headers)):
+            return
+        flow.metadata[REPORTED_KEY] = None
+        secrets: frozenset[str] = frozenset()
+        try:
+            secrets = self._report_analysed_handshake(flow)
+        finally:
+            # Whatever happened to the report, the flow must not show the secrets.
+            if ctx.options.wswatch_redact_flows:
+                self._redact_flow(flow, secrets)
+
+    def _report_analysed_handshake(self, flow: http.HTTPFlow) -> frozenset[str]:
+        """Emit the attempt's `ws.handshake` and count it; returns the request's secret values."""
+        assert self.catalog is not None
+        try:
+            analysis = reports.analyse_handshake(
+                self._facts(flow), self.catalog, self.redactor, ctx.options.wswatch_body_excerpt
+            )
+        except Exception as error:  # a bug here must not cost the event
+            logger.error(f"wswatch: could not analyse the handshake of flow {flow.id}: {error!r}")
+            analysis = self._unanalysed(flow, error)
         fault = flow.metadata.get(events.FAULT_METADATA_KEY)
         event = analysis.event
         if fault:
             event = dataclasses.replace(event, injected=True, rule_id=fault["rule_id"])
         flow.metadata[REPORTED_KEY] = event.outcome
-        self.summary.record_handshake(
-            event.host,
-            event.outcome,
-            scrub_secrets(analysis.summary_reason, analysis.secrets),
-            event.injected,
-            event.rule_id,
-        )
-        self.event_log.emit(
+        written = self.event_log.emit(
             events.HANDSHAKE,
             event.fields(),
             flow_id=flow.id,
             secrets=analysis.secrets,
             level=logging.INFO if event.outcome == Outcome.ACCEPTED else logging.WARNING,
         )
+        if written:
+            self.summary.record_handshake(
+                event.host,
+                event.outcome,
+                scrub_secrets(analysis.summary_reason, analysis.secrets),
+                event.injected,
+                event.rule_id,
+            )
         if event.outcome != Outcome.ACCEPTED:
             flow.marked = ":warning:"
             comment = (
@@ -204,30 +255,58 @@ class WsWatch:
             self.connections[flow.id] = ConnectionTrack(
                 event.url, analysis.vendor, analysis.secrets
             )
-        if ctx.options.wswatch_redact_flows:
-            self._redact_flow(flow)
+        return analysis.secrets
 
-    def _redact_flow(self, flow: http.HTTPFlow) -> None:
+    def _unanalysed(self, flow: http.HTTPFlow, error: Exception) -> reports.HandshakeAnalysis:
+        """The event of an attempt whose analysis failed: the plain facts, and what went wrong."""
+        try:
+            url, secrets = self.request_view(flow)
+        except Exception:  # fall back to what needs no parsing
+            url, secrets = f"{_ws_scheme(flow)}://{flow.request.host}", frozenset()
+        return reports.unanalysed_handshake(
+            client=_address(flow.client_conn.peername),
+            url=url,
+            host=flow.request.host,
+            path=flow.request.path.partition("?")[0],
+            status=flow.response.status_code if flow.response else None,
+            problem=f"{type(error).__name__}: {error}",
+            secrets=secrets,
+        )
+
+    def _redact_flow(self, flow: http.HTTPFlow, secrets: frozenset[str]) -> None:
         """The request was already sent upstream: from here on it is only shown and saved.
-        The response is not touched here: in the `response` hook it has not reached the client
-        yet (a redacted Set-Cookie would break the client). A 101 is redacted in
-        `websocket_start`, once it has been sent."""
+        The response has not reached the client yet: the flow shows a redacted copy while the
+        original is sent (`shown_response`)."""
         request = flow.request
         for name in list(request.query.keys()):
             if self.redactor.is_secret_param(name):
                 request.query[name] = REDACTED
-        self._redact_headers(request.headers)
+        self._redact_headers(request.headers, secrets)
+        if secrets and request.raw_content:
+            _replace_body(request, scrub_bytes(request.raw_content, secrets))
+        if flow.response is not None:
+            self.shown_responses.show(flow, self._redacted_copy(flow.response, secrets))
 
-    def _redact_headers(self, headers: http.Headers) -> None:
+    def _redacted_copy(self, response: http.Response, secrets: frozenset[str]) -> http.Response:
+        copy = response.copy()
+        self._redact_headers(copy.headers, secrets)
+        copy.reason = scrub_secrets(copy.reason, secrets)
+        if secrets and copy.raw_content:
+            if copy.headers.get("content-encoding"):
+                # A compressed body would hide the secret from the scan: show it decoded.
+                with contextlib.suppress(ValueError):
+                    copy.decode(strict=False)
+            _replace_body(copy, scrub_bytes(copy.raw_content or b"", secrets))
+        return copy
+
+    def _redact_headers(self, headers: http.Headers, secrets: frozenset[str]) -> None:
         for name in set(headers.keys()):
-            value = headers[name]
-            redacted = self.redactor.redact_header(name, value)
-            if redacted != value:
-                headers[name] = redacted
-
-    def websocket_start(self, flow: http.HTTPFlow) -> None:
-        if ctx.options.wswatch_redact_flows and flow.response is not None:
-            self._redact_headers(flow.response.headers)
+            values = headers.get_all(name)
+            redacted = [
+                scrub_secrets(self.redactor.redact_header(name, value), secrets) for value in values
+            ]
+            if redacted != values:
+                headers.set_all(name, redacted)
 
     # Connections ----------------------------------------------------------------------------
 
@@ -289,8 +368,7 @@ class WsWatch:
         event = reports.analyse_close(facts, track.vendor)
         if rule_id:
             event = dataclasses.replace(event, injected=True, rule_id=rule_id)
-        self.summary.record_close(event.close_code, event.clean, event.injected, event.rule_id)
-        self.event_log.emit(
+        written = self.event_log.emit(
             events.CLOSED,
             event.fields(),
             flow_id=flow_id,
@@ -299,8 +377,11 @@ class WsWatch:
             if event.clean and event.close_code in (1000, 1001)
             else logging.WARNING,
         )
+        if written:
+            self.summary.record_close(event.close_code, event.clean, event.injected, event.rule_id)
 
     def done(self) -> None:
+        self.shown_responses.done()
         for flow_id, track in list(self.connections.items()):
             self._report_close(flow_id, track, None, "proxy shut down", "proxy", time.time(), None)
         self.connections.clear()

@@ -1,0 +1,57 @@
+"""Make any text safe to write: valid UTF-8 for the JSON file, no control bytes on a terminal.
+
+mitmproxy decodes bytes off the wire with "surrogateescape", so a non-UTF-8 byte in a path,
+header, reason phrase or body arrives here as a lone surrogate ("\\udcff") that no UTF-8 encoder
+accepts. Such text is written escaped ("\\xff") instead of failing the event. Pure: no mitmproxy.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from structlog.typing import EventDict, WrappedLogger
+
+#: C0 and C1 control characters except tab: a hostile reason phrase must not drive the terminal
+#: (ANSI escapes, carriage returns that overwrite the line).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def encodable(text: str) -> str:
+    """`text` as valid UTF-8: surrogate-escaped bytes become backslash escapes (\\xff)."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte, e.g. from JSON "\ud800"
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` encodable and with control characters shown as escapes, for one terminal line."""
+    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], encodable(text))
+
+
+def make_encodable(value: Any) -> Any:
+    """`value` with every string, key and nested item made encodable."""
+    if isinstance(value, str):
+        return encodable(value)
+    if isinstance(value, dict):
+        return {make_encodable(key): make_encodable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [make_encodable(item) for item in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return value
+
+
+def encodable_event(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: every string of the event is valid UTF-8 from here on."""
+    made: EventDict = make_encodable(event_dict)
+    return made
