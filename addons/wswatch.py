@@ -14,17 +14,20 @@ Usage:
 from wswatchlib.event_log import EventLog
 from wswatchlib.fault_injector import FaultInjector
 from wswatchlib.message_window import MessageWindow
+from wswatchlib.option_errors import OptionCheck
 from wswatchlib.proxy_defaults import ProxyDefaults
 from wswatchlib.watcher import WsWatch
 
 event_log = EventLog()
 
 # Order matters: the fault injector acts before the watcher reports (so events know a fault was
-# injected), and the event log comes last (its `done` closes the file after the final events).
+# injected), the event log comes after them (its `done` closes the file after the final events),
+# and the option check comes last: its `load` needs every wswatch option declared.
 addons = [
     ProxyDefaults(),
     FaultInjector(event_log),
     WsWatch(event_log),
     MessageWindow(),
     event_log,
+    OptionCheck(),
 ]

@@ -21,6 +21,7 @@ from mitmproxy import ctx, exceptions
 from structlog.typing import EventDict, WrappedLogger
 
 from . import events
+from .option_errors import logs_option_errors_until_running
 from .redaction import SECRETS_KEY, redact_event
 
 LOGGER_NAME = "wswatch"
@@ -118,6 +119,7 @@ class JsonLinesFile:
         self._stream.close()
 
 
+@logs_option_errors_until_running
 class EventLog:
     """Addon: owns the event outputs; other wswatch addons call `emit`."""
 
