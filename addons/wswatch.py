@@ -14,6 +14,7 @@ Usage:
 from wswatchlib.event_log import EventLog
 from wswatchlib.fault_injector import FaultInjector
 from wswatchlib.message_window import MessageWindow
+from wswatchlib.option_errors import OptionCheck
 from wswatchlib.proxy_defaults import ProxyDefaults
 from wswatchlib.watcher import WsWatch
 
@@ -21,11 +22,13 @@ event_log = EventLog()
 watcher = WsWatch(event_log)
 
 # Order matters: the fault injector acts before the watcher reports (so events know a fault was
-# injected), and the event log comes last (its `done` closes the file after the final events).
+# injected), the event log comes after them (its `done` closes the file after the final events),
+# and the option check comes last: its `load` needs every wswatch option declared.
 addons = [
     ProxyDefaults(),
     FaultInjector(event_log, watcher.request_view),
     watcher,
     MessageWindow(),
     event_log,
+    OptionCheck(),
 ]

@@ -223,6 +223,7 @@ async def test_unwritable_log_path_is_an_option_error(tmp_path: Path) -> None:
     path = tmp_path / "missing" / "events.jsonl"
     event_log = EventLog()
     with taddons.context(event_log) as tctx:
+        event_log.running()  # once running, a refused value is raised (and rolled back)
         with pytest.raises(exceptions.OptionsError) as raised:
             tctx.configure(event_log, wswatch_log=str(path))
         await tctx.master.done()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import websockets
+from mitmproxy import version as mitmproxy_version
+from test_options import readme_options
 from upstreams import scenario_server
 from websockets.asyncio.client import connect
 
@@ -73,6 +75,16 @@ async def startup_failure(confdir: Path, *args: str) -> str:
     return output.decode()
 
 
+def only_line_naming(output: str, option: str) -> str:
+    """The single line of a failed start-up that names `option`; no traceback anywhere."""
+    lines = [line for line in output.splitlines() if option in line]
+    assert len(lines) == 1, output
+    for noise in ("Traceback", "Addon error", "error in script"):
+        assert noise not in output, output
+    assert "logged during startup, exiting..." in output, output
+    return lines[0]
+
+
 async def test_users_command_listens_on_loopback_and_reports_a_rejection(tmp_path, confdir):
     """The README's command: loopback only, readable terminal line, JSON line, no secret."""
     log_path = tmp_path / "events.jsonl"
@@ -128,7 +140,8 @@ async def test_bad_vendor_file_stops_startup_naming_file_entry_and_field(
     bad = tmp_path / "vendors.yaml"
     bad.write_text(content)
     output = await startup_failure(confdir, "--set", f"wswatch_vendors={bad}")
-    assert f"{bad}: {message}" in output
+    line = only_line_naming(output, "wswatch_vendors")
+    assert f"Cannot load wswatch_vendors: {bad}: {message}" in line
 
 
 async def test_listening_on_every_interface_is_warned_about(tmp_path, confdir):
@@ -157,4 +170,99 @@ async def test_bad_fault_rules_stop_startup_naming_file_rule_and_field(tmp_path,
     bad = tmp_path / "faults.yaml"
     bad.write_text("rules:\n  - id: broken\n    when: {probability: 2}\n    action: {reset: {}}\n")
     output = await startup_failure(confdir, "--set", f"wswatch_faults={bad}")
-    assert f"{bad}: rule 'broken': when.probability: must be > 0 and <= 1, got 2" in output
+    line = only_line_naming(output, "wswatch_faults")
+    assert line.endswith(
+        f"Cannot load wswatch_faults: {bad}: rule 'broken': when.probability: must be > 0 and <= 1, got 2"
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "option", "message"),
+    [
+        (
+            "wswatch_max_messages=abc",
+            "wswatch_max_messages",
+            "wswatch: invalid value for wswatch_max_messages: 'abc' is not an integer",
+        ),
+        (
+            "wswatch_body_excerpt=1.5",
+            "wswatch_body_excerpt",
+            "wswatch: invalid value for wswatch_body_excerpt: '1.5' is not an integer",
+        ),
+        (
+            "wswatch_console=maybe",
+            "wswatch_console",
+            "wswatch: invalid value for wswatch_console: 'maybe' is not true or false",
+        ),
+        (
+            "wswatch_lgo=x",
+            "wswatch_lgo",
+            "wswatch: unknown option wswatch_lgo (did you mean wswatch_log?)",
+        ),
+        (
+            "wswatch_body_excerpt=-1",
+            "wswatch_body_excerpt",
+            "wswatch_body_excerpt must be 0 or more, got -1",
+        ),
+    ],
+    ids=["int-word", "int-decimal", "bool-word", "misspelt-name", "negative"],
+)
+async def test_wrong_setting_stops_startup_with_one_line_naming_option_and_value(
+    confdir, setting, option, message
+):
+    """mitmdump exits at start-up with one line for the setting, instead of running without
+    wswatch (unconvertible value), ignoring it (unknown name) or printing a traceback."""
+    output = await startup_failure(confdir, "--set", setting)
+    assert only_line_naming(output, option).endswith(message)
+
+
+async def test_wrong_value_in_mitmproxy_config_file_stops_startup_with_one_line(tmp_path):
+    """A config.yaml value of the wrong type is reported like a --set value, not as an
+    "Addon error" traceback with wswatch left unloaded."""
+    (tmp_path / "config.yaml").write_text("wswatch_redact_headers: x-api-key\n")
+    output = await startup_failure(tmp_path)
+    line = only_line_naming(output, "wswatch_redact_headers")
+    assert line.endswith(
+        "wswatch: invalid value for wswatch_redact_headers: 'x-api-key' is not a list of strings"
+    )
+
+
+async def test_valid_settings_still_load_wswatch_and_apply(tmp_path, confdir):
+    """Checking settings does not get in the way of good ones: events flow, values apply."""
+    log_path = tmp_path / "events.jsonl"
+    async with (
+        scenario_server() as up,
+        mitmdump(
+            "--mode",
+            f"reverse:http://127.0.0.1:{up}",
+            "--set",
+            f"wswatch_log={log_path}",
+            "--set",
+            "wswatch_console=false",
+            "--set",
+            "wswatch_max_messages=5",
+            "--set",
+            "wswatch_redact_headers=x-one",
+            "--set",
+            "wswatch_redact_headers=x-two",
+            confdir=confdir,
+        ) as (port, output),
+    ):
+        with pytest.raises(websockets.InvalidStatus):
+            async with connect(f"ws://127.0.0.1:{port}/deepgram401"):
+                pass
+    terminal = "".join(output)
+    events = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert [e["event"] for e in events] == ["ws.handshake", "session.summary"]
+    assert "[wswatch]" not in terminal  # wswatch_console=false applied
+
+
+async def test_options_flag_lists_wswatch_options_where_the_readme_says(confdir):
+    """As the README says: mitmproxy 12 loads scripts for --options; 11.0 prints it first."""
+    process = await launch(confdir, "--options")
+    output, _ = await asyncio.wait_for(process.communicate(), 30)
+    listed = re.findall(r"^(wswatch_\w+):", output.decode(), re.M)
+    if int(mitmproxy_version.VERSION.split(".")[0]) >= 12:
+        assert sorted(listed) == sorted(readme_options()), output.decode()
+    else:
+        assert listed == [], output.decode()

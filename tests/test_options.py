@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
 import pytest
 from mitmproxy import exceptions
+from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.test import taddons
 from wswatchlib.event_log import EventLog
 from wswatchlib.message_window import MessageWindow
+from wswatchlib.option_values import KINDS
 from wswatchlib.watcher import WsWatch
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _readme_options() -> dict[str, str]:
+def readme_options() -> dict[str, str]:
     """Option name -> default as written in the README's option table."""
     rows = re.findall(
         r"^\| `(wswatch_\w+)` \| [^|]+ \| `([^`]*)` \|", (REPO / "README.md").read_text(), re.M
@@ -32,7 +35,7 @@ async def test_readme_documents_exactly_the_declared_options_with_their_defaults
             for name in tctx.options.keys()  # noqa: SIM118 - OptManager is not iterable
             if name.startswith("wswatch_")
         }
-    documented = _readme_options()
+    documented = readme_options()
     assert set(documented) == set(declared)
     for name, default in declared.items():
         if name == "wswatch_vendors":
@@ -56,25 +59,74 @@ def _as_written(default: object) -> str:
 
 
 @pytest.mark.parametrize("value", [0, -5])
-async def test_message_window_below_one_is_refused(value: int) -> None:
+async def test_message_window_below_one_is_refused_and_rolled_back_once_running(value: int) -> None:
     """wswatch_max_messages must keep at least the last message (mitmproxy's dumper reads it)."""
     addon = MessageWindow()
-    with (
-        taddons.context(addon) as tctx,
-        pytest.raises(
+    with taddons.context(addon) as tctx:
+        addon.running()
+        with pytest.raises(
             exceptions.OptionsError, match=f"wswatch_max_messages must be 1 or more, got {value}"
-        ),
-    ):
-        tctx.configure(addon, wswatch_max_messages=value)
+        ):
+            tctx.configure(addon, wswatch_max_messages=value)
+        assert tctx.options.wswatch_max_messages == 100
 
 
-async def test_negative_body_excerpt_is_refused() -> None:
+async def test_negative_body_excerpt_is_refused_and_rolled_back_once_running() -> None:
     """wswatch_body_excerpt cannot be negative."""
     watcher = WsWatch(EventLog())
-    with (
-        taddons.context(watcher) as tctx,
-        pytest.raises(
+    with taddons.context(watcher) as tctx:
+        watcher.running()
+        with pytest.raises(
             exceptions.OptionsError, match="wswatch_body_excerpt must be 0 or more, got -1"
-        ),
-    ):
-        tctx.configure(watcher, wswatch_body_excerpt=-1)
+        ):
+            tctx.configure(watcher, wswatch_body_excerpt=-1)
+        assert tctx.options.wswatch_body_excerpt == 512
+
+
+async def test_refused_value_at_startup_is_one_error_line_without_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Before `running`, a value configure refuses is logged as one line (errorcheck then stops
+    start-up) instead of raised into mitmproxy's traceback-printing script loader."""
+    addon = MessageWindow()
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, wswatch_max_messages=0)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == ["wswatch_max_messages must be 1 or more, got 0"]
+    assert errors[0].exc_info is None
+
+
+async def test_unconvertible_set_value_is_refused_and_wswatch_loads_with_the_default(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A --set value that does not convert is taken out with one error line, so the script's
+    addons still load (mitmproxy would drop the whole script) and valid settings still apply."""
+    with taddons.context(Proxyserver()) as tctx:  # declares connection_strategy
+        tctx.options.set(
+            "wswatch_max_messages=abc", "wswatch_console=false", "wswatch_lgo=x", defer=True
+        )
+        tctx.script(str(REPO / "addons" / "wswatch.py"))
+        assert tctx.master.addons.get("wswatch") is not None
+        assert tctx.options.wswatch_max_messages == 100
+        assert tctx.options.wswatch_console is False
+        assert "wswatch_max_messages" not in tctx.options.deferred
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [
+        "wswatch: invalid value for wswatch_max_messages: 'abc' is not an integer",
+        "wswatch: unknown option wswatch_lgo (did you mean wswatch_log?)",
+    ]
+
+
+async def test_every_declared_option_type_is_one_the_setting_check_knows() -> None:
+    """A new option of a type `option_values.KINDS` lacks would go unchecked: keep it complete."""
+    with taddons.context() as tctx:
+        tctx.script(str(REPO / "addons" / "wswatch.py"))
+        types = {
+            name: option.typespec
+            for name, option in tctx.options.items()
+            if name.startswith("wswatch_")
+        }
+    assert len(types) == len(readme_options())
+    assert {name: typespec in KINDS for name, typespec in types.items()} == dict.fromkeys(
+        types, True
+    )

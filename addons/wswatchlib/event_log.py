@@ -25,6 +25,7 @@ from mitmproxy import ctx, exceptions
 from structlog.typing import EventDict, WrappedLogger
 
 from . import events
+from .option_errors import logs_option_errors_until_running
 from .redaction import SECRETS_KEY, redact_event
 from .safe_text import encodable_event, terminal_safe
 
@@ -171,6 +172,7 @@ class JsonLinesFile:
         self._raw.close()
 
 
+@logs_option_errors_until_running
 class EventLog:
     """Addon: owns the event outputs; other wswatch addons call `emit`, which never raises."""
 

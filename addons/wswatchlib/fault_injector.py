@@ -61,6 +61,7 @@ from .fault_rules import (
 )
 from .fault_schedule import FaultSchedule
 from .handshake import split_tokens
+from .option_errors import logs_option_errors_until_running
 from .watcher import header_map, is_upgrade_request
 
 logger = logging.getLogger("wswatch")
@@ -119,6 +120,7 @@ def corrupt(content: bytes, rng: random.Random) -> bytes:
 RequestView = Callable[[http.HTTPFlow], tuple[str, frozenset[str]]]
 
 
+@logs_option_errors_until_running
 class FaultInjector:
     def __init__(self, event_log: EventLog, request_view: RequestView) -> None:
         self.event_log = event_log

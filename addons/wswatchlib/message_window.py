@@ -12,7 +12,10 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
+from .option_errors import logs_option_errors_until_running
 
+
+@logs_option_errors_until_running
 class MessageWindow:
     def load(self, loader: Any) -> None:
         loader.add_option(

@@ -1,4 +1,4 @@
-"""The one place wswatch reaches into mitmproxy's private WebSocket internals.
+"""The one place wswatch reaches into mitmproxy's private internals (WebSocket layer, options).
 
 mitmproxy has no public API for these; each was verified on 11.0.x and 12.x and is covered by
 end-to-end tests on both, so an upgrade that breaks one fails loudly rather than silently.
@@ -14,6 +14,10 @@ end-to-end tests on both, so an upgrade that breaks one fails loudly rather than
   `websocket_end`; `is_wakeup_message` recognises it so it can be dropped.
 - Resetting a client connection: SO_LINGER 0 on its socket and an abort, so it gets a TCP RST.
 - Pongs: a SendFilter can swallow them; `send_raw` writes bytes to a connection later.
+- Settings held back for options not declared yet (`OptManager.deferred`): `--set` text is kept
+  as `optmanager._UnconvertedStrings`; `pending_settings` hands it over as `SetText`, and
+  `drop_pending_setting` takes a setting out before mitmproxy converts it. `option_types` reads
+  each declared option's type from mitmproxy's private `_Option` records.
 """
 
 from __future__ import annotations
@@ -24,9 +28,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import wsproto.events
-from mitmproxy import ctx, http, websocket
+from mitmproxy import ctx, http, optmanager, websocket
 from mitmproxy.proxy import commands
 from mitmproxy.proxy.layers import websocket as websocket_layer
+
+from .option_values import SetText
 
 #: A filter sees each event mitmproxy sends on a WebSocket connection; returning False keeps it
 #: off the wire (wsproto's state still advances, so the connection stays consistent).
@@ -152,3 +158,23 @@ def send_raw(flow: http.HTTPFlow, to_client: bool, data: bytes) -> bool:
         return False
     writer.write(data)
     return True
+
+
+def pending_settings(options: optmanager.OptManager) -> dict[str, object]:
+    """Settings mitmproxy holds until their option is declared; `--set` text as `SetText`."""
+    return {
+        name: SetText(tuple(value.val))
+        if isinstance(value, optmanager._UnconvertedStrings)
+        else value
+        for name, value in options.deferred.items()
+    }
+
+
+def drop_pending_setting(options: optmanager.OptManager, name: str) -> None:
+    """Take a held-back setting out: mitmproxy never applies it, the option keeps its default."""
+    options.deferred.pop(name, None)
+
+
+def option_types(options: optmanager.OptManager) -> dict[str, object]:
+    """Every declared option's name and type (`str`, `int`, `bool`, `Sequence[str]`, ...)."""
+    return {name: option.typespec for name, option in options.items()}

@@ -20,6 +20,7 @@ from mitmproxy import ctx, exceptions, http
 from . import events, mitm_internals, reports
 from .event_log import EventLog
 from .handshake import Outcome, is_upgrade_request
+from .option_errors import logs_option_errors_until_running
 from .redaction import REDACTED, Redactor, scrub_bytes, scrub_secrets
 from .shown_response import ShownResponses
 from .summary import SessionSummary
@@ -82,6 +83,7 @@ class ConnectionTrack:
     bytes: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
 
 
+@logs_option_errors_until_running
 class WsWatch:
     """Reports upgrade attempts and connection ends as structured events."""
 
