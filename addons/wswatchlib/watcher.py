@@ -29,6 +29,7 @@ from .vendors import (
     VendorProfile,
     load_catalog,
 )
+from .violations import Violation, classify_violation
 
 #: flow.metadata key marking a flow whose handshake was already reported.
 REPORTED_KEY = "wswatch.outcome"
@@ -70,6 +71,7 @@ class WsWatch:
         self.connections: dict[str, ConnectionTrack] = {}
 
     def load(self, loader: Any) -> None:
+        mitm_internals.note_parser_failures(True)
         loader.add_option(
             "wswatch_vendors",
             str,
@@ -243,13 +245,14 @@ class WsWatch:
         track.bytes[side] += len(message.content)
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
+        parser_failure = mitm_internals.take_parser_failure(flow)
         track = self.connections.pop(flow.id, None)
         if track is None or flow.websocket is None:
             return
         websocket = flow.websocket
         code = int(websocket.close_code) if websocket.close_code is not None else None
         fault = flow.metadata.get(events.FAULT_METADATA_KEY) or {}
-        if fault.get("closed_by_proxy"):
+        if fault.get("closed_by_proxy") or parser_failure:
             closed_by = "proxy"
         else:
             closed_by = "client" if websocket.closed_by_client else "server"
@@ -262,6 +265,8 @@ class WsWatch:
             websocket.timestamp_end or time.time(),
             len(websocket.messages),
             fault.get("rule_id"),
+            violation=classify_violation(parser_failure.text) if parser_failure else None,
+            violated_by=parser_failure.side if parser_failure else None,
         )
 
     def _report_close(
@@ -274,6 +279,9 @@ class WsWatch:
         ended: float,
         retained: int | None,
         rule_id: str | None = None,
+        *,
+        violation: Violation | None = None,
+        violated_by: str | None = None,
     ) -> None:
         facts = reports.ConnectionFacts(
             url=track.url,
@@ -285,6 +293,8 @@ class WsWatch:
             messages=track.messages,
             bytes=track.bytes,
             retained_messages=retained,
+            violation=violation,
+            violated_by=violated_by,
         )
         event = reports.analyse_close(facts, track.vendor)
         if rule_id:
@@ -308,3 +318,4 @@ class WsWatch:
             events.SUMMARY, self.summary.fields(), console_lines=tuple(self.summary.table())
         )
         mitm_internals.remove_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
+        mitm_internals.note_parser_failures(False)
