@@ -29,6 +29,7 @@ from raw_frames import (
     upgrade_request,
 )
 from upstreams import ScriptedUpstream, scripted_upstream
+from wswatchlib.hints import RAW_TCP_HINT
 
 
 @dataclass(frozen=True)
@@ -296,3 +297,104 @@ async def test_server_close_1002_with_wsproto_text_is_still_the_servers_close(tm
         "CLOSE with invalid code",
     )
     assert (event["violation"], event["violated_by"]) == (None, None)
+
+
+# --- upgrades relayed as raw TCP ------------------------------------------------------------
+
+
+async def test_version_8_upgrade_relayed_as_raw_tcp_gets_exactly_one_closed_event(
+    tmp_path, confdir
+):
+    """A version-8 upgrade that mitmproxy relays as bytes ends in one ws.closed with TCP counts."""
+    async with scripted_upstream(on_first_data=b"pong!") as upstream:
+        async with running_proxy(
+            tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir
+        ) as proxy:
+            async with upgraded_client(proxy.port, version=8) as (status_line, reader, writer):
+                writer.write(b"0123456789")
+                client_got = await asyncio.wait_for(reader.readexactly(5), 5)
+            event = await proxy.wait_for("ws.closed")
+        handshake = proxy.events("ws.handshake")
+        closes = proxy.events("ws.closed")  # after shutdown: no second one for the same upgrade
+    assert status_line == "HTTP/1.1 101 Switching Protocols"
+    assert (client_got, bytes(upstream.received[0])) == (b"pong!", b"0123456789")
+    assert [(h["status"], h["problems"]) for h in handshake] == [(101, ["request_bad_version"])]
+    assert len(closes) == 1 and event["flow_id"] == handshake[0]["flow_id"]
+    assert (event["raw_tcp"], event["tcp_bytes"]) == (True, {"client": 10, "server": 5})
+    assert (event["messages"], event["bytes"], event["close_code"], event["closed_by"]) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert (event["clean"], event["hint"]) == (False, RAW_TCP_HINT)
+
+
+async def test_websocket_option_off_relays_version_13_as_raw_tcp_with_its_closed_event(
+    tmp_path, confdir
+):
+    """With --set websocket=false a normal upgrade is relayed as raw TCP and still reported."""
+    async with (
+        scripted_upstream(on_first_data=b"ok") as upstream,
+        running_proxy(
+            tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir, websocket=False
+        ) as proxy,
+    ):
+        async with upgraded_client(proxy.port) as (_, reader, writer):
+            writer.write(client_frame(Op.TEXT, b"hi"))
+            await asyncio.wait_for(reader.readexactly(2), 5)
+        event = await proxy.wait_for("ws.closed")
+    assert (event["raw_tcp"], event["tcp_bytes"]) == (True, {"client": 8, "server": 2})
+
+
+async def test_raw_tcp_relay_keeps_only_max_messages_in_memory(tmp_path, confdir):
+    """TCPFlow.messages of a relayed upgrade is bounded by wswatch_max_messages; bytes all count."""
+    async with (
+        scripted_upstream(echo=True) as upstream,
+        running_proxy(
+            tmp_path,
+            f"reverse:http://127.0.0.1:{upstream.port}",
+            confdir,
+            wswatch_max_messages=2,
+        ) as proxy,
+    ):
+        async with upgraded_client(proxy.port, version=8) as (_, reader, writer):
+            for index in range(5):
+                writer.write(f"chunk-{index}".encode())
+                assert await asyncio.wait_for(reader.readexactly(7), 5) == f"chunk-{index}".encode()
+        event = await proxy.wait_for("ws.closed")
+    assert event["tcp_bytes"] == {"client": 35, "server": 35}
+    assert event["retained_messages"] == 2
+
+
+async def test_plain_tcp_flows_are_not_trimmed(tmp_path, confdir):
+    """A TCP flow that is not an upgraded WebSocket keeps all its messages (mitmproxy's own)."""
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            for _ in range(10):
+                data = await reader.read(100)
+                if not data:
+                    break
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with running_proxy(
+            tmp_path, f"reverse:tcp://127.0.0.1:{port}", confdir, wswatch_max_messages=1
+        ) as proxy:
+            reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+            for index in range(3):
+                writer.write(f"tcp-{index}".encode())
+                assert await asyncio.wait_for(reader.readexactly(5), 5) == f"tcp-{index}".encode()
+            [tcp_flow] = proxy.flows
+            kept = len(tcp_flow.messages)
+            writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert kept == 6
+    assert proxy.events("ws.closed") == []
