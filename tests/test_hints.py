@@ -10,14 +10,17 @@ from wswatchlib.hints import (
     FAILURE_HINTS,
     HTML_OK_HINT,
     PROBLEM_HINTS,
+    RAW_TCP_HINT,
     STATUS_CLASS_HINTS,
     STATUS_HINTS,
+    VIOLATION_HINTS,
     close_hint,
     close_meaning,
     handshake_hint,
 )
 from wswatchlib.network_errors import FailureKind
 from wswatchlib.vendors import DEFAULT_VENDORS_PATH, VendorCatalog, VendorProfile, load_catalog
+from wswatchlib.violations import Violation
 
 
 @pytest.fixture(scope="module")
@@ -275,3 +278,34 @@ def test_close_meaning_vendor_first(
 ) -> None:
     """A close code's meaning is the vendor's own, else the generic table's, else None."""
     assert close_meaning(deepgram, code) == expected
+
+
+# --- protocol violations and raw TCP relays -----------------------------------------------------
+
+
+@pytest.mark.parametrize("violation", list(Violation))
+def test_every_violation_has_a_hint_naming_the_side(violation: Violation) -> None:
+    """VIOLATION_HINTS covers every Violation, and each hint names the side that broke the rule."""
+    side = "client" if violation is Violation.CLIENT_UNMASKED_FRAME else "server"
+    hint = close_hint(None, 1002, "x", True, "proxy", violation=violation, violated_by=side)
+    assert hint and "{" not in hint
+    assert hint.startswith(f"The {side} ")
+
+
+def test_violation_hint_beats_vendor_close_reason(deepgram: VendorProfile) -> None:
+    """A close the proxy sent for a broken rule is explained by the rule, not by vendor text."""
+    hint = close_hint(
+        deepgram,
+        1002,
+        "NET-0001",
+        True,
+        "proxy",
+        violation=Violation.INVALID_OPCODE,
+        violated_by="client",
+    )
+    assert hint == VIOLATION_HINTS[Violation.INVALID_OPCODE].format(side="client")
+
+
+def test_raw_tcp_relay_gets_raw_tcp_hint_not_abnormal_hint() -> None:
+    """A relay without frames has no close code; its hint says why, not 'dropped without close'."""
+    assert close_hint(None, None, None, False, None, raw_tcp=True) == RAW_TCP_HINT

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 from wswatchlib.handshake import Problem
-from wswatchlib.hints import ABNORMAL_HINTS, CLOSE_CODE_HINTS, FAILURE_HINTS, PROBLEM_HINTS
+from wswatchlib.hints import (
+    ABNORMAL_HINTS,
+    CLOSE_CODE_HINTS,
+    FAILURE_HINTS,
+    PROBLEM_HINTS,
+    RAW_TCP_HINT,
+    VIOLATION_HINTS,
+)
 from wswatchlib.network_errors import FailureKind
 from wswatchlib.redaction import Redactor
 from wswatchlib.reports import (
@@ -24,6 +31,7 @@ from wswatchlib.reports import (
     ws_url,
 )
 from wswatchlib.vendors import DEFAULT_VENDORS_PATH, VendorCatalog, load_catalog
+from wswatchlib.violations import Violation
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
@@ -414,3 +422,52 @@ def test_unanalysed_handshake_is_still_one_event_saying_why() -> None:
         client="", url="ws://h", host="h", path="/", status=None, problem="x", secrets=frozenset()
     )
     assert (failed.event.outcome, failed.event.failure) == ("failed", "other")
+
+
+def test_close_the_proxy_sent_for_a_violation_names_rule_and_side() -> None:
+    """A 1002 the proxy sent because the server masked a frame: violation, side and its hint."""
+    event = analyse_close(
+        closing(
+            close_code=1002,
+            close_reason="client received unexpected masked frame",
+            closed_by="proxy",
+            violation=Violation.SERVER_MASKED_FRAME,
+            violated_by="server",
+        ),
+        None,
+    )
+    assert (event.closed_by, event.violation, event.violated_by, event.close_code) == (
+        "proxy",
+        "server_masked_frame",
+        "server",
+        1002,
+    )
+    assert event.hint == VIOLATION_HINTS[Violation.SERVER_MASKED_FRAME].format(side="server")
+
+
+def test_close_without_violation_has_null_violation_fields() -> None:
+    """A close a peer sent carries violation and violated_by null, and raw_tcp false."""
+    fields = analyse_close(closing(), None).fields()
+    assert (fields["violation"], fields["violated_by"], fields["raw_tcp"]) == (None, None, False)
+    assert fields["tcp_bytes"] is None
+
+
+def test_raw_tcp_relay_counts_bytes_not_messages() -> None:
+    """A relay mitmproxy did not parse: tcp_bytes counted, messages and bytes null, raw TCP hint."""
+    event = analyse_close(
+        closing(
+            close_code=None,
+            closed_by=None,
+            messages=None,
+            bytes=None,
+            tcp_bytes={"client": 10, "server": 5},
+        ),
+        None,
+    )
+    assert (event.raw_tcp, event.tcp_bytes, event.messages, event.bytes) == (
+        True,
+        {"client": 10, "server": 5},
+        None,
+        None,
+    )
+    assert (event.close_code, event.clean, event.hint) == (None, False, RAW_TCP_HINT)

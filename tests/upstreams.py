@@ -16,12 +16,14 @@ import json
 import socket
 import ssl
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from raw_frames import switching_protocols
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
@@ -230,3 +232,53 @@ def self_signed_context(directory: Path) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     return context
+
+
+@dataclass
+class ScriptedUpstream:
+    """A hand-written WebSocket upstream; `received` holds, per connection, the bytes it got
+    after the request head."""
+
+    port: int
+    received: list[bytearray] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def scripted_upstream(
+    with_101: bytes = b"", on_first_data: bytes = b"", echo: bool = False
+) -> AsyncIterator[ScriptedUpstream]:
+    """Answers any upgrade with a correct 101 followed, in the same write, by `with_101` (bytes
+    pipelined right after the handshake); sends `on_first_data` once the first bytes arrive from
+    the proxy, or with `echo` sends back every chunk; records everything until the proxy closes."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        received = bytearray()
+        upstream.received.append(received)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            headers = await _read_head(reader)
+            writer.write(switching_protocols(headers.get("sec-websocket-key", "")) + with_101)
+            await writer.drain()
+            first = await reader.read(65536)
+            received += first
+            if first and on_first_data:
+                writer.write(on_first_data)
+            chunk = first
+            while chunk:
+                if echo:
+                    writer.write(chunk)
+                await writer.drain()
+                chunk = await reader.read(65536)
+                received += chunk
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    upstream = ScriptedUpstream(server.sockets[0].getsockname()[1])
+    try:
+        yield upstream
+    finally:
+        for writer in writers:
+            writer.close()
+        server.close()
+        await server.wait_closed()

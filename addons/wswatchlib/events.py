@@ -22,6 +22,10 @@ FAULT_INJECTED = "fault.injected"
 #: {"rule_id": str, "action": str, "closed_by_proxy": bool (connection faults that closed it)}.
 FAULT_METADATA_KEY = "wswatch.fault"
 
+#: TCPFlow.metadata key the watcher sets on a raw TCP relay of an upgraded WebSocket connection:
+#: the id of the HTTP flow whose `ws.handshake` was reported.
+UPGRADE_FLOW_METADATA_KEY = "wswatch.upgrade_flow"
+
 
 def utc_timestamp(epoch_seconds: float) -> str:
     """ISO 8601 UTC with milliseconds, e.g. 2026-11-20T23:10:27.123Z."""
@@ -68,14 +72,20 @@ class ClosedEvent:
     closed_by: str | None
     clean: bool
     duration_s: float | None
-    messages: dict[str, int]
-    bytes: dict[str, int]
+    messages: dict[str, int] | None  # None when relayed as raw TCP: frames were not parsed
+    bytes: dict[str, int] | None
     vendor: str | None
     hint: str | None
     close_meaning: str | None = None
     injected: bool = False
     rule_id: str | None = None
     retained_messages: int | None = None
+    #: The RFC 6455 rule a peer broke, when the proxy closed the connection because of it.
+    violation: str | None = None
+    violated_by: str | None = None
+    #: mitmproxy relayed the upgraded connection as raw TCP bytes (frames not parsed).
+    raw_tcp: bool = False
+    tcp_bytes: dict[str, int] | None = None
 
     def fields(self) -> dict[str, Any]:
         return asdict(self)

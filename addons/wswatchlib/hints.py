@@ -5,7 +5,8 @@ is fixed, most specific first, and every path ends in a table entry, so no failu
 
   handshake: vendor error text > vendor status > RFC problem > network failure kind >
              generic status > status class
-  close:     vendor close reason > vendor close code > generic close code > code range
+  close:     RFC 6455 violation the proxy closed for > raw TCP relay > vendor close reason >
+             vendor close code > generic close code > code range
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from .handshake import Outcome, Problem
 from .network_errors import FailureKind
 from .vendors import VendorCatalog, VendorProfile
+from .violations import Violation
 
 STATUS_HINTS: dict[int, str] = {
     200: "The server answered as plain HTTP, not as a WebSocket endpoint: check the path, or a proxy that strips the Upgrade header.",
@@ -140,6 +142,32 @@ ABNORMAL_HINTS: dict[str | None, str] = {
 }
 
 
+#: What the peer did wrong and what to do; "{side}" is the peer whose bytes broke RFC 6455.
+VIOLATION_HINTS: dict[Violation, str] = {
+    Violation.INVALID_OPCODE: "The {side} sent a frame with a reserved opcode (RFC 6455 section 5.2): its framing code is broken or the stream is out of sync (bytes written outside frames).",
+    Violation.RESERVED_BITS_SET: "The {side} set RSV bits without a negotiated extension (RFC 6455 section 5.2): it compresses frames without permessage-deflate in the handshake, or its framing is broken.",
+    Violation.SERVER_MASKED_FRAME: "The {side} masked a frame, which only clients may do (RFC 6455 section 5.1): its WebSocket library runs in client mode or is broken.",
+    Violation.CLIENT_UNMASKED_FRAME: "The {side} sent an unmasked frame; clients must mask every frame (RFC 6455 section 5.1): its WebSocket library runs in server mode or writes raw frames.",
+    Violation.NON_MINIMAL_LENGTH: "The {side} encoded a frame length in more bytes than needed (RFC 6455 section 5.2): fix its frame encoder.",
+    Violation.LENGTH_HIGH_BIT_SET: "The {side} sent a 64-bit frame length with the top bit set (RFC 6455 section 5.2): its frame encoder is broken or the stream is out of sync.",
+    Violation.FRAGMENTED_CONTROL_FRAME: "The {side} fragmented a control frame (close, ping or pong), which RFC 6455 section 5.5 forbids: fix its framing code.",
+    Violation.CONTROL_FRAME_TOO_LONG: "The {side} sent a close, ping or pong with more than 125 bytes of payload (RFC 6455 section 5.5): shorten the ping payload or close reason.",
+    Violation.UNEXPECTED_CONTINUATION: "The {side} sent a continuation frame with no fragmented message open (RFC 6455 section 5.4): its fragmentation logic is broken.",
+    Violation.EXPECTED_CONTINUATION: "The {side} started a new message before finishing a fragmented one (RFC 6455 section 5.4): it interleaves messages, for example from two threads writing to one socket.",
+    Violation.INVALID_UTF8: "The {side} sent a text message that is not valid UTF-8 (RFC 6455 section 8.1): send binary frames for non-text data, or fix the encoding.",
+    Violation.CLOSE_PAYLOAD_ONE_BYTE: "The {side} sent a close frame with a 1-byte body; a close body is empty or starts with a 2-byte code (RFC 6455 section 5.5.1).",
+    Violation.INVALID_CLOSE_CODE: "The {side} sent a close code outside 1000-4999 (RFC 6455 section 7.4.2): use 1000 or an application code 4000-4999.",
+    Violation.LOCAL_ONLY_CLOSE_CODE: "The {side} put 1005, 1006 or 1015 in a close frame; those only report a missing close frame locally (RFC 6455 section 7.4.1): send 1000 or an application code.",
+    Violation.RESERVED_CLOSE_CODE: "The {side} sent an unassigned close code in 1000-2999, reserved for the protocol (RFC 6455 section 7.4.2; wsproto also rejects 1014): use 1000-1003, 1007-1013 or an application code 4000-4999.",
+    Violation.INVALID_UTF8_CLOSE_REASON: "The {side} sent a close reason that is not valid UTF-8 (RFC 6455 section 5.5.1): check how it truncates or encodes the reason.",
+    Violation.EXTENSION_ERROR: "The {side} sent a frame its negotiated extension could not decode (permessage-deflate, RFC 7692): the compressor state is out of sync or the data is not deflated.",
+    Violation.OTHER: "The {side} sent bytes the proxy's WebSocket parser rejected (see close_reason for wsproto's words): capture the traffic and check its framing.",
+}
+
+#: A 101 that mitmproxy relays as plain bytes (request version not 13, or `websocket=false`).
+RAW_TCP_HINT = "mitmproxy relayed this upgrade as raw TCP, not as a WebSocket (the request's Sec-WebSocket-Version was not 13, or --set websocket=false), so no frames, close codes or messages were seen, only bytes: clients should send version 13 (RFC 6455 section 4.1)."
+
+
 def handshake_hint(
     catalog: VendorCatalog,
     vendor: VendorProfile | None,
@@ -187,8 +215,16 @@ def close_hint(
     reason: str | None,
     clean: bool,
     closed_by: str | None,
+    *,
+    violation: Violation | None = None,
+    violated_by: str | None = None,
+    raw_tcp: bool = False,
 ) -> str | None:
     """The hint for the end of a connection; None for a normal close 1000."""
+    if violation is not None:
+        return VIOLATION_HINTS[violation].format(side=violated_by or "peer")
+    if raw_tcp:
+        return RAW_TCP_HINT
     if not clean:
         return ABNORMAL_HINTS[closed_by if closed_by in ABNORMAL_HINTS else None]
     if vendor and reason:

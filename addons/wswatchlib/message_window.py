@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import ctx, exceptions, http, tcp
 
+from . import events
 from .option_errors import logs_option_errors_until_running
 
 
@@ -35,7 +36,15 @@ class MessageWindow:
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         if flow.websocket is None:
             return
-        messages = flow.websocket.messages
+        self._trim(flow.websocket.messages)
+
+    def tcp_message(self, flow: tcp.TCPFlow) -> None:
+        """An upgraded connection relayed as raw TCP grows `TCPFlow.messages` the same way;
+        other TCP flows are not wswatch's to trim."""
+        if events.UPGRADE_FLOW_METADATA_KEY in flow.metadata:
+            self._trim(flow.messages)
+
+    def _trim(self, messages: list[Any]) -> None:
         excess = len(messages) - ctx.options.wswatch_max_messages
         if excess > 0:
             del messages[:excess]

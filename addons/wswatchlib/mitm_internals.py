@@ -18,19 +18,26 @@ end-to-end tests on both, so an upgrade that breaks one fails loudly rather than
   as `optmanager._UnconvertedStrings`; `pending_settings` hands it over as `SetText`, and
   `drop_pending_setting` takes a setting out before mitmproxy converts it. `option_types` reads
   each declared option's type from mitmproxy's private `_Option` records.
+- Protocol violations: when a peer's bytes break RFC 6455, wsproto raises ParseFailed inside
+  `Connection.events()` and turns it into CloseConnection(1002 or 1007, its error text); mitmproxy
+  records that like a close the peer sent (`close_code`, `closed_by_client`) and sends it to both
+  peers. The text alone cannot tell it from a peer that really sent Close(1002, same text), so
+  each WebsocketConnection's frame parser is wrapped to note the ParseFailed itself, keyed by the
+  connection whose bytes failed; `take_parser_failure` hands it to `websocket_end`.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Generator, Iterator
+from typing import Any, NamedTuple
 
 import wsproto.events
 from mitmproxy import ctx, http, optmanager, websocket
 from mitmproxy.proxy import commands
 from mitmproxy.proxy.layers import websocket as websocket_layer
+from wsproto.frame_protocol import Frame, ParseFailed
 
 from .option_values import SetText
 
@@ -178,3 +185,53 @@ def drop_pending_setting(options: optmanager.OptManager, name: str) -> None:
 def option_types(options: optmanager.OptManager) -> dict[str, object]:
     """Every declared option's name and type (`str`, `int`, `bool`, `Sequence[str]`, ...)."""
     return {name: option.typespec for name, option in options.items()}
+
+
+class ParserFailure(NamedTuple):
+    """wsproto could not parse one peer's bytes and failed the connection."""
+
+    side: str  # "client" or "server": whose bytes broke RFC 6455
+    text: str  # wsproto's error text, also the reason of the close the proxy sent
+    code: int  # the close code the proxy sent both peers
+
+
+_ORIGINAL_CONNECTION_INIT = websocket_layer.WebsocketConnection.__init__
+#: mitmproxy connection id -> (wsproto's error text, close code) for bytes from that connection.
+_parser_failures: dict[str, tuple[str, int]] = {}
+
+
+def _init_noting_parser_failures(
+    self: websocket_layer.WebsocketConnection, *args: Any, **kwargs: Any
+) -> None:
+    _ORIGINAL_CONNECTION_INIT(self, *args, **kwargs)
+    received_frames = self._proto.received_frames
+    connection_id = self.conn.id
+
+    def received_frames_noting_failure() -> Generator[Frame, None, None]:
+        try:
+            yield from received_frames()
+        except ParseFailed as failure:
+            _parser_failures[connection_id] = (str(failure), int(failure.code))
+            raise
+
+    self._proto.received_frames = received_frames_noting_failure  # type: ignore[method-assign]
+
+
+def note_parser_failures(enabled: bool) -> None:
+    """Wrap the frame parser of every WebSocket connection mitmproxy opens from now on (or not)."""
+    websocket_layer.WebsocketConnection.__init__ = (  # type: ignore[method-assign]
+        _init_noting_parser_failures if enabled else _ORIGINAL_CONNECTION_INIT
+    )
+    if not enabled:
+        _parser_failures.clear()
+
+
+def take_parser_failure(flow: http.HTTPFlow) -> ParserFailure | None:
+    """The parser failure that ended `flow`'s WebSocket, if one did; forgotten once taken."""
+    from_client = _parser_failures.pop(flow.client_conn.id, None)
+    from_server = _parser_failures.pop(flow.server_conn.id, None)
+    if from_client is not None:
+        return ParserFailure("client", *from_client)
+    if from_server is not None:
+        return ParserFailure("server", *from_server)
+    return None

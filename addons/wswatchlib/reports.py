@@ -15,6 +15,7 @@ from . import handshake, hints, vendors
 from .events import ClosedEvent, HandshakeEvent
 from .network_errors import NetworkFailure, classify_network_error
 from .redaction import Redactor, scrub_secrets
+from .violations import Violation
 
 #: Close codes that mean no close frame was exchanged (RFC 6455 section 7.4.1).
 ABNORMAL_CLOSE_CODES = frozenset({1006, 1015})
@@ -212,14 +213,18 @@ class ConnectionFacts:
     closed_by: str | None
     started: float
     ended: float
-    messages: Mapping[str, int]
-    bytes: Mapping[str, int]
+    messages: Mapping[str, int] | None  # None for a raw TCP relay: frames were not parsed
+    bytes: Mapping[str, int] | None
     retained_messages: int | None
+    violation: Violation | None = None
+    violated_by: str | None = None
+    tcp_bytes: Mapping[str, int] | None = None  # set only for a raw TCP relay
 
 
 def analyse_close(facts: ConnectionFacts, vendor: vendors.VendorProfile | None) -> ClosedEvent:
     """Clean or abnormal, what the code means, and a hint."""
     clean = facts.close_code is not None and facts.close_code not in ABNORMAL_CLOSE_CODES
+    raw_tcp = facts.tcp_bytes is not None
     return ClosedEvent(
         url=facts.url,
         close_code=facts.close_code,
@@ -227,10 +232,23 @@ def analyse_close(facts: ConnectionFacts, vendor: vendors.VendorProfile | None) 
         closed_by=facts.closed_by,
         clean=clean,
         duration_s=round(facts.ended - facts.started, 3),
-        messages=dict(facts.messages),
-        bytes=dict(facts.bytes),
+        messages=dict(facts.messages) if facts.messages is not None else None,
+        bytes=dict(facts.bytes) if facts.bytes is not None else None,
         vendor=vendor.id if vendor else None,
-        hint=hints.close_hint(vendor, facts.close_code, facts.close_reason, clean, facts.closed_by),
+        hint=hints.close_hint(
+            vendor,
+            facts.close_code,
+            facts.close_reason,
+            clean,
+            facts.closed_by,
+            violation=facts.violation,
+            violated_by=facts.violated_by,
+            raw_tcp=raw_tcp,
+        ),
         close_meaning=hints.close_meaning(vendor, facts.close_code),
         retained_messages=facts.retained_messages,
+        violation=facts.violation.value if facts.violation else None,
+        violated_by=facts.violated_by,
+        raw_tcp=raw_tcp,
+        tcp_bytes=dict(facts.tcp_bytes) if facts.tcp_bytes is not None else None,
     )

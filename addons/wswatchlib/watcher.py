@@ -3,6 +3,8 @@
 Thin hooks: copy plain facts out of the flow, let `reports` decide, hand the event to the event log.
 One `ws.handshake` per upgrade attempt (from `response` or `error`, whichever comes first), one
 `ws.closed` per upgraded connection (from `websocket_end`, or at shutdown for those still open).
+A 101 that mitmproxy relays as raw TCP (request version not 13) gets its `ws.closed` from the
+TCP flow that follows it on the same client connection (`tcp_end` / `tcp_error`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import ctx, exceptions, http, tcp
 
 from . import events, mitm_internals, reports
 from .event_log import EventLog
@@ -32,6 +34,7 @@ from .vendors import (
     VendorProfile,
     load_catalog,
 )
+from .violations import Violation, classify_violation
 
 #: flow.metadata key marking a flow whose handshake was already reported.
 REPORTED_KEY = "wswatch.outcome"
@@ -83,6 +86,14 @@ class ConnectionTrack:
     bytes: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
 
 
+@dataclass
+class TcpRelay:
+    """An upgraded connection mitmproxy relays as raw TCP; `track.bytes` counts raw bytes."""
+
+    flow_id: str  # the HTTP flow whose ws.handshake was reported
+    track: ConnectionTrack
+
+
 @logs_option_errors_until_running
 class WsWatch:
     """Reports upgrade attempts and connection ends as structured events."""
@@ -94,8 +105,11 @@ class WsWatch:
         self.summary = SessionSummary()
         self.connections: dict[str, ConnectionTrack] = {}
         self.shown_responses = ShownResponses()
+        #: Raw TCP relays of upgraded connections, by client connection id (one upgrade each).
+        self.tcp_relays: dict[str, TcpRelay] = {}
 
     def load(self, loader: Any) -> None:
+        mitm_internals.note_parser_failures(True)
         loader.add_option(
             "wswatch_vendors",
             str,
@@ -257,6 +271,10 @@ class WsWatch:
             self.connections[flow.id] = ConnectionTrack(
                 event.url, analysis.vendor, analysis.secrets
             )
+        elif flow.response is not None and flow.response.status_code == 101:
+            self.tcp_relays[flow.client_conn.id] = TcpRelay(
+                flow.id, ConnectionTrack(event.url, analysis.vendor, analysis.secrets)
+            )
         return analysis.secrets
 
     def _unanalysed(self, flow: http.HTTPFlow, error: Exception) -> reports.HandshakeAnalysis:
@@ -324,13 +342,14 @@ class WsWatch:
         track.bytes[side] += len(message.content)
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
+        parser_failure = mitm_internals.take_parser_failure(flow)
         track = self.connections.pop(flow.id, None)
         if track is None or flow.websocket is None:
             return
         websocket = flow.websocket
         code = int(websocket.close_code) if websocket.close_code is not None else None
         fault = flow.metadata.get(events.FAULT_METADATA_KEY) or {}
-        if fault.get("closed_by_proxy"):
+        if fault.get("closed_by_proxy") or parser_failure:
             closed_by = "proxy"
         else:
             closed_by = "client" if websocket.closed_by_client else "server"
@@ -343,6 +362,41 @@ class WsWatch:
             websocket.timestamp_end or time.time(),
             len(websocket.messages),
             fault.get("rule_id"),
+            violation=classify_violation(parser_failure.text) if parser_failure else None,
+            violated_by=parser_failure.side if parser_failure else None,
+        )
+
+    # Upgrades relayed as raw TCP ------------------------------------------------------------
+
+    def tcp_start(self, flow: tcp.TCPFlow) -> None:
+        relay = self.tcp_relays.get(flow.client_conn.id)
+        if relay is not None:
+            flow.metadata[events.UPGRADE_FLOW_METADATA_KEY] = relay.flow_id
+
+    def tcp_message(self, flow: tcp.TCPFlow) -> None:
+        relay = self.tcp_relays.get(flow.client_conn.id)
+        if relay is None:
+            return
+        message = flow.messages[-1]
+        relay.track.bytes["client" if message.from_client else "server"] += len(message.content)
+
+    def tcp_end(self, flow: tcp.TCPFlow) -> None:
+        self._end_tcp_relay(flow.client_conn.id, None, None, len(flow.messages))
+
+    def tcp_error(self, flow: tcp.TCPFlow) -> None:
+        error = flow.error.msg if flow.error else None
+        self._end_tcp_relay(flow.client_conn.id, error, None, len(flow.messages))
+
+    def _end_tcp_relay(
+        self, client_id: str, reason: str | None, closed_by: str | None, retained: int | None
+    ) -> None:
+        """No frames were parsed: no close code, and who closed first is not known."""
+        relay = self.tcp_relays.pop(client_id, None)
+        if relay is None:
+            return
+        ended = time.time()
+        self._report_close(
+            relay.flow_id, relay.track, None, reason, closed_by, ended, retained, raw_tcp=True
         )
 
     def _report_close(
@@ -355,6 +409,10 @@ class WsWatch:
         ended: float,
         retained: int | None,
         rule_id: str | None = None,
+        *,
+        violation: Violation | None = None,
+        violated_by: str | None = None,
+        raw_tcp: bool = False,
     ) -> None:
         facts = reports.ConnectionFacts(
             url=track.url,
@@ -363,9 +421,12 @@ class WsWatch:
             closed_by=closed_by,
             started=track.started,
             ended=ended,
-            messages=track.messages,
-            bytes=track.bytes,
+            messages=None if raw_tcp else track.messages,
+            bytes=None if raw_tcp else track.bytes,
             retained_messages=retained,
+            violation=violation,
+            violated_by=violated_by,
+            tcp_bytes=track.bytes if raw_tcp else None,
         )
         event = reports.analyse_close(facts, track.vendor)
         if rule_id:
@@ -387,7 +448,10 @@ class WsWatch:
         for flow_id, track in list(self.connections.items()):
             self._report_close(flow_id, track, None, "proxy shut down", "proxy", time.time(), None)
         self.connections.clear()
+        for client_id in list(self.tcp_relays):
+            self._end_tcp_relay(client_id, "proxy shut down", "proxy", None)
         self.event_log.emit(
             events.SUMMARY, self.summary.fields(), console_lines=tuple(self.summary.table())
         )
         mitm_internals.remove_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
+        mitm_internals.note_parser_failures(False)
