@@ -6,6 +6,8 @@ import pytest
 from wswatchlib.handshake import Outcome, Problem
 from wswatchlib.hints import (
     ABNORMAL_HINTS,
+    CLIENT_HUNG_UP_AT_ONCE_HINT,
+    CLIENT_HUNG_UP_AT_ONCE_S,
     CLOSE_CODE_HINTS,
     FAILURE_HINTS,
     HTML_OK_HINT,
@@ -195,6 +197,34 @@ def test_failed_handshake_gets_its_failure_hint(catalog: VendorCatalog, kind: Fa
     """A failed attempt is explained by its failure kind."""
     hint = handshake_hint(catalog, None, Outcome.FAILED, None, "", "text", (), kind)
     assert hint == FAILURE_HINTS[kind]
+
+
+@pytest.mark.parametrize(
+    ("waited_s", "expected"),
+    [
+        (0.0005, CLIENT_HUNG_UP_AT_ONCE_HINT),
+        (CLIENT_HUNG_UP_AT_ONCE_S - 0.01, CLIENT_HUNG_UP_AT_ONCE_HINT),
+        (CLIENT_HUNG_UP_AT_ONCE_S, FAILURE_HINTS[FailureKind.CLIENT_GAVE_UP]),
+        (30.0, FAILURE_HINTS[FailureKind.CLIENT_GAVE_UP]),
+        (None, FAILURE_HINTS[FailureKind.CLIENT_GAVE_UP]),
+    ],
+)
+def test_client_that_hung_up_at_once_is_not_blamed_on_the_upstream(
+    catalog: VendorCatalog, waited_s: float | None, expected: str
+) -> None:
+    """client_gave_up after 0.5 ms points at the client; after waiting, at a silent upstream."""
+    hint = handshake_hint(
+        catalog,
+        None,
+        Outcome.FAILED,
+        None,
+        "",
+        None,
+        (),
+        FailureKind.CLIENT_GAVE_UP,
+        waited_s=waited_s,
+    )
+    assert hint == expected
 
 
 def test_failed_handshake_without_kind_gets_other_hint(catalog: VendorCatalog) -> None:

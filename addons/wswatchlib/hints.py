@@ -91,11 +91,18 @@ FAILURE_HINTS: dict[FailureKind, str] = {
     FailureKind.UPSTREAM_CLOSED: "The upstream closed the connection without answering: it crashed, or it expects TLS (wss://) or another protocol on that port.",
     FailureKind.UPSTREAM_PROTOCOL: "The upstream answered with something that is not HTTP: the port serves another protocol.",
     FailureKind.TIMEOUT: "No answer came in time: the upstream is overloaded or a firewall drops packets silently.",
-    FailureKind.CLIENT_GAVE_UP: "The upstream accepted the connection but sent no answer before the client gave up: the server is stuck, or it waits for TLS or another protocol.",
+    FailureKind.CLIENT_GAVE_UP: "The client waited, then gave up: the upstream accepted the connection but sent no answer (it is stuck, or it waits for TLS or another protocol), or the client's handshake timeout is shorter than the upstream needs.",
     FailureKind.KILLED: "The flow was killed by a user, an addon or an injected fault, not by the network.",
     FailureKind.UNREACHABLE: "The upstream network is unreachable from the proxy: check routing, VPN and firewall rules.",
     FailureKind.OTHER: "The connection failed for a reason mitmproxy reported verbatim in 'error'.",
 }
+
+#: A client that gave up sooner than this after sending its request did not wait for the upstream:
+#: deliberate handshake timeouts are a second or more; a hang-up within 100 ms is the client's own.
+CLIENT_HUNG_UP_AT_ONCE_S = 0.1
+
+#: `client_gave_up` sooner than CLIENT_HUNG_UP_AT_ONCE_S: the client, not the upstream.
+CLIENT_HUNG_UP_AT_ONCE_HINT = "The client closed its connection right after sending the request, before the upstream could answer: the client gave up on its own (a very short connect timeout, a cancelled connect, the process exiting), so look at the client, not the upstream."
 
 #: RFC 6455 section 7.4.1 codes and the IANA registry, with what to do about each.
 CLOSE_CODE_HINTS: dict[int, str] = {
@@ -177,8 +184,11 @@ def handshake_hint(
     error: str | None,
     problems: Sequence[Problem],
     failure: FailureKind | None,
+    *,
+    waited_s: float | None = None,
 ) -> str | None:
-    """The hint for a handshake attempt; None for an accepted one."""
+    """The hint for a handshake attempt; None for an accepted one. `waited_s`: from the request
+    to the failure, which tells a client that hung up at once from one a silent upstream lost."""
     if outcome is Outcome.ACCEPTED:
         return None
     if vendor and error:
@@ -189,6 +199,12 @@ def handshake_hint(
         return vendor.status_hints[status]
     if problems:
         return PROBLEM_HINTS[problems[0]]
+    if (
+        failure is FailureKind.CLIENT_GAVE_UP
+        and waited_s is not None
+        and waited_s < CLIENT_HUNG_UP_AT_ONCE_S
+    ):
+        return CLIENT_HUNG_UP_AT_ONCE_HINT
     if failure is not None:
         return FAILURE_HINTS[failure]
     if status is None:

@@ -128,6 +128,7 @@ def analyse_handshake(
         error,
         problems,
         failure.kind if failure else None,
+        waited_s=facts.ended - facts.started,
     )
     event = HandshakeEvent(
         client=facts.client,
