@@ -346,11 +346,12 @@ async def _echo_exchange(port: int, sent: list[str], expect: int, path: str = "/
     ("action", "sent", "expected"),
     [
         ("{do: drop, pattern: '^drop'}", ["drop me", "keep me"], ["keep me"]),
+        ("{do: drop, pattern: '^é'}", ["éa", "ae"], ["ae"]),
         ("{do: duplicate, direction: server_to_client}", ["twice"], ["twice", "twice"]),
         ("{do: truncate, truncate_to: 3, direction: server_to_client}", ["hello"], ["hel"]),
         ("{do: delay, delay_ms: 300, pattern: '^late'}", ["late", "early"], ["early", "late"]),
     ],
-    ids=["drop", "duplicate", "truncate", "delay"],
+    ids=["drop", "drop-non-ascii-pattern", "duplicate", "truncate", "delay"],
 )
 async def test_message_faults_change_what_the_client_receives(
     tmp_path, confdir, action, sent, expected
@@ -363,6 +364,113 @@ async def test_message_faults_change_what_the_client_receives(
         end = await proxy.wait_for("ws.closed")
     assert received == expected
     assert end["injected"] is True and end["rule_id"] == "mangle"
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("ééééé", 5, "éé"),
+        # Longer than mitmproxy's 4000-byte fragments, cut inside a character.
+        ("a" + "é" * 5000, 9000, "a" + "é" * 4499),
+        ("x😀y", 4, "x"),
+    ],
+    ids=["short", "long", "emoji"],
+)
+async def test_truncated_text_arrives_as_the_exact_valid_prefix_without_replacement_characters(
+    tmp_path, confdir, compression, text, limit, expected
+):
+    """truncate_to N on text: the client gets the longest whole-character prefix of at most N
+    bytes, as a text message, with and without permessage-deflate."""
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: cut\n    action: {messages: "
+        f"{{do: truncate, truncate_to: {limit}, direction: server_to_client, type: text}}}}\n",
+    ) as proxy:
+        async with connect(
+            f"ws://127.0.0.1:{proxy.port}/echo", compression=compression, max_size=None
+        ) as ws:
+            await ws.send(text)
+            received = await asyncio.wait_for(ws.recv(), 5)
+            await ws.send(b"binary passes")
+            assert await asyncio.wait_for(ws.recv(), 5) == b"binary passes"
+            negotiated = [extension.name for extension in ws.protocol.extensions]
+    assert received == expected
+    assert negotiated == ([] if compression is None else ["permessage-deflate"])
+
+
+def _flipped_positions(sent: bytes, received: bytes) -> list[int]:
+    assert len(received) == len(sent)
+    flipped = [i for i, (a, b) in enumerate(zip(sent, received, strict=True)) if a != b]
+    assert all(received[i] == sent[i] ^ 0xFF for i in flipped)
+    return flipped
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+async def test_corrupted_text_makes_a_real_client_close_with_1007(tmp_path, confdir, compression):
+    """corrupt on text toward the client: it gets invalid UTF-8 in a text frame and, as RFC 6455
+    section 8.1 requires, fails the connection with 1007; ws.closed says so."""
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: rot\n    action: {messages: {do: corrupt, direction: server_to_client}}\n",
+    ) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo", compression=compression) as ws:
+            await ws.send("a" * 640)
+            with pytest.raises(websockets.ConnectionClosedError) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+        end = await proxy.wait_for("ws.closed")
+    assert closed.value.sent.code == 1007
+    assert "invalid start byte" in closed.value.sent.reason
+    assert (end["close_code"], end["closed_by"], end["rule_id"]) == (1007, "client", "rot")
+
+
+def _raw_text_exchange(url: str, sent: str) -> tuple[int, bytes]:
+    """Send `sent`, return the opcode and the exact payload bytes of the reply (no UTF-8 check)."""
+    client = websocket_client.create_connection(url, timeout=5, skip_utf8_validation=True)
+    try:
+        client.send(sent)
+        opcode, payload = client.recv_data()
+    finally:
+        client.close()
+    return opcode, payload
+
+
+async def test_corrupted_text_arrives_as_the_flipped_bytes_exactly(tmp_path, confdir):
+    """corrupt on text: a client that skips UTF-8 checks reads a text frame whose bytes are the
+    sent ones with one in 64 flipped (0xFF), not replacement characters."""
+    sent = "a" * 640
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: rot\n    action: {messages: {do: corrupt, direction: server_to_client}}\n",
+    ) as proxy:
+        opcode, received = await asyncio.to_thread(
+            _raw_text_exchange, f"ws://127.0.0.1:{proxy.port}/echo", sent
+        )
+    assert opcode == websocket_client.ABNF.OPCODE_TEXT
+    assert len(_flipped_positions(sent.encode(), received)) == 10
+    assert b"\xef\xbf\xbd" not in received  # no U+FFFD
+    with pytest.raises(UnicodeDecodeError):
+        received.decode("utf-8")
+
+
+async def test_corrupted_text_toward_the_server_makes_it_close_with_1007(tmp_path, confdir):
+    """corrupt on text toward the upstream (masked frames): the real server fails the
+    connection with 1007, which reaches the client."""
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: rot\n    action: {messages: {do: corrupt, direction: client_to_server}}\n",
+    ) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
+            await ws.send("é" * 100)
+            with pytest.raises(websockets.ConnectionClosedError) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+        end = await proxy.wait_for("ws.closed")
+    assert closed.value.rcvd.code == 1007
+    assert (end["close_code"], end["closed_by"]) == (1007, "server")
 
 
 async def test_corrupt_flips_bytes_of_binary_messages(tmp_path, confdir):

@@ -61,6 +61,7 @@ from .fault_rules import (
 )
 from .fault_schedule import FaultSchedule
 from .handshake import split_tokens
+from .payload_faults import corrupt, truncate
 from .watcher import header_map, is_upgrade_request
 
 logger = logging.getLogger("wswatch")
@@ -105,14 +106,11 @@ def _type_covers(message_type: MessageType, message: websocket.WebSocketMessage)
     return message_type is MessageType.ANY or (message_type is MessageType.TEXT) == message.is_text
 
 
-def corrupt(content: bytes, rng: random.Random) -> bytes:
-    """Flip one byte in every 64 (at least one), at seeded positions."""
-    if not content:
-        return content
-    data = bytearray(content)
-    for _ in range(max(1, len(data) // 64)):
-        data[rng.randrange(len(data))] ^= 0xFF
-    return bytes(data)
+def _searchable(message: websocket.WebSocketMessage) -> str:
+    """What a `pattern` is searched in: the text, or binary content decoded as latin-1."""
+    if message.is_text:
+        return message.content.decode("utf-8", errors="replace")
+    return message.content.decode("latin-1")
 
 
 class FaultInjector:
@@ -479,6 +477,7 @@ class FaultInjector:
     def websocket_message(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         """Synchronous on the per-message path; only a throttle wait is handed back to await."""
         assert flow.websocket is not None
+        mitm_internals.forget_verbatim(flow)  # sent by now, unless its message was dropped
         message = flow.websocket.messages[-1]
         if mitm_internals.is_wakeup_message(message):
             message.drop()
@@ -523,9 +522,7 @@ class FaultInjector:
             and _type_covers(action.type, message)
         ):
             return
-        if action.pattern is not None and not action.pattern.search(
-            message.content.decode("latin-1")
-        ):
+        if action.pattern is not None and not action.pattern.search(_searchable(message)):
             return
         if (
             action.probability < 1
@@ -539,9 +536,11 @@ class FaultInjector:
         elif op is MessageOp.DUPLICATE:
             self._reinject(flow, message)
         elif op is MessageOp.TRUNCATE:
-            message.content = message.content[: action.truncate_to]
+            assert action.truncate_to is not None
+            content = truncate(message.content, action.truncate_to, message.is_text)
+            self._rewrite(flow, message, content)
         elif op is MessageOp.CORRUPT:
-            message.content = corrupt(message.content, self.jitter)
+            self._rewrite(flow, message, corrupt(message.content, self.jitter, message.is_text))
         elif op is MessageOp.DELAY:
             assert action.delay_ms is not None
             message.drop()
@@ -549,6 +548,14 @@ class FaultInjector:
             asyncio.get_running_loop().call_later(
                 action.delay_ms / 1000, self._reinject, flow, held
             )
+
+    @staticmethod
+    def _rewrite(flow: http.HTTPFlow, message: websocket.WebSocketMessage, content: bytes) -> None:
+        """Forward `message` with `content`; a text one with exactly these bytes (mitmproxy
+        would re-decode them, putting replacement characters where they are not UTF-8)."""
+        message.content = content
+        if message.is_text:
+            mitm_internals.send_text_verbatim(flow, message)
 
     def _pong_filter(
         self, connection: websocket_layer.WebsocketConnection, event: wsproto.events.Event
@@ -569,6 +576,7 @@ class FaultInjector:
         return False
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
+        mitm_internals.forget_verbatim(flow)
         armed = self.armed.pop(flow.id, None)
         self.pong_faults.pop(flow.client_conn.id, None)
         if armed is not None:

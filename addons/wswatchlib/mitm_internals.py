@@ -14,6 +14,11 @@ end-to-end tests on both, so an upgrade that breaks one fails loudly rather than
   `websocket_end`; `is_wakeup_message` recognises it so it can be dropped.
 - Resetting a client connection: SO_LINGER 0 on its socket and an abort, so it gets a TCP RST.
 - Pongs: a SendFilter can swallow them; `send_raw` writes bytes to a connection later.
+- Text sent as it is: mitmproxy decodes a modified text message with replacement characters
+  before wsproto encodes it (`Fragmentizer.msg`), so a truncated or corrupted text would arrive
+  with U+FFFD in it. `send_text_verbatim` has the patched `send2` put the message's exact bytes
+  on the wire as one text frame instead, serialised by the connection's own wsproto frame
+  protocol (masking and permessage-deflate included).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import wsproto.events
+import wsproto.frame_protocol
 from mitmproxy import ctx, http, websocket
 from mitmproxy.proxy import commands
 from mitmproxy.proxy.layers import websocket as websocket_layer
@@ -35,6 +41,10 @@ SendFilter = Callable[[websocket_layer.WebsocketConnection, wsproto.events.Event
 _ORIGINAL_SEND2 = websocket_layer.WebsocketConnection.send2
 _filters: list[SendFilter] = []
 
+#: Connection id -> the text message whose exact bytes go to it next, or None once they are on
+#: the wire and the rest of that message's fragments must be swallowed.
+_verbatim: dict[str, websocket.WebSocketMessage | None] = {}
+
 #: Close codes that stand for "no close frame arrived" and must never become a real frame.
 NO_FRAME_CLOSE_CODES = frozenset({1006, 1015})
 
@@ -42,24 +52,68 @@ NO_FRAME_CLOSE_CODES = frozenset({1006, 1015})
 def _filtered_send2(
     self: websocket_layer.WebsocketConnection, event: wsproto.events.Event
 ) -> commands.SendData:
+    if _verbatim and isinstance(event, wsproto.events.TextMessage):
+        verbatim = _verbatim_frame(self, event)
+        if verbatim is not None:
+            return commands.SendData(self.conn, verbatim)
     data = self.send(event)
     if all(keep(self, event) for keep in _filters):
         return commands.SendData(self.conn, data)
     return commands.SendData(self.conn, b"")
 
 
+def _verbatim_frame(
+    connection: websocket_layer.WebsocketConnection, event: wsproto.events.TextMessage
+) -> bytes | None:
+    """The frame for a text message registered by `send_text_verbatim`, b"" for its further
+    fragments, or None when `event` is not one (mitmproxy sends it as usual)."""
+    key = connection.conn.id
+    if key not in _verbatim or connection.state is not wsproto.ConnectionState.OPEN:
+        return None
+    message = _verbatim[key]
+    if event.message_finished:
+        del _verbatim[key]
+    else:
+        _verbatim[key] = None
+    if message is None:
+        return b""
+    # The whole message as one final frame: wsproto's outbound state stays "no message open".
+    frame = connection._proto._serialize_frame(wsproto.frame_protocol.Opcode.TEXT, message.content)
+    return bytes(frame)
+
+
+def _update_patch() -> None:
+    """The patched send2 is in place while a filter is installed or a verbatim text is due."""
+    patched = _filtered_send2 if _filters or _verbatim else _ORIGINAL_SEND2
+    websocket_layer.WebsocketConnection.send2 = patched  # type: ignore[method-assign]
+
+
 def add_send_filter(send_filter: SendFilter) -> None:
-    """Install `send_filter`; the patch is in place while at least one filter is."""
+    """Install `send_filter`."""
     if send_filter not in _filters:
         _filters.append(send_filter)
-    websocket_layer.WebsocketConnection.send2 = _filtered_send2  # type: ignore[method-assign]
+    _update_patch()
 
 
 def remove_send_filter(send_filter: SendFilter) -> None:
     if send_filter in _filters:
         _filters.remove(send_filter)
-    if not _filters:
-        websocket_layer.WebsocketConnection.send2 = _ORIGINAL_SEND2  # type: ignore[method-assign]
+    _update_patch()
+
+
+def send_text_verbatim(flow: http.HTTPFlow, message: websocket.WebSocketMessage) -> None:
+    """Have the text `message`, being relayed now (called from `websocket_message`), go out with
+    its content bytes exactly as they are, valid UTF-8 or not, as one text frame."""
+    destination = flow.server_conn if message.from_client else flow.client_conn
+    _verbatim[destination.id] = message
+    _update_patch()
+
+
+def forget_verbatim(flow: http.HTTPFlow) -> None:
+    """Drop a verbatim text that was never sent (another addon dropped its message)."""
+    if _verbatim:
+        _verbatim.pop(flow.client_conn.id, None)
+        _verbatim.pop(flow.server_conn.id, None)
 
 
 def keep_abnormal_closes_abnormal(
