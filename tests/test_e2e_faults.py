@@ -153,17 +153,45 @@ async def test_delay_holds_the_handshake_for_the_configured_time(tmp_path, confd
     assert slow["outcome"] == "accepted" and slow["injected"] is True
 
 
-async def test_hang_never_answers_until_the_client_gives_up(tmp_path, confdir):
-    """hang: the client's open_timeout fires; the log says failed, client_gave_up, injected."""
-    async with fault_session(
-        tmp_path, confdir, "rules:\n  - id: black-hole\n    action: {hang: {}}\n"
-    ) as proxy:
+@contextlib.asynccontextmanager
+async def counting_upstream() -> AsyncIterator[tuple[int, list[bytes]]]:
+    """A local upstream that records what each connection sent first, and answers nothing."""
+    received: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.read(65536))
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], received
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_hang_whose_client_gives_up_is_client_gave_up_not_killed(tmp_path, confdir):
+    """hang: the client's open_timeout fires; the log says client_gave_up (as for a silent
+    upstream), injected, with the rule; the request never reaches the upstream."""
+    faults = rules_file(tmp_path, "rules:\n  - id: black-hole\n    action: {hang: {}}\n")
+    async with (
+        counting_upstream() as (up, upstream_received),
+        running_proxy(
+            tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+        ) as proxy,
+    ):
         with pytest.raises(TimeoutError):
             async with connect(f"ws://127.0.0.1:{proxy.port}/echo", open_timeout=1):
                 pass
         event = await proxy.wait_for("ws.handshake")
-    assert (event["outcome"], event["injected"], event["rule_id"]) == ("failed", True, "black-hole")
+    assert (event["outcome"], event["failure"], event["error"]) == (
+        "failed",
+        "client_gave_up",
+        "Client disconnected.",
+    )
+    assert (event["injected"], event["rule_id"]) == (True, "black-hole")
     assert event["duration_ms"] >= 900
+    assert upstream_received == []
 
 
 async def test_hang_with_a_limit_closes_the_connection_after_it(tmp_path, confdir):
@@ -174,8 +202,16 @@ async def test_hang_with_a_limit_closes_the_connection_after_it(tmp_path, confdi
         started = time.monotonic()
         error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/echo")
         waited = time.monotonic() - started
+        event = await proxy.wait_for("ws.handshake")
     assert isinstance(error, websockets.InvalidMessage)  # the connection closed with no HTTP answer
+    assert isinstance(error.__cause__, EOFError)
     assert 1.0 <= waited < 4.5
+    assert (event["outcome"], event["failure"], event["reason"]) == (
+        "failed",
+        "injected_hang_expired",
+        "the proxy held the request for max_s, then closed the connection",
+    )
+    assert (event["injected"], event["rule_id"]) == (True, "hang-1s")
 
 
 def _websocket_client_error(url: str) -> BaseException:
@@ -196,7 +232,12 @@ async def test_reset_sends_a_tcp_reset_before_any_answer(tmp_path, confdir):
         )
         event = await proxy.wait_for("ws.handshake")
     assert isinstance(error, ConnectionResetError)
-    assert (event["outcome"], event["failure"], event["injected"]) == ("failed", "killed", True)
+    assert (event["outcome"], event["failure"], event["reason"]) == (
+        "failed",
+        "injected_reset",
+        "the proxy sent the client a TCP RST instead of an answer",
+    )
+    assert (event["injected"], event["rule_id"]) == (True, "rst")
 
 
 async def test_close_before_answer_is_a_clean_eof(tmp_path, confdir):
@@ -212,7 +253,12 @@ async def test_close_before_answer_is_a_clean_eof(tmp_path, confdir):
     assert isinstance(error, websockets.InvalidMessage)
     assert isinstance(error.__cause__, EOFError)
     assert isinstance(other_client, websocket_client.WebSocketConnectionClosedException)
-    assert event["outcome"] == "failed" and event["rule_id"] == "eof"
+    assert (event["outcome"], event["failure"], event["reason"]) == (
+        "failed",
+        "injected_close",
+        "the proxy closed the client's connection without an answer",
+    )
+    assert event["rule_id"] == "eof"
 
 
 @pytest.mark.parametrize(

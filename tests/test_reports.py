@@ -248,6 +248,35 @@ def test_refused_connection_is_failed(catalog: VendorCatalog, redactor: Redactor
     assert analysis.summary_reason == "refused: connection refused"
 
 
+def test_flow_killed_by_an_injected_reset_is_reported_as_injected_reset_not_killed(
+    catalog: VendorCatalog, redactor: Redactor
+) -> None:
+    """A kill recorded as an injected reset: failure injected_reset, its reason, hint, summary."""
+    analysis = analyse_handshake(
+        facts(
+            status=None,
+            reason=None,
+            response_headers={},
+            error="Connection killed.",
+            injected_end="reset",
+        ),
+        catalog,
+        redactor,
+        100,
+    )
+    event = analysis.event
+    assert (event.outcome, event.failure, event.reason, event.error) == (
+        "failed",
+        "injected_reset",
+        "the proxy sent the client a TCP RST instead of an answer",
+        "Connection killed.",
+    )
+    assert event.hint == FAILURE_HINTS[FailureKind.INJECTED_RESET]
+    assert analysis.summary_reason == (
+        "injected_reset: the proxy sent the client a TCP RST instead of an answer"
+    )
+
+
 def test_101_with_bad_accept_is_invalid(catalog: VendorCatalog, redactor: Redactor) -> None:
     """A 101 whose accept value is wrong is invalid, with the problem and its hint."""
     analysis = analyse_handshake(

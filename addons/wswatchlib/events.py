@@ -19,7 +19,8 @@ SUMMARY = "session.summary"
 FAULT_INJECTED = "fault.injected"
 
 #: flow.metadata key the fault injector sets on a flow it disturbed:
-#: {"rule_id": str, "action": str, "closed_by_proxy": bool (connection faults that closed it)}.
+#: {"rule_id": str, "action": str, "closed_by_proxy": bool (connection faults that closed it),
+#:  "ended": str (a handshake fault that ended the flow itself: network_errors.InjectedEnd)}.
 FAULT_METADATA_KEY = "wswatch.fault"
 
 

@@ -61,6 +61,7 @@ from .fault_rules import (
 )
 from .fault_schedule import FaultSchedule
 from .handshake import split_tokens
+from .network_errors import InjectedEnd
 from .payload_faults import corrupt, truncate
 from .watcher import header_map, is_upgrade_request
 
@@ -361,24 +362,36 @@ class FaultInjector:
             jitter = self.jitter.uniform(0, action.jitter_ms) if action.jitter_ms else 0
             await asyncio.sleep((action.ms + jitter) / 1000)
         elif isinstance(action, Hang):
-            await self._hang(flow, action.max_s)
+            if await self._hang(flow, action.max_s):
+                # Not killed: mitmproxy reports "Client disconnected.", as for a silent upstream.
+                return
+            self._ended(flow, InjectedEnd.HANG_EXPIRED)
             flow.kill()
         elif isinstance(action, Reset):
-            mitm_internals.reset_client(flow)
+            if mitm_internals.reset_client(flow):
+                self._ended(flow, InjectedEnd.RESET)
             flow.kill()
         elif isinstance(action, CloseBeforeAnswer):
+            self._ended(flow, InjectedEnd.CLOSE)
             flow.kill()
         elif isinstance(action, Bad101):
             self.pending_101[flow.id] = armed
 
     @staticmethod
-    async def _hang(flow: http.HTTPFlow, max_s: float | None) -> None:
-        """Hold the request until the client gives up, or `max_s` passes."""
+    def _ended(flow: http.HTTPFlow, end: InjectedEnd) -> None:
+        """Record how this fault ended the flow, so the watcher names the failure for it."""
+        flow.metadata[events.FAULT_METADATA_KEY]["ended"] = end.value
+
+    @staticmethod
+    async def _hang(flow: http.HTTPFlow, max_s: float | None) -> bool:
+        """Hold the request until the client gives up (True), or `max_s` passes (False)."""
         deadline = None if max_s is None else time.monotonic() + max_s
-        while flow.client_conn.timestamp_end is None and (
-            deadline is None or time.monotonic() < deadline
-        ):
+        while deadline is None or time.monotonic() < deadline:
+            # timestamp_end is set once mitmproxy has queued the client's disconnect for the flow.
+            if flow.client_conn.timestamp_end is not None:
+                return True
             await asyncio.sleep(0.05)
+        return flow.client_conn.timestamp_end is not None
 
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.response is None or flow.response.status_code != 101:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from . import handshake, hints, vendors
 from .events import ClosedEvent, HandshakeEvent
-from .network_errors import NetworkFailure, classify_network_error
+from .network_errors import NetworkFailure, classify_failure
 from .redaction import Redactor
 
 #: Close codes that mean no close frame was exchanged (RFC 6455 section 7.4.1).
@@ -39,6 +39,7 @@ class HandshakeFacts:
     error: str | None
     started: float
     ended: float
+    injected_end: str | None = None  # how a handshake fault ended the flow, if one did
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ def analyse_handshake(
     outcome = handshake.classify(facts.status, request_found, response_found)
     failure: NetworkFailure | None = None
     if facts.status is None:
-        failure = classify_network_error(facts.error or "no answer")
+        failure = classify_failure(facts.error or "no answer", facts.injected_end)
     body = facts.body or ""
     if failure:
         error = facts.error

@@ -161,6 +161,7 @@ class WsWatch:
             error=flow.error.msg if flow.error else None,
             started=request.timestamp_start,
             ended=ended or time.time(),
+            injected_end=(flow.metadata.get(events.FAULT_METADATA_KEY) or {}).get("ended"),
         )
 
     def _report_handshake(self, flow: http.HTTPFlow) -> None:
