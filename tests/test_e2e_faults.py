@@ -363,21 +363,25 @@ async def test_drop_cuts_the_connection_without_a_close_frame(tmp_path, confdir)
 
 
 async def test_stall_holds_server_messages_then_delivers_them(tmp_path, confdir):
-    """stall server_to_client for 1 s: the echo arrives only after the stall ends."""
-    async with (
-        fault_session(
-            tmp_path,
-            confdir,
-            "rules:\n  - id: freeze\n    action: {stall: {direction: server_to_client, for_s: 1}}\n",
-        ) as proxy,
-        connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws,
-    ):
-        started = time.monotonic()
-        await ws.send("are you there?")
-        reply = await asyncio.wait_for(ws.recv(), 5)
-        waited = time.monotonic() - started
+    """stall server_to_client for 1 s: the echo arrives only after the stall ends, and is not
+    counted as dropped."""
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: freeze\n    action: {stall: {direction: server_to_client, for_s: 1}}\n",
+    ) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
+            started = time.monotonic()
+            await ws.send("are you there?")
+            reply = await asyncio.wait_for(ws.recv(), 5)
+            waited = time.monotonic() - started
+        end = await proxy.wait_for("ws.closed")
     assert reply == "are you there?"
     assert 0.9 <= waited < 4
+    assert (end["messages"], end["dropped"]) == (
+        {"client": 1, "server": 1},
+        {"client": 0, "server": 0},
+    )
 
 
 async def _echo_exchange(port: int, sent: list[str], expect: int, path: str = "/echo") -> list[str]:
@@ -533,6 +537,74 @@ async def test_corrupt_flips_bytes_of_binary_messages(tmp_path, confdir):
             await ws.send("text passes")
             assert await asyncio.wait_for(ws.recv(), 5) == "text passes"
     assert len(echoed) == len(payload) and echoed != payload
+
+
+@pytest.mark.parametrize(
+    ("action", "sent", "expected", "dropped"),
+    [
+        ("{do: drop, pattern: '^drop'}", ["drop me", "keep me"], ["keep me"], 1),
+        # Held back and delivered later: delayed, not dropped.
+        ("{do: delay, delay_ms: 200, pattern: '^late'}", ["late", "early"], ["early", "late"], 0),
+    ],
+    ids=["drop", "delay"],
+)
+async def test_closed_event_counts_dropped_messages_but_not_delayed_ones(
+    tmp_path, confdir, action, sent, expected, dropped
+):
+    """ws.closed: `dropped` counts the client's messages a fault swallowed; a delayed one that
+    was delivered is not dropped; `messages` counts every message received."""
+    async with fault_session(
+        tmp_path, confdir, f"rules:\n  - id: lossy\n    action: {{messages: {action}}}\n"
+    ) as proxy:
+        received = await _echo_exchange(proxy.port, sent, len(expected))
+        end = await proxy.wait_for("ws.closed")
+    assert received == expected
+    assert end["messages"] == {"client": len(sent), "server": len(expected)}
+    assert end["dropped"] == {"client": dropped, "server": 0}
+
+
+async def test_closed_event_counts_a_delayed_message_as_dropped_when_the_connection_ends_first(
+    tmp_path, confdir
+):
+    """delay 5 s, then the client closes at once: the held message was never delivered."""
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: slow\n    action: {messages: {do: delay, delay_ms: 5000}}\n",
+    ) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
+            await ws.send("never arrives")
+        end = await proxy.wait_for("ws.closed")
+    assert end["messages"] == {"client": 1, "server": 0}
+    assert end["dropped"] == {"client": 1, "server": 0}
+
+
+async def _wait_until(condition, timeout: float = 5) -> None:
+    """Poll `condition` every 20 ms, failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_closed_event_counts_messages_a_stall_without_end_swallowed(tmp_path, confdir):
+    """stall server_to_client with no for_s: the server's echoes reach the proxy and are counted
+    as dropped per direction; the client's messages passed."""
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: freeze\n    action: {stall: {direction: server_to_client}}\n",
+    ) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
+            await ws.send("one")
+            await ws.send("two")
+            [flow] = [f for f in proxy.flows if f.websocket is not None]
+            await _wait_until(lambda: sum(not m.from_client for m in flow.websocket.messages) == 2)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ws.recv(), 0.2)
+        end = await proxy.wait_for("ws.closed")
+    assert end["messages"] == {"client": 2, "server": 2}
+    assert end["dropped"] == {"client": 0, "server": 2}
 
 
 async def test_suppressed_pongs_make_the_client_heartbeat_time_out(tmp_path, confdir):

@@ -378,6 +378,25 @@ def test_normal_close_is_clean_without_hint() -> None:
     assert event.close_meaning == CLOSE_CODE_HINTS[1000]
 
 
+@pytest.mark.parametrize(
+    ("dropped", "redelivered", "expected"),
+    [
+        ({}, {}, {"client": 0, "server": 0}),
+        ({"client": 2, "server": 1}, {}, {"client": 2, "server": 1}),
+        ({"client": 2, "server": 1}, {"client": 2}, {"client": 0, "server": 1}),
+        ({"client": 1}, {"client": 1, "server": 0}, {"client": 0, "server": 0}),
+        # A held message delivered without a dropped count (never expected) is not negative.
+        ({"server": 0}, {"server": 1}, {"client": 0, "server": 0}),
+    ],
+)
+def test_dropped_counts_only_messages_never_delivered(
+    dropped: dict[str, int], redelivered: dict[str, int], expected: dict[str, int]
+) -> None:
+    """ws.closed `dropped`: per side, messages dropped on arrival minus those delivered later."""
+    event = analyse_close(closing(dropped=dropped, redelivered=redelivered), None)
+    assert event.dropped == expected
+
+
 @pytest.mark.parametrize("code", [None, 1006, 1015])
 def test_close_without_close_frame_is_abnormal(code: int | None) -> None:
     """No code, 1006 or 1015 mean no close frame: unclean, hinted by who closed."""

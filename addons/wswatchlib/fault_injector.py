@@ -429,6 +429,7 @@ class FaultInjector:
             return
         self.armed[flow.id] = armed
         self._mark(flow, armed)
+        flow.metadata[events.FAULT_METADATA_KEY]["redelivered"] = {"client": 0, "server": 0}
         action = armed.action
         if isinstance(action, Close | Drop | Stall) and action.after_s is not None:
             armed.timer = asyncio.get_running_loop().create_task(
@@ -474,18 +475,27 @@ class FaultInjector:
         armed.stall_until = None
         held, armed.held = armed.held, []
         for message in held:
-            self._reinject(flow, message)
+            self._deliver_held(flow, message)
 
     @staticmethod
-    def _reinject(flow: http.HTTPFlow, message: websocket.WebSocketMessage) -> None:
+    def _reinject(flow: http.HTTPFlow, message: websocket.WebSocketMessage) -> bool:
+        """Send a copy of `message` on; False when the connection has ended."""
         if flow.websocket is None or flow.websocket.timestamp_end is not None:
-            return
+            return False
         ctx.master.addons.get("proxyserver").inject_event(
             websocket_layer.WebSocketMessageInjected(
                 flow,
                 websocket.WebSocketMessage(message.type, message.from_client, message.content),
             )
         )
+        return True
+
+    def _deliver_held(self, flow: http.HTTPFlow, message: websocket.WebSocketMessage) -> None:
+        """Deliver a message a stall or delay held back (dropped on arrival): counted as
+        redelivered, so `ws.closed` does not count it as dropped."""
+        if self._reinject(flow, message):
+            redelivered = flow.metadata[events.FAULT_METADATA_KEY]["redelivered"]
+            redelivered["client" if message.from_client else "server"] += 1
 
     def websocket_message(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         """Synchronous on the per-message path; only a throttle wait is handed back to await."""
@@ -559,7 +569,7 @@ class FaultInjector:
             message.drop()
             held = websocket.WebSocketMessage(message.type, message.from_client, message.content)
             asyncio.get_running_loop().call_later(
-                action.delay_ms / 1000, self._reinject, flow, held
+                action.delay_ms / 1000, self._deliver_held, flow, held
             )
 
     @staticmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 import email.utils
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import handshake, hints, vendors
 from .events import ClosedEvent, HandshakeEvent
@@ -174,6 +174,18 @@ class ConnectionFacts:
     messages: Mapping[str, int]
     bytes: Mapping[str, int]
     retained_messages: int | None
+    #: Per side: messages not forwarded when they arrived, and of those, how many a fault held
+    #: back and delivered later (a stall with for_s, a delayed message).
+    dropped: Mapping[str, int] = field(default_factory=dict)
+    redelivered: Mapping[str, int] = field(default_factory=dict)
+
+
+def undelivered(dropped: Mapping[str, int], redelivered: Mapping[str, int]) -> dict[str, int]:
+    """Per side, the messages the other peer never got: dropped and not delivered later."""
+    return {
+        side: max(0, dropped.get(side, 0) - redelivered.get(side, 0))
+        for side in ("client", "server")
+    }
 
 
 def analyse_close(facts: ConnectionFacts, vendor: vendors.VendorProfile | None) -> ClosedEvent:
@@ -190,6 +202,7 @@ def analyse_close(facts: ConnectionFacts, vendor: vendors.VendorProfile | None) 
         bytes=dict(facts.bytes),
         vendor=vendor.id if vendor else None,
         hint=hints.close_hint(vendor, facts.close_code, facts.close_reason, clean, facts.closed_by),
+        dropped=undelivered(facts.dropped, facts.redelivered),
         close_meaning=hints.close_meaning(vendor, facts.close_code),
         retained_messages=facts.retained_messages,
     )

@@ -57,6 +57,10 @@ class ConnectionTrack:
     started: float = field(default_factory=time.time)
     messages: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
     bytes: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
+    #: Messages not forwarded when they arrived (a stall or delay may still deliver them later).
+    dropped: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
+    #: The flow's metadata, where the fault injector counts the held messages it delivered.
+    flow_metadata: dict[str, Any] = field(default_factory=dict)
 
 
 class WsWatch:
@@ -203,7 +207,7 @@ class WsWatch:
             flow.comment = scrub_secrets(comment, analysis.secrets)
         if flow.websocket is not None:
             self.connections[flow.id] = ConnectionTrack(
-                event.url, analysis.vendor, analysis.secrets
+                event.url, analysis.vendor, analysis.secrets, flow_metadata=flow.metadata
             )
         if ctx.options.wswatch_redact_flows:
             self._redact_flow(flow)
@@ -242,6 +246,8 @@ class WsWatch:
         side = "client" if message.from_client else "server"
         track.messages[side] += 1
         track.bytes[side] += len(message.content)
+        if message.dropped:  # this addon runs after the fault injector
+            track.dropped[side] += 1
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
         track = self.connections.pop(flow.id, None)
@@ -286,6 +292,10 @@ class WsWatch:
             messages=track.messages,
             bytes=track.bytes,
             retained_messages=retained,
+            dropped=track.dropped,
+            redelivered=(track.flow_metadata.get(events.FAULT_METADATA_KEY) or {}).get(
+                "redelivered", {}
+            ),
         )
         event = reports.analyse_close(facts, track.vendor)
         if rule_id:
