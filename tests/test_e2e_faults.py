@@ -384,6 +384,10 @@ async def test_stall_holds_server_messages_then_delivers_them(tmp_path, confdir)
     )
 
 
+#: 10001 bytes: every 4000-byte cut falls inside a two-byte character.
+LONG_TEXT = "a" + "é" * 5000
+
+
 async def _echo_exchange(port: int, sent: list[str], expect: int, path: str = "/echo") -> list[str]:
     """Send `sent` to the echo upstream, collect `expect` replies (bounded by a timeout)."""
     async with connect(f"ws://127.0.0.1:{port}{path}") as ws:
@@ -400,15 +404,30 @@ async def _echo_exchange(port: int, sent: list[str], expect: int, path: str = "/
         ("{do: duplicate, direction: server_to_client}", ["twice"], ["twice", "twice"]),
         ("{do: truncate, truncate_to: 3, direction: server_to_client}", ["hello"], ["hel"]),
         ("{do: delay, delay_ms: 300, pattern: '^late'}", ["late", "early"], ["early", "late"]),
+        # Injected again by wswatch: mitmproxy would cut these inside a character every 4000 bytes.
+        ("{do: duplicate, direction: server_to_client}", [LONG_TEXT], [LONG_TEXT, LONG_TEXT]),
+        ("{do: delay, delay_ms: 50}", [LONG_TEXT], [LONG_TEXT]),
+        ("{stall: {direction: server_to_client, for_s: 0.3}}", [LONG_TEXT], [LONG_TEXT]),
     ],
-    ids=["drop", "drop-non-ascii-pattern", "duplicate", "truncate", "delay"],
+    ids=[
+        "drop",
+        "drop-non-ascii-pattern",
+        "duplicate",
+        "truncate",
+        "delay",
+        "duplicate-long-text",
+        "delay-long-text",
+        "stall-long-text",
+    ],
 )
 async def test_message_faults_change_what_the_client_receives(
     tmp_path, confdir, action, sent, expected
 ):
-    """messages: drop, duplicate, truncate and delay, matched by direction and pattern."""
+    """messages: drop, duplicate, truncate and delay, matched by direction and pattern; a long
+    non-ASCII text sent again by wswatch arrives intact."""
+    rule = action if action.startswith("{stall") else f"{{messages: {action}}}"
     async with fault_session(
-        tmp_path, confdir, f"rules:\n  - id: mangle\n    action: {{messages: {action}}}\n"
+        tmp_path, confdir, f"rules:\n  - id: mangle\n    action: {rule}\n"
     ) as proxy:
         received = await _echo_exchange(proxy.port, sent, len(expected))
         end = await proxy.wait_for("ws.closed")

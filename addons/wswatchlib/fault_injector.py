@@ -478,22 +478,10 @@ class FaultInjector:
             self._deliver_held(flow, message)
 
     @staticmethod
-    def _reinject(flow: http.HTTPFlow, message: websocket.WebSocketMessage) -> bool:
-        """Send a copy of `message` on; False when the connection has ended."""
-        if flow.websocket is None or flow.websocket.timestamp_end is not None:
-            return False
-        ctx.master.addons.get("proxyserver").inject_event(
-            websocket_layer.WebSocketMessageInjected(
-                flow,
-                websocket.WebSocketMessage(message.type, message.from_client, message.content),
-            )
-        )
-        return True
-
-    def _deliver_held(self, flow: http.HTTPFlow, message: websocket.WebSocketMessage) -> None:
+    def _deliver_held(flow: http.HTTPFlow, message: websocket.WebSocketMessage) -> None:
         """Deliver a message a stall or delay held back (dropped on arrival): counted as
         redelivered, so `ws.closed` does not count it as dropped."""
-        if self._reinject(flow, message):
+        if mitm_internals.inject_message(flow, message):
             redelivered = flow.metadata[events.FAULT_METADATA_KEY]["redelivered"]
             redelivered["client" if message.from_client else "server"] += 1
 
@@ -505,6 +493,7 @@ class FaultInjector:
         if mitm_internals.is_wakeup_message(message):
             message.drop()
             return None
+        mitm_internals.restore_injected_text(flow, message)
         armed = self.armed.get(flow.id)
         if armed is None or message.injected:
             return None
@@ -557,7 +546,7 @@ class FaultInjector:
         if op is MessageOp.DROP:
             message.drop()
         elif op is MessageOp.DUPLICATE:
-            self._reinject(flow, message)
+            mitm_internals.inject_message(flow, message)
         elif op is MessageOp.TRUNCATE:
             assert action.truncate_to is not None
             content = truncate(message.content, action.truncate_to, message.is_text)
@@ -600,6 +589,7 @@ class FaultInjector:
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
         mitm_internals.forget_verbatim(flow)
+        mitm_internals.forget_injected_text(flow)
         armed = self.armed.pop(flow.id, None)
         self.pong_faults.pop(flow.client_conn.id, None)
         if armed is not None:

@@ -19,6 +19,11 @@ end-to-end tests on both, so an upgrade that breaks one fails loudly rather than
   with U+FFFD in it. `send_text_verbatim` has the patched `send2` put the message's exact bytes
   on the wire as one text frame instead, serialised by the connection's own wsproto frame
   protocol (masking and permessage-deflate included).
+- Injected text (duplicates, delayed and released messages): mitmproxy cuts an injected message
+  into 4000-byte fragments and decodes each with replacement characters, breaking a character
+  that straddles a cut. `inject_message` remembers such a text's exact bytes, and
+  `restore_injected_text` puts them back (and sends them verbatim) when it comes back through
+  `websocket_message`.
 """
 
 from __future__ import annotations
@@ -44,6 +49,10 @@ _filters: list[SendFilter] = []
 #: Connection id -> the text message whose exact bytes go to it next, or None once they are on
 #: the wire and the rest of that message's fragments must be swallowed.
 _verbatim: dict[str, websocket.WebSocketMessage | None] = {}
+
+#: (flow id, the bytes mitmproxy makes of an injected text) -> the exact bytes of the texts
+#: `inject_message` injected that mitmproxy's fragmenting damages, in injection order.
+_injected_text: dict[tuple[str, bytes], list[bytes]] = {}
 
 #: Close codes that stand for "no close frame arrived" and must never become a real frame.
 NO_FRAME_CLOSE_CODES = frozenset({1006, 1015})
@@ -114,6 +123,50 @@ def forget_verbatim(flow: http.HTTPFlow) -> None:
     if _verbatim:
         _verbatim.pop(flow.client_conn.id, None)
         _verbatim.pop(flow.server_conn.id, None)
+
+
+def _as_injected(content: bytes) -> bytes:
+    """The text mitmproxy assembles from injected bytes: `Fragmentizer` cuts them every
+    FRAGMENT_SIZE bytes and decodes each piece with replacement characters."""
+    size = websocket_layer.Fragmentizer.FRAGMENT_SIZE
+    pieces = (content[start : start + size] for start in range(0, len(content), size))
+    return b"".join(piece.decode("utf-8", errors="replace").encode() for piece in pieces)
+
+
+def inject_message(flow: http.HTTPFlow, message: websocket.WebSocketMessage) -> bool:
+    """Inject a copy of `message` into `flow`'s WebSocket; False when the connection has ended.
+    A text that mitmproxy's fragmenting would damage is remembered for `restore_injected_text`."""
+    if flow.websocket is None or flow.websocket.timestamp_end is not None:
+        return False
+    if message.is_text:
+        assembled = _as_injected(message.content)
+        if assembled != message.content:
+            _injected_text.setdefault((flow.id, assembled), []).append(message.content)
+    copy = websocket.WebSocketMessage(message.type, message.from_client, message.content)
+    ctx.master.addons.get("proxyserver").inject_event(
+        websocket_layer.WebSocketMessageInjected(flow, copy)
+    )
+    return True
+
+
+def restore_injected_text(flow: http.HTTPFlow, message: websocket.WebSocketMessage) -> None:
+    """In `websocket_message`: give an injected text that mitmproxy damaged its exact bytes
+    back, and have them sent as they are."""
+    if not _injected_text or not message.injected or not message.is_text:
+        return
+    key = (flow.id, message.content)
+    originals = _injected_text.get(key)
+    if originals:
+        message.content = originals.pop(0)
+        if not originals:
+            del _injected_text[key]
+        send_text_verbatim(flow, message)
+
+
+def forget_injected_text(flow: http.HTTPFlow) -> None:
+    """Drop what `inject_message` remembered for `flow` (its connection has ended)."""
+    for key in [key for key in _injected_text if key[0] == flow.id]:
+        del _injected_text[key]
 
 
 def keep_abnormal_closes_abnormal(
