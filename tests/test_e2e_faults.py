@@ -153,17 +153,45 @@ async def test_delay_holds_the_handshake_for_the_configured_time(tmp_path, confd
     assert slow["outcome"] == "accepted" and slow["injected"] is True
 
 
-async def test_hang_never_answers_until_the_client_gives_up(tmp_path, confdir):
-    """hang: the client's open_timeout fires; the log says failed, client_gave_up, injected."""
-    async with fault_session(
-        tmp_path, confdir, "rules:\n  - id: black-hole\n    action: {hang: {}}\n"
-    ) as proxy:
+@contextlib.asynccontextmanager
+async def counting_upstream() -> AsyncIterator[tuple[int, list[bytes]]]:
+    """A local upstream that records what each connection sent first, and answers nothing."""
+    received: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        received.append(await reader.read(65536))
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1], received
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_hang_whose_client_gives_up_is_client_gave_up_not_killed(tmp_path, confdir):
+    """hang: the client's open_timeout fires; the log says client_gave_up (as for a silent
+    upstream), injected, with the rule; the request never reaches the upstream."""
+    faults = rules_file(tmp_path, "rules:\n  - id: black-hole\n    action: {hang: {}}\n")
+    async with (
+        counting_upstream() as (up, upstream_received),
+        running_proxy(
+            tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_faults=[faults]
+        ) as proxy,
+    ):
         with pytest.raises(TimeoutError):
             async with connect(f"ws://127.0.0.1:{proxy.port}/echo", open_timeout=1):
                 pass
         event = await proxy.wait_for("ws.handshake")
-    assert (event["outcome"], event["injected"], event["rule_id"]) == ("failed", True, "black-hole")
+    assert (event["outcome"], event["failure"], event["error"]) == (
+        "failed",
+        "client_gave_up",
+        "Client disconnected.",
+    )
+    assert (event["injected"], event["rule_id"]) == (True, "black-hole")
     assert event["duration_ms"] >= 900
+    assert upstream_received == []
 
 
 async def test_hang_with_a_limit_closes_the_connection_after_it(tmp_path, confdir):
@@ -174,8 +202,16 @@ async def test_hang_with_a_limit_closes_the_connection_after_it(tmp_path, confdi
         started = time.monotonic()
         error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/echo")
         waited = time.monotonic() - started
+        event = await proxy.wait_for("ws.handshake")
     assert isinstance(error, websockets.InvalidMessage)  # the connection closed with no HTTP answer
+    assert isinstance(error.__cause__, EOFError)
     assert 1.0 <= waited < 4.5
+    assert (event["outcome"], event["failure"], event["reason"]) == (
+        "failed",
+        "injected_hang_expired",
+        "the proxy held the request for max_s, then closed the connection",
+    )
+    assert (event["injected"], event["rule_id"]) == (True, "hang-1s")
 
 
 def _websocket_client_error(url: str) -> BaseException:
@@ -196,7 +232,12 @@ async def test_reset_sends_a_tcp_reset_before_any_answer(tmp_path, confdir):
         )
         event = await proxy.wait_for("ws.handshake")
     assert isinstance(error, ConnectionResetError)
-    assert (event["outcome"], event["failure"], event["injected"]) == ("failed", "killed", True)
+    assert (event["outcome"], event["failure"], event["reason"]) == (
+        "failed",
+        "injected_reset",
+        "the proxy sent the client a TCP RST instead of an answer",
+    )
+    assert (event["injected"], event["rule_id"]) == (True, "rst")
 
 
 async def test_close_before_answer_is_a_clean_eof(tmp_path, confdir):
@@ -212,7 +253,12 @@ async def test_close_before_answer_is_a_clean_eof(tmp_path, confdir):
     assert isinstance(error, websockets.InvalidMessage)
     assert isinstance(error.__cause__, EOFError)
     assert isinstance(other_client, websocket_client.WebSocketConnectionClosedException)
-    assert event["outcome"] == "failed" and event["rule_id"] == "eof"
+    assert (event["outcome"], event["failure"], event["reason"]) == (
+        "failed",
+        "injected_close",
+        "the proxy closed the client's connection without an answer",
+    )
+    assert event["rule_id"] == "eof"
 
 
 @pytest.mark.parametrize(
@@ -317,21 +363,29 @@ async def test_drop_cuts_the_connection_without_a_close_frame(tmp_path, confdir)
 
 
 async def test_stall_holds_server_messages_then_delivers_them(tmp_path, confdir):
-    """stall server_to_client for 1 s: the echo arrives only after the stall ends."""
-    async with (
-        fault_session(
-            tmp_path,
-            confdir,
-            "rules:\n  - id: freeze\n    action: {stall: {direction: server_to_client, for_s: 1}}\n",
-        ) as proxy,
-        connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws,
-    ):
-        started = time.monotonic()
-        await ws.send("are you there?")
-        reply = await asyncio.wait_for(ws.recv(), 5)
-        waited = time.monotonic() - started
+    """stall server_to_client for 1 s: the echo arrives only after the stall ends, and is not
+    counted as dropped."""
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: freeze\n    action: {stall: {direction: server_to_client, for_s: 1}}\n",
+    ) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
+            started = time.monotonic()
+            await ws.send("are you there?")
+            reply = await asyncio.wait_for(ws.recv(), 5)
+            waited = time.monotonic() - started
+        end = await proxy.wait_for("ws.closed")
     assert reply == "are you there?"
     assert 0.9 <= waited < 4
+    assert (end["messages"], end["dropped"]) == (
+        {"client": 1, "server": 1},
+        {"client": 0, "server": 0},
+    )
+
+
+#: 10001 bytes: every 4000-byte cut falls inside a two-byte character.
+LONG_TEXT = "a" + "é" * 5000
 
 
 async def _echo_exchange(port: int, sent: list[str], expect: int, path: str = "/echo") -> list[str]:
@@ -346,23 +400,146 @@ async def _echo_exchange(port: int, sent: list[str], expect: int, path: str = "/
     ("action", "sent", "expected"),
     [
         ("{do: drop, pattern: '^drop'}", ["drop me", "keep me"], ["keep me"]),
+        ("{do: drop, pattern: '^é'}", ["éa", "ae"], ["ae"]),
         ("{do: duplicate, direction: server_to_client}", ["twice"], ["twice", "twice"]),
         ("{do: truncate, truncate_to: 3, direction: server_to_client}", ["hello"], ["hel"]),
         ("{do: delay, delay_ms: 300, pattern: '^late'}", ["late", "early"], ["early", "late"]),
+        # Injected again by wswatch: mitmproxy would cut these inside a character every 4000 bytes.
+        ("{do: duplicate, direction: server_to_client}", [LONG_TEXT], [LONG_TEXT, LONG_TEXT]),
+        ("{do: delay, delay_ms: 50}", [LONG_TEXT], [LONG_TEXT]),
+        ("{stall: {direction: server_to_client, for_s: 0.3}}", [LONG_TEXT], [LONG_TEXT]),
     ],
-    ids=["drop", "duplicate", "truncate", "delay"],
+    ids=[
+        "drop",
+        "drop-non-ascii-pattern",
+        "duplicate",
+        "truncate",
+        "delay",
+        "duplicate-long-text",
+        "delay-long-text",
+        "stall-long-text",
+    ],
 )
 async def test_message_faults_change_what_the_client_receives(
     tmp_path, confdir, action, sent, expected
 ):
-    """messages: drop, duplicate, truncate and delay, matched by direction and pattern."""
+    """messages: drop, duplicate, truncate and delay, matched by direction and pattern; a long
+    non-ASCII text sent again by wswatch arrives intact."""
+    rule = action if action.startswith("{stall") else f"{{messages: {action}}}"
     async with fault_session(
-        tmp_path, confdir, f"rules:\n  - id: mangle\n    action: {{messages: {action}}}\n"
+        tmp_path, confdir, f"rules:\n  - id: mangle\n    action: {rule}\n"
     ) as proxy:
         received = await _echo_exchange(proxy.port, sent, len(expected))
         end = await proxy.wait_for("ws.closed")
     assert received == expected
     assert end["injected"] is True and end["rule_id"] == "mangle"
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("ééééé", 5, "éé"),
+        # Longer than mitmproxy's 4000-byte fragments, cut inside a character.
+        ("a" + "é" * 5000, 9000, "a" + "é" * 4499),
+        ("x😀y", 4, "x"),
+    ],
+    ids=["short", "long", "emoji"],
+)
+async def test_truncated_text_arrives_as_the_exact_valid_prefix_without_replacement_characters(
+    tmp_path, confdir, compression, text, limit, expected
+):
+    """truncate_to N on text: the client gets the longest whole-character prefix of at most N
+    bytes, as a text message, with and without permessage-deflate."""
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: cut\n    action: {messages: "
+        f"{{do: truncate, truncate_to: {limit}, direction: server_to_client, type: text}}}}\n",
+    ) as proxy:
+        async with connect(
+            f"ws://127.0.0.1:{proxy.port}/echo", compression=compression, max_size=None
+        ) as ws:
+            await ws.send(text)
+            received = await asyncio.wait_for(ws.recv(), 5)
+            await ws.send(b"binary passes")
+            assert await asyncio.wait_for(ws.recv(), 5) == b"binary passes"
+            negotiated = [extension.name for extension in ws.protocol.extensions]
+    assert received == expected
+    assert negotiated == ([] if compression is None else ["permessage-deflate"])
+
+
+def _flipped_positions(sent: bytes, received: bytes) -> list[int]:
+    assert len(received) == len(sent)
+    flipped = [i for i, (a, b) in enumerate(zip(sent, received, strict=True)) if a != b]
+    assert all(received[i] == sent[i] ^ 0xFF for i in flipped)
+    return flipped
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+async def test_corrupted_text_makes_a_real_client_close_with_1007(tmp_path, confdir, compression):
+    """corrupt on text toward the client: it gets invalid UTF-8 in a text frame and, as RFC 6455
+    section 8.1 requires, fails the connection with 1007; ws.closed says so."""
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: rot\n    action: {messages: {do: corrupt, direction: server_to_client}}\n",
+    ) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo", compression=compression) as ws:
+            await ws.send("a" * 640)
+            with pytest.raises(websockets.ConnectionClosedError) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+        end = await proxy.wait_for("ws.closed")
+    assert closed.value.sent.code == 1007
+    assert "invalid start byte" in closed.value.sent.reason
+    assert (end["close_code"], end["closed_by"], end["rule_id"]) == (1007, "client", "rot")
+
+
+def _raw_text_exchange(url: str, sent: str) -> tuple[int, bytes]:
+    """Send `sent`, return the opcode and the exact payload bytes of the reply (no UTF-8 check)."""
+    client = websocket_client.create_connection(url, timeout=5, skip_utf8_validation=True)
+    try:
+        client.send(sent)
+        opcode, payload = client.recv_data()
+    finally:
+        client.close()
+    return opcode, payload
+
+
+async def test_corrupted_text_arrives_as_the_flipped_bytes_exactly(tmp_path, confdir):
+    """corrupt on text: a client that skips UTF-8 checks reads a text frame whose bytes are the
+    sent ones with one in 64 flipped (0xFF), not replacement characters."""
+    sent = "a" * 640
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: rot\n    action: {messages: {do: corrupt, direction: server_to_client}}\n",
+    ) as proxy:
+        opcode, received = await asyncio.to_thread(
+            _raw_text_exchange, f"ws://127.0.0.1:{proxy.port}/echo", sent
+        )
+    assert opcode == websocket_client.ABNF.OPCODE_TEXT
+    assert len(_flipped_positions(sent.encode(), received)) == 10
+    assert b"\xef\xbf\xbd" not in received  # no U+FFFD
+    with pytest.raises(UnicodeDecodeError):
+        received.decode("utf-8")
+
+
+async def test_corrupted_text_toward_the_server_makes_it_close_with_1007(tmp_path, confdir):
+    """corrupt on text toward the upstream (masked frames): the real server fails the
+    connection with 1007, which reaches the client."""
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: rot\n    action: {messages: {do: corrupt, direction: client_to_server}}\n",
+    ) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
+            await ws.send("é" * 100)
+            with pytest.raises(websockets.ConnectionClosedError) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+        end = await proxy.wait_for("ws.closed")
+    assert closed.value.rcvd.code == 1007
+    assert (end["close_code"], end["closed_by"]) == (1007, "server")
 
 
 async def test_corrupt_flips_bytes_of_binary_messages(tmp_path, confdir):
@@ -379,6 +556,74 @@ async def test_corrupt_flips_bytes_of_binary_messages(tmp_path, confdir):
             await ws.send("text passes")
             assert await asyncio.wait_for(ws.recv(), 5) == "text passes"
     assert len(echoed) == len(payload) and echoed != payload
+
+
+@pytest.mark.parametrize(
+    ("action", "sent", "expected", "dropped"),
+    [
+        ("{do: drop, pattern: '^drop'}", ["drop me", "keep me"], ["keep me"], 1),
+        # Held back and delivered later: delayed, not dropped.
+        ("{do: delay, delay_ms: 200, pattern: '^late'}", ["late", "early"], ["early", "late"], 0),
+    ],
+    ids=["drop", "delay"],
+)
+async def test_closed_event_counts_dropped_messages_but_not_delayed_ones(
+    tmp_path, confdir, action, sent, expected, dropped
+):
+    """ws.closed: `dropped` counts the client's messages a fault swallowed; a delayed one that
+    was delivered is not dropped; `messages` counts every message received."""
+    async with fault_session(
+        tmp_path, confdir, f"rules:\n  - id: lossy\n    action: {{messages: {action}}}\n"
+    ) as proxy:
+        received = await _echo_exchange(proxy.port, sent, len(expected))
+        end = await proxy.wait_for("ws.closed")
+    assert received == expected
+    assert end["messages"] == {"client": len(sent), "server": len(expected)}
+    assert end["dropped"] == {"client": dropped, "server": 0}
+
+
+async def test_closed_event_counts_a_delayed_message_as_dropped_when_the_connection_ends_first(
+    tmp_path, confdir
+):
+    """delay 5 s, then the client closes at once: the held message was never delivered."""
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: slow\n    action: {messages: {do: delay, delay_ms: 5000}}\n",
+    ) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
+            await ws.send("never arrives")
+        end = await proxy.wait_for("ws.closed")
+    assert end["messages"] == {"client": 1, "server": 0}
+    assert end["dropped"] == {"client": 1, "server": 0}
+
+
+async def _wait_until(condition, timeout: float = 5) -> None:
+    """Poll `condition` every 20 ms, failing after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_closed_event_counts_messages_a_stall_without_end_swallowed(tmp_path, confdir):
+    """stall server_to_client with no for_s: the server's echoes reach the proxy and are counted
+    as dropped per direction; the client's messages passed."""
+    async with fault_session(
+        tmp_path,
+        confdir,
+        "rules:\n  - id: freeze\n    action: {stall: {direction: server_to_client}}\n",
+    ) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
+            await ws.send("one")
+            await ws.send("two")
+            [flow] = [f for f in proxy.flows if f.websocket is not None]
+            await _wait_until(lambda: sum(not m.from_client for m in flow.websocket.messages) == 2)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ws.recv(), 0.2)
+        end = await proxy.wait_for("ws.closed")
+    assert end["messages"] == {"client": 2, "server": 2}
+    assert end["dropped"] == {"client": 0, "server": 2}
 
 
 async def test_suppressed_pongs_make_the_client_heartbeat_time_out(tmp_path, confdir):

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from wswatchlib.network_errors import ERROR_PATTERNS, FailureKind, classify_network_error
+from wswatchlib.network_errors import (
+    ERROR_PATTERNS,
+    INJECTED_FAILURES,
+    FailureKind,
+    InjectedEnd,
+    classify_failure,
+    classify_network_error,
+)
 
 REFUSED = "connection refused"
 UNRESOLVED = "host name could not be resolved"
@@ -85,12 +92,53 @@ def test_classification_ignores_case() -> None:
     assert classify_network_error("CLIENT DISCONNECTED.").kind is FailureKind.CLIENT_GAVE_UP
 
 
-def test_every_failure_kind_but_other_has_a_pattern() -> None:
-    """Every FailureKind except OTHER is produced by at least one ERROR_PATTERNS row."""
+INJECTED_KINDS = {failure.kind for failure in INJECTED_FAILURES.values()}
+
+
+def test_every_failure_kind_but_other_has_a_pattern_or_an_injected_end() -> None:
+    """Every FailureKind except OTHER comes from one ERROR_PATTERNS row or one InjectedEnd."""
     produced = {kind for _pattern, kind, _reason in ERROR_PATTERNS}
-    assert produced == set(FailureKind) - {FailureKind.OTHER}
+    assert produced.isdisjoint(INJECTED_KINDS)
+    assert produced | INJECTED_KINDS == set(FailureKind) - {FailureKind.OTHER}
+    assert set(INJECTED_FAILURES) == set(InjectedEnd)
+    assert len(INJECTED_KINDS) == len(InjectedEnd)
 
 
-def test_real_text_table_covers_every_failure_kind() -> None:
-    """The table of real texts above exercises every FailureKind, OTHER included."""
-    assert {kind for _message, kind, _reason in REAL_TEXTS} == set(FailureKind)
+def test_real_text_table_covers_every_failure_kind_from_text() -> None:
+    """The table of real texts above exercises every kind error text gives, OTHER included."""
+    assert {kind for _message, kind, _reason in REAL_TEXTS} == set(FailureKind) - INJECTED_KINDS
+
+
+KILLED = "Connection killed."
+GAVE_UP = "Client disconnected."
+
+#: (error text, what the fault injector recorded, expected kind): the injector's record names a
+#: kill it did; whatever else ended the flow keeps the kind its text gives.
+INJECTED_CASES = [
+    (KILLED, "reset", FailureKind.INJECTED_RESET),
+    (KILLED, "close", FailureKind.INJECTED_CLOSE),
+    (KILLED, "hang_expired", FailureKind.INJECTED_HANG_EXPIRED),
+    (KILLED, None, FailureKind.KILLED),
+    (KILLED, "something newer", FailureKind.KILLED),
+    (GAVE_UP, None, FailureKind.CLIENT_GAVE_UP),
+    (GAVE_UP, "hang_expired", FailureKind.CLIENT_GAVE_UP),
+    (GAVE_UP, "reset", FailureKind.CLIENT_GAVE_UP),
+    ("[Errno 111] Connect call failed ('127.0.0.1', 9)", "close", FailureKind.REFUSED),
+]
+
+
+@pytest.mark.parametrize(("message", "injected_end", "kind"), INJECTED_CASES)
+def test_a_kill_by_an_injected_fault_is_named_for_what_the_client_saw(
+    message: str, injected_end: str | None, kind: FailureKind
+) -> None:
+    """classify_failure: an injected kill gets its injected kind, anything else its text's."""
+    assert classify_failure(message, injected_end).kind is kind
+
+
+def test_injected_failures_have_exact_reasons() -> None:
+    """Each injected kind carries a reason saying what the client went through."""
+    assert {end.value: classify_failure(KILLED, end.value).reason for end in InjectedEnd} == {
+        "reset": "the proxy sent the client a TCP RST instead of an answer",
+        "close": "the proxy closed the client's connection without an answer",
+        "hang_expired": "the proxy held the request for max_s, then closed the connection",
+    }

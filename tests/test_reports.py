@@ -258,6 +258,35 @@ def test_refused_connection_is_failed(catalog: VendorCatalog, redactor: Redactor
     assert analysis.summary_reason == "refused: connection refused"
 
 
+def test_flow_killed_by_an_injected_reset_is_reported_as_injected_reset_not_killed(
+    catalog: VendorCatalog, redactor: Redactor
+) -> None:
+    """A kill recorded as an injected reset: failure injected_reset, its reason, hint, summary."""
+    analysis = analyse_handshake(
+        facts(
+            status=None,
+            reason=None,
+            response_headers={},
+            error="Connection killed.",
+            injected_end="reset",
+        ),
+        catalog,
+        redactor,
+        100,
+    )
+    event = analysis.event
+    assert (event.outcome, event.failure, event.reason, event.error) == (
+        "failed",
+        "injected_reset",
+        "the proxy sent the client a TCP RST instead of an answer",
+        "Connection killed.",
+    )
+    assert event.hint == FAILURE_HINTS[FailureKind.INJECTED_RESET]
+    assert analysis.summary_reason == (
+        "injected_reset: the proxy sent the client a TCP RST instead of an answer"
+    )
+
+
 def test_101_with_bad_accept_is_invalid(catalog: VendorCatalog, redactor: Redactor) -> None:
     """A 101 whose accept value is wrong is invalid, with the problem and its hint."""
     analysis = analyse_handshake(
@@ -357,6 +386,25 @@ def test_normal_close_is_clean_without_hint() -> None:
         7,
     )
     assert event.close_meaning == CLOSE_CODE_HINTS[1000]
+
+
+@pytest.mark.parametrize(
+    ("dropped", "redelivered", "expected"),
+    [
+        ({}, {}, {"client": 0, "server": 0}),
+        ({"client": 2, "server": 1}, {}, {"client": 2, "server": 1}),
+        ({"client": 2, "server": 1}, {"client": 2}, {"client": 0, "server": 1}),
+        ({"client": 1}, {"client": 1, "server": 0}, {"client": 0, "server": 0}),
+        # A held message delivered without a dropped count (never expected) is not negative.
+        ({"server": 0}, {"server": 1}, {"client": 0, "server": 0}),
+    ],
+)
+def test_dropped_counts_only_messages_never_delivered(
+    dropped: dict[str, int], redelivered: dict[str, int], expected: dict[str, int]
+) -> None:
+    """ws.closed `dropped`: per side, messages dropped on arrival minus those delivered later."""
+    event = analyse_close(closing(dropped=dropped, redelivered=redelivered), None)
+    assert event.dropped == expected
 
 
 @pytest.mark.parametrize("code", [None, 1006, 1015])

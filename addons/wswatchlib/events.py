@@ -8,7 +8,7 @@ may be added; none may change meaning. Every event also gets `event`, `schema`, 
 from __future__ import annotations
 
 import datetime
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 SCHEMA = 1
@@ -19,7 +19,9 @@ SUMMARY = "session.summary"
 FAULT_INJECTED = "fault.injected"
 
 #: flow.metadata key the fault injector sets on a flow it disturbed:
-#: {"rule_id": str, "action": str, "closed_by_proxy": bool (connection faults that closed it)}.
+#: {"rule_id": str, "action": str, "closed_by_proxy": bool (connection faults that closed it),
+#:  "ended": str (a handshake fault that ended the flow itself: network_errors.InjectedEnd),
+#:  "redelivered": {"client": int, "server": int} (held messages a connection fault delivered)}.
 FAULT_METADATA_KEY = "wswatch.fault"
 
 #: TCPFlow.metadata key the watcher sets on a raw TCP relay of an upgraded WebSocket connection:
@@ -76,6 +78,7 @@ class ClosedEvent:
     bytes: dict[str, int] | None
     vendor: str | None
     hint: str | None
+    dropped: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
     close_meaning: str | None = None
     injected: bool = False
     rule_id: str | None = None

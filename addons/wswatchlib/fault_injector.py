@@ -61,7 +61,9 @@ from .fault_rules import (
 )
 from .fault_schedule import FaultSchedule
 from .handshake import split_tokens
+from .network_errors import InjectedEnd
 from .option_errors import logs_option_errors_until_running
+from .payload_faults import corrupt, truncate
 from .watcher import header_map, is_upgrade_request
 
 logger = logging.getLogger("wswatch")
@@ -106,14 +108,11 @@ def _type_covers(message_type: MessageType, message: websocket.WebSocketMessage)
     return message_type is MessageType.ANY or (message_type is MessageType.TEXT) == message.is_text
 
 
-def corrupt(content: bytes, rng: random.Random) -> bytes:
-    """Flip one byte in every 64 (at least one), at seeded positions."""
-    if not content:
-        return content
-    data = bytearray(content)
-    for _ in range(max(1, len(data) // 64)):
-        data[rng.randrange(len(data))] ^= 0xFF
-    return bytes(data)
+def _searchable(message: websocket.WebSocketMessage) -> str:
+    """What a `pattern` is searched in: the text, or binary content decoded as latin-1."""
+    if message.is_text:
+        return message.content.decode("utf-8", errors="replace")
+    return message.content.decode("latin-1")
 
 
 #: The redacted `ws://` URL of a flow and the secret values its request carries.
@@ -372,24 +371,36 @@ class FaultInjector:
             jitter = self.jitter.uniform(0, action.jitter_ms) if action.jitter_ms else 0
             await asyncio.sleep((action.ms + jitter) / 1000)
         elif isinstance(action, Hang):
-            await self._hang(flow, action.max_s)
+            if await self._hang(flow, action.max_s):
+                # Not killed: mitmproxy reports "Client disconnected.", as for a silent upstream.
+                return
+            self._ended(flow, InjectedEnd.HANG_EXPIRED)
             flow.kill()
         elif isinstance(action, Reset):
-            mitm_internals.reset_client(flow)
+            if mitm_internals.reset_client(flow):
+                self._ended(flow, InjectedEnd.RESET)
             flow.kill()
         elif isinstance(action, CloseBeforeAnswer):
+            self._ended(flow, InjectedEnd.CLOSE)
             flow.kill()
         elif isinstance(action, Bad101):
             self.pending_101[flow.id] = armed
 
     @staticmethod
-    async def _hang(flow: http.HTTPFlow, max_s: float | None) -> None:
-        """Hold the request until the client gives up, or `max_s` passes."""
+    def _ended(flow: http.HTTPFlow, end: InjectedEnd) -> None:
+        """Record how this fault ended the flow, so the watcher names the failure for it."""
+        flow.metadata[events.FAULT_METADATA_KEY]["ended"] = end.value
+
+    @staticmethod
+    async def _hang(flow: http.HTTPFlow, max_s: float | None) -> bool:
+        """Hold the request until the client gives up (True), or `max_s` passes (False)."""
         deadline = None if max_s is None else time.monotonic() + max_s
-        while flow.client_conn.timestamp_end is None and (
-            deadline is None or time.monotonic() < deadline
-        ):
+        while deadline is None or time.monotonic() < deadline:
+            # timestamp_end is set once mitmproxy has queued the client's disconnect for the flow.
+            if flow.client_conn.timestamp_end is not None:
+                return True
             await asyncio.sleep(0.05)
+        return flow.client_conn.timestamp_end is not None
 
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.response is None or flow.response.status_code != 101:
@@ -427,6 +438,7 @@ class FaultInjector:
             return
         self.armed[flow.id] = armed
         self._mark(flow, armed)
+        flow.metadata[events.FAULT_METADATA_KEY]["redelivered"] = {"client": 0, "server": 0}
         action = armed.action
         if isinstance(action, Close | Drop | Stall) and action.after_s is not None:
             armed.timer = asyncio.get_running_loop().create_task(
@@ -472,26 +484,25 @@ class FaultInjector:
         armed.stall_until = None
         held, armed.held = armed.held, []
         for message in held:
-            self._reinject(flow, message)
+            self._deliver_held(flow, message)
 
     @staticmethod
-    def _reinject(flow: http.HTTPFlow, message: websocket.WebSocketMessage) -> None:
-        if flow.websocket is None or flow.websocket.timestamp_end is not None:
-            return
-        ctx.master.addons.get("proxyserver").inject_event(
-            websocket_layer.WebSocketMessageInjected(
-                flow,
-                websocket.WebSocketMessage(message.type, message.from_client, message.content),
-            )
-        )
+    def _deliver_held(flow: http.HTTPFlow, message: websocket.WebSocketMessage) -> None:
+        """Deliver a message a stall or delay held back (dropped on arrival): counted as
+        redelivered, so `ws.closed` does not count it as dropped."""
+        if mitm_internals.inject_message(flow, message):
+            redelivered = flow.metadata[events.FAULT_METADATA_KEY]["redelivered"]
+            redelivered["client" if message.from_client else "server"] += 1
 
     def websocket_message(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         """Synchronous on the per-message path; only a throttle wait is handed back to await."""
         assert flow.websocket is not None
+        mitm_internals.forget_verbatim(flow)  # sent by now, unless its message was dropped
         message = flow.websocket.messages[-1]
         if mitm_internals.is_wakeup_message(message):
             message.drop()
             return None
+        mitm_internals.restore_injected_text(flow, message)
         armed = self.armed.get(flow.id)
         if armed is None or message.injected:
             return None
@@ -532,9 +543,7 @@ class FaultInjector:
             and _type_covers(action.type, message)
         ):
             return
-        if action.pattern is not None and not action.pattern.search(
-            message.content.decode("latin-1")
-        ):
+        if action.pattern is not None and not action.pattern.search(_searchable(message)):
             return
         if (
             action.probability < 1
@@ -546,18 +555,28 @@ class FaultInjector:
         if op is MessageOp.DROP:
             message.drop()
         elif op is MessageOp.DUPLICATE:
-            self._reinject(flow, message)
+            mitm_internals.inject_message(flow, message)
         elif op is MessageOp.TRUNCATE:
-            message.content = message.content[: action.truncate_to]
+            assert action.truncate_to is not None
+            content = truncate(message.content, action.truncate_to, message.is_text)
+            self._rewrite(flow, message, content)
         elif op is MessageOp.CORRUPT:
-            message.content = corrupt(message.content, self.jitter)
+            self._rewrite(flow, message, corrupt(message.content, self.jitter, message.is_text))
         elif op is MessageOp.DELAY:
             assert action.delay_ms is not None
             message.drop()
             held = websocket.WebSocketMessage(message.type, message.from_client, message.content)
             asyncio.get_running_loop().call_later(
-                action.delay_ms / 1000, self._reinject, flow, held
+                action.delay_ms / 1000, self._deliver_held, flow, held
             )
+
+    @staticmethod
+    def _rewrite(flow: http.HTTPFlow, message: websocket.WebSocketMessage, content: bytes) -> None:
+        """Forward `message` with `content`; a text one with exactly these bytes (mitmproxy
+        would re-decode them, putting replacement characters where they are not UTF-8)."""
+        message.content = content
+        if message.is_text:
+            mitm_internals.send_text_verbatim(flow, message)
 
     def _pong_filter(
         self, connection: websocket_layer.WebsocketConnection, event: wsproto.events.Event
@@ -578,6 +597,8 @@ class FaultInjector:
         return False
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
+        mitm_internals.forget_verbatim(flow)
+        mitm_internals.forget_injected_text(flow)
         armed = self.armed.pop(flow.id, None)
         self.pong_faults.pop(flow.client_conn.id, None)
         if armed is not None:

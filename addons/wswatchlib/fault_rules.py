@@ -132,9 +132,9 @@ class MessageOp(enum.StrEnum):
     DELAY = "delay"
     #: Forward the message twice.
     DUPLICATE = "duplicate"
-    #: Forward only the first ``truncate_to`` bytes or characters.
+    #: Forward only the first ``truncate_to`` bytes (of a text, whole UTF-8 characters only).
     TRUNCATE = "truncate"
-    #: Forward the message with altered content.
+    #: Forward the message with one byte in 64 flipped (a text arrives as invalid UTF-8).
     CORRUPT = "corrupt"
 
 

@@ -91,8 +91,11 @@ FAILURE_HINTS: dict[FailureKind, str] = {
     FailureKind.UPSTREAM_CLOSED: "The upstream closed the connection without answering: it crashed, or it expects TLS (wss://) or another protocol on that port.",
     FailureKind.UPSTREAM_PROTOCOL: "The upstream answered with something that is not HTTP: the port serves another protocol.",
     FailureKind.TIMEOUT: "No answer came in time: the upstream is overloaded or a firewall drops packets silently.",
-    FailureKind.CLIENT_GAVE_UP: "The client waited, then gave up: the upstream accepted the connection but sent no answer (it is stuck, or it waits for TLS or another protocol), or the client's handshake timeout is shorter than the upstream needs.",
-    FailureKind.KILLED: "The flow was killed by a user, an addon or an injected fault, not by the network.",
+    FailureKind.CLIENT_GAVE_UP: "The client waited, then gave up: the upstream accepted the connection but sent no answer (it is stuck, or it waits for TLS or another protocol), or the client's handshake timeout is shorter than the upstream needs (with injected: true, a hang held the request).",
+    FailureKind.KILLED: "The flow was killed by a user or an addon (or by a fault that found nothing left to act on), not by the network.",
+    FailureKind.INJECTED_RESET: "An injected reset: the client got a TCP RST instead of an answer; check that it reports the failure and retries with back-off.",
+    FailureKind.INJECTED_CLOSE: "An injected close: the connection ended before any answer; check that the client treats it as a failed handshake and retries with back-off.",
+    FailureKind.INJECTED_HANG_EXPIRED: "An injected hang: no answer came for max_s seconds, then the connection closed; a client should give up sooner with its own handshake timeout.",
     FailureKind.UNREACHABLE: "The upstream network is unreachable from the proxy: check routing, VPN and firewall rules.",
     FailureKind.OTHER: "The connection failed for a reason mitmproxy reported verbatim in 'error'.",
 }

@@ -24,6 +24,16 @@ end-to-end tests on both, so an upgrade that breaks one fails loudly rather than
   peers. The text alone cannot tell it from a peer that really sent Close(1002, same text), so
   each WebsocketConnection's frame parser is wrapped to note the ParseFailed itself, keyed by the
   connection whose bytes failed; `take_parser_failure` hands it to `websocket_end`.
+- Text sent as it is: mitmproxy decodes a modified text message with replacement characters
+  before wsproto encodes it (`Fragmentizer.msg`), so a truncated or corrupted text would arrive
+  with U+FFFD in it. `send_text_verbatim` has the patched `send2` put the message's exact bytes
+  on the wire as one text frame instead, serialised by the connection's own wsproto frame
+  protocol (masking and permessage-deflate included).
+- Injected text (duplicates, delayed and released messages): mitmproxy cuts an injected message
+  into 4000-byte fragments and decodes each with replacement characters, breaking a character
+  that straddles a cut. `inject_message` remembers such a text's exact bytes, and
+  `restore_injected_text` puts them back (and sends them verbatim) when it comes back through
+  `websocket_message`.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from collections.abc import Callable, Generator, Iterator
 from typing import Any, NamedTuple
 
 import wsproto.events
+import wsproto.frame_protocol
 from mitmproxy import ctx, http, optmanager, websocket
 from mitmproxy.proxy import commands
 from mitmproxy.proxy.layers import websocket as websocket_layer
@@ -48,6 +59,14 @@ SendFilter = Callable[[websocket_layer.WebsocketConnection, wsproto.events.Event
 _ORIGINAL_SEND2 = websocket_layer.WebsocketConnection.send2
 _filters: list[SendFilter] = []
 
+#: Connection id -> the text message whose exact bytes go to it next, or None once they are on
+#: the wire and the rest of that message's fragments must be swallowed.
+_verbatim: dict[str, websocket.WebSocketMessage | None] = {}
+
+#: (flow id, the bytes mitmproxy makes of an injected text) -> the exact bytes of the texts
+#: `inject_message` injected that mitmproxy's fragmenting damages, in injection order.
+_injected_text: dict[tuple[str, bytes], list[bytes]] = {}
+
 #: Close codes that stand for "no close frame arrived" and must never become a real frame.
 NO_FRAME_CLOSE_CODES = frozenset({1006, 1015})
 
@@ -55,24 +74,112 @@ NO_FRAME_CLOSE_CODES = frozenset({1006, 1015})
 def _filtered_send2(
     self: websocket_layer.WebsocketConnection, event: wsproto.events.Event
 ) -> commands.SendData:
+    if _verbatim and isinstance(event, wsproto.events.TextMessage):
+        verbatim = _verbatim_frame(self, event)
+        if verbatim is not None:
+            return commands.SendData(self.conn, verbatim)
     data = self.send(event)
     if all(keep(self, event) for keep in _filters):
         return commands.SendData(self.conn, data)
     return commands.SendData(self.conn, b"")
 
 
+def _verbatim_frame(
+    connection: websocket_layer.WebsocketConnection, event: wsproto.events.TextMessage
+) -> bytes | None:
+    """The frame for a text message registered by `send_text_verbatim`, b"" for its further
+    fragments, or None when `event` is not one (mitmproxy sends it as usual)."""
+    key = connection.conn.id
+    if key not in _verbatim or connection.state is not wsproto.ConnectionState.OPEN:
+        return None
+    message = _verbatim[key]
+    if event.message_finished:
+        del _verbatim[key]
+    else:
+        _verbatim[key] = None
+    if message is None:
+        return b""
+    # The whole message as one final frame: wsproto's outbound state stays "no message open".
+    frame = connection._proto._serialize_frame(wsproto.frame_protocol.Opcode.TEXT, message.content)
+    return bytes(frame)
+
+
+def _update_patch() -> None:
+    """The patched send2 is in place while a filter is installed or a verbatim text is due."""
+    patched = _filtered_send2 if _filters or _verbatim else _ORIGINAL_SEND2
+    websocket_layer.WebsocketConnection.send2 = patched  # type: ignore[method-assign]
+
+
 def add_send_filter(send_filter: SendFilter) -> None:
-    """Install `send_filter`; the patch is in place while at least one filter is."""
+    """Install `send_filter`."""
     if send_filter not in _filters:
         _filters.append(send_filter)
-    websocket_layer.WebsocketConnection.send2 = _filtered_send2  # type: ignore[method-assign]
+    _update_patch()
 
 
 def remove_send_filter(send_filter: SendFilter) -> None:
     if send_filter in _filters:
         _filters.remove(send_filter)
-    if not _filters:
-        websocket_layer.WebsocketConnection.send2 = _ORIGINAL_SEND2  # type: ignore[method-assign]
+    _update_patch()
+
+
+def send_text_verbatim(flow: http.HTTPFlow, message: websocket.WebSocketMessage) -> None:
+    """Have the text `message`, being relayed now (called from `websocket_message`), go out with
+    its content bytes exactly as they are, valid UTF-8 or not, as one text frame."""
+    destination = flow.server_conn if message.from_client else flow.client_conn
+    _verbatim[destination.id] = message
+    _update_patch()
+
+
+def forget_verbatim(flow: http.HTTPFlow) -> None:
+    """Drop a verbatim text that was never sent (another addon dropped its message)."""
+    if _verbatim:
+        _verbatim.pop(flow.client_conn.id, None)
+        _verbatim.pop(flow.server_conn.id, None)
+
+
+def _as_injected(content: bytes) -> bytes:
+    """The text mitmproxy assembles from injected bytes: `Fragmentizer` cuts them every
+    FRAGMENT_SIZE bytes and decodes each piece with replacement characters."""
+    size = websocket_layer.Fragmentizer.FRAGMENT_SIZE
+    pieces = (content[start : start + size] for start in range(0, len(content), size))
+    return b"".join(piece.decode("utf-8", errors="replace").encode() for piece in pieces)
+
+
+def inject_message(flow: http.HTTPFlow, message: websocket.WebSocketMessage) -> bool:
+    """Inject a copy of `message` into `flow`'s WebSocket; False when the connection has ended.
+    A text that mitmproxy's fragmenting would damage is remembered for `restore_injected_text`."""
+    if flow.websocket is None or flow.websocket.timestamp_end is not None:
+        return False
+    if message.is_text:
+        assembled = _as_injected(message.content)
+        if assembled != message.content:
+            _injected_text.setdefault((flow.id, assembled), []).append(message.content)
+    copy = websocket.WebSocketMessage(message.type, message.from_client, message.content)
+    ctx.master.addons.get("proxyserver").inject_event(
+        websocket_layer.WebSocketMessageInjected(flow, copy)
+    )
+    return True
+
+
+def restore_injected_text(flow: http.HTTPFlow, message: websocket.WebSocketMessage) -> None:
+    """In `websocket_message`: give an injected text that mitmproxy damaged its exact bytes
+    back, and have them sent as they are."""
+    if not _injected_text or not message.injected or not message.is_text:
+        return
+    key = (flow.id, message.content)
+    originals = _injected_text.get(key)
+    if originals:
+        message.content = originals.pop(0)
+        if not originals:
+            del _injected_text[key]
+        send_text_verbatim(flow, message)
+
+
+def forget_injected_text(flow: http.HTTPFlow) -> None:
+    """Drop what `inject_message` remembered for `flow` (its connection has ended)."""
+    for key in [key for key in _injected_text if key[0] == flow.id]:
+        del _injected_text[key]
 
 
 def keep_abnormal_closes_abnormal(

@@ -3,6 +3,10 @@
 mitmproxy reports connection failures as free text (`flow.error.msg`), worded by asyncio, the OS
 or its own layers. The table below is the one place that knows those wordings; the first pattern
 that matches wins, so specific wordings come before general ones.
+
+A handshake fault that ends the flow itself (reset, close before answer, a hang's time limit)
+kills it, which mitmproxy words "Connection killed."; the fault injector records which fault it
+was, and `INJECTED_FAILURES` says what the client went through instead of "killed".
 """
 
 from __future__ import annotations
@@ -29,8 +33,14 @@ class FailureKind(enum.StrEnum):
     TIMEOUT = "timeout"
     #: The client closed its connection while waiting for the answer.
     CLIENT_GAVE_UP = "client_gave_up"
-    #: The flow was killed (by a user, an addon or an injected fault).
+    #: The flow was killed by a user or an addon.
     KILLED = "killed"
+    #: An injected `reset` fault sent the client a TCP RST instead of an answer.
+    INJECTED_RESET = "injected_reset"
+    #: An injected `close_before_answer` fault closed the client's connection (FIN), no answer.
+    INJECTED_CLOSE = "injected_close"
+    #: An injected `hang` fault held the request for its `max_s`, then closed the connection.
+    INJECTED_HANG_EXPIRED = "injected_hang_expired"
     #: The network could not reach the host (no route, network down).
     UNREACHABLE = "unreachable"
     #: None of the known wordings matched; the raw text is still reported.
@@ -97,6 +107,32 @@ ERROR_PATTERNS: tuple[tuple[re.Pattern[str], FailureKind, str], ...] = tuple(
 )
 
 
+class InjectedEnd(enum.StrEnum):
+    """How a handshake fault ended a flow itself (recorded by the fault injector)."""
+
+    #: `reset`: the client's connection aborted with a TCP RST (RFC 9293 section 3.10.7.1).
+    RESET = "reset"
+    #: `close_before_answer`: the client's connection closed normally (FIN), nothing answered.
+    CLOSE = "close"
+    #: `hang` with `max_s`: the time limit passed and the connection was closed (FIN).
+    HANG_EXPIRED = "hang_expired"
+
+
+#: What the client went through when an injected fault killed its flow.
+INJECTED_FAILURES: dict[InjectedEnd, NetworkFailure] = {
+    InjectedEnd.RESET: NetworkFailure(
+        FailureKind.INJECTED_RESET, "the proxy sent the client a TCP RST instead of an answer"
+    ),
+    InjectedEnd.CLOSE: NetworkFailure(
+        FailureKind.INJECTED_CLOSE, "the proxy closed the client's connection without an answer"
+    ),
+    InjectedEnd.HANG_EXPIRED: NetworkFailure(
+        FailureKind.INJECTED_HANG_EXPIRED,
+        "the proxy held the request for max_s, then closed the connection",
+    ),
+}
+
+
 def classify_network_error(message: str) -> NetworkFailure:
     """Map mitmproxy's error text to a failure kind and a short reason."""
     for pattern, kind, reason in ERROR_PATTERNS:
@@ -105,3 +141,13 @@ def classify_network_error(message: str) -> NetworkFailure:
             detail = (found.group(1) if found.groups() else "").strip() or message.strip()
             return NetworkFailure(kind, reason.format(detail=detail))
     return NetworkFailure(FailureKind.OTHER, message.strip())
+
+
+def classify_failure(message: str, injected_end: str | None) -> NetworkFailure:
+    """Like `classify_network_error`, but a kill that an injected fault did is named for what
+    the client went through. Anything else that ended the flow first (the client gave up during
+    a hang, say) keeps the kind its error text gives."""
+    failure = classify_network_error(message)
+    if failure.kind is FailureKind.KILLED and injected_end in INJECTED_FAILURES:
+        return INJECTED_FAILURES[InjectedEnd(injected_end)]
+    return failure

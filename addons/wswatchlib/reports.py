@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime
 import email.utils
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import handshake, hints, vendors
 from .events import ClosedEvent, HandshakeEvent
-from .network_errors import NetworkFailure, classify_network_error
+from .network_errors import NetworkFailure, classify_failure
 from .redaction import Redactor, scrub_secrets
 from .violations import Violation
 
@@ -40,6 +40,7 @@ class HandshakeFacts:
     error: str | None
     started: float
     ended: float
+    injected_end: str | None = None  # how a handshake fault ended the flow, if one did
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,7 @@ def analyse_handshake(
     outcome = handshake.classify(facts.status, request_found, response_found)
     failure: NetworkFailure | None = None
     if facts.status is None:
-        failure = classify_network_error(facts.error or "no answer")
+        failure = classify_failure(facts.error or "no answer", facts.injected_end)
     secrets = redactor.secret_values(query, facts.request_headers)
     # Scrub before cutting: a secret across the cut would otherwise be written minus its end.
     body = scrub_secrets(facts.body or "", secrets)
@@ -220,6 +221,18 @@ class ConnectionFacts:
     violation: Violation | None = None
     violated_by: str | None = None
     tcp_bytes: Mapping[str, int] | None = None  # set only for a raw TCP relay
+    #: Per side: messages not forwarded when they arrived, and of those, how many a fault held
+    #: back and delivered later (a stall with for_s, a delayed message).
+    dropped: Mapping[str, int] = field(default_factory=dict)
+    redelivered: Mapping[str, int] = field(default_factory=dict)
+
+
+def undelivered(dropped: Mapping[str, int], redelivered: Mapping[str, int]) -> dict[str, int]:
+    """Per side, the messages the other peer never got: dropped and not delivered later."""
+    return {
+        side: max(0, dropped.get(side, 0) - redelivered.get(side, 0))
+        for side in ("client", "server")
+    }
 
 
 def analyse_close(facts: ConnectionFacts, vendor: vendors.VendorProfile | None) -> ClosedEvent:
@@ -246,6 +259,7 @@ def analyse_close(facts: ConnectionFacts, vendor: vendors.VendorProfile | None) 
             violated_by=facts.violated_by,
             raw_tcp=raw_tcp,
         ),
+        dropped=undelivered(facts.dropped, facts.redelivered),
         close_meaning=hints.close_meaning(vendor, facts.close_code),
         retained_messages=facts.retained_messages,
         violation=facts.violation.value if facts.violation else None,

@@ -84,6 +84,10 @@ class ConnectionTrack:
     started: float = field(default_factory=time.time)
     messages: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
     bytes: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
+    #: Messages not forwarded when they arrived (a stall or delay may still deliver them later).
+    dropped: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
+    #: The flow's metadata, where the fault injector counts the held messages it delivered.
+    flow_metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -204,6 +208,7 @@ class WsWatch:
             error=flow.error.msg if flow.error else None,
             started=request.timestamp_start,
             ended=ended or time.time(),
+            injected_end=(flow.metadata.get(events.FAULT_METADATA_KEY) or {}).get("ended"),
         )
 
     def request_view(self, flow: http.HTTPFlow) -> tuple[str, frozenset[str]]:
@@ -269,7 +274,7 @@ class WsWatch:
             flow.comment = scrub_secrets(comment, analysis.secrets)
         if flow.websocket is not None:
             self.connections[flow.id] = ConnectionTrack(
-                event.url, analysis.vendor, analysis.secrets
+                event.url, analysis.vendor, analysis.secrets, flow_metadata=flow.metadata
             )
         elif flow.response is not None and flow.response.status_code == 101:
             self.tcp_relays[flow.client_conn.id] = TcpRelay(
@@ -340,6 +345,8 @@ class WsWatch:
         side = "client" if message.from_client else "server"
         track.messages[side] += 1
         track.bytes[side] += len(message.content)
+        if message.dropped:  # this addon runs after the fault injector
+            track.dropped[side] += 1
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
         parser_failure = mitm_internals.take_parser_failure(flow)
@@ -427,6 +434,10 @@ class WsWatch:
             violation=violation,
             violated_by=violated_by,
             tcp_bytes=track.bytes if raw_tcp else None,
+            dropped=track.dropped,
+            redelivered=(track.flow_metadata.get(events.FAULT_METADATA_KEY) or {}).get(
+                "redelivered", {}
+            ),
         )
         event = reports.analyse_close(facts, track.vendor)
         if rule_id:
