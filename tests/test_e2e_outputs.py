@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 import websockets
 from mitmproxy import io
-from test_mitmdump_script import mitmdump
-from upstreams import scenario_server
+from test_mitmdump_script import scenario_mitmdump
 from websockets.asyncio.client import connect
 
 HEADER_KEY = "dgkey-ECHOED-5d4c3b2a19"
@@ -36,20 +35,12 @@ async def test_secrets_the_upstream_echoes_reach_no_output_but_reach_the_client(
     """An upstream echoing every credential in its 401's reason, headers and (gzip) body: the
     client gets it all unchanged; the terminal, JSON lines and -w flows show [redacted]."""
     log_path, saved = tmp_path / "events.jsonl", tmp_path / "saved.flows"
-    async with (
-        scenario_server() as up,
-        mitmdump(
-            "--mode",
-            f"reverse:http://127.0.0.1:{up}",
-            "--set",
-            f"wswatch_log={log_path}",
-            "--set",
-            f"flow_detail={flow_detail}",
-            "-w",
-            str(saved),
-            confdir=confdir,
-        ) as (port, output),
-    ):
+    async with scenario_mitmdump(
+        confdir,
+        f"wswatch_log={log_path}",
+        f"flow_detail={flow_detail}",
+        args=("-w", str(saved)),
+    ) as (port, output):
         with pytest.raises(websockets.InvalidStatus) as rejected:
             async with connect(
                 f"ws://127.0.0.1:{port}{path}?model=nova&token={QUERY_TOKEN}",
@@ -86,17 +77,9 @@ async def test_unwritable_log_file_keeps_the_proxy_serving_and_events_on_the_ter
     confdir,
 ):
     """wswatch_log=/dev/full: one warning, every event still printed, the client served."""
-    async with (
-        scenario_server() as up,
-        mitmdump(
-            "--mode",
-            f"reverse:http://127.0.0.1:{up}",
-            "--set",
-            "wswatch_log=/dev/full",
-            "--set",
-            "wswatch_console=false",
-            confdir=confdir,
-        ) as (port, output),
+    async with scenario_mitmdump(confdir, "wswatch_log=/dev/full", "wswatch_console=false") as (
+        port,
+        output,
     ):
         for _ in range(2):
             async with connect(f"ws://127.0.0.1:{port}/echo") as ws:

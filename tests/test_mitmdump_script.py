@@ -67,6 +67,20 @@ async def mitmdump(*args: str, confdir: Path) -> AsyncIterator[tuple[int, list[s
         lines.extend(rest.decode().splitlines(keepends=True))
 
 
+@contextlib.asynccontextmanager
+async def scenario_mitmdump(
+    confdir: Path, *settings: str, args: tuple[str, ...] = ()
+) -> AsyncIterator[tuple[int, list[str]]]:
+    """The scenario upstream behind `mitmdump --mode reverse:... -s addons/wswatch.py`, with
+    each `name=value` of `settings` passed as `--set`, and `args` as they are."""
+    async with scenario_server() as up:
+        options = [word for setting in settings for word in ("--set", setting)]
+        async with mitmdump(
+            "--mode", f"reverse:http://127.0.0.1:{up}", *options, *args, confdir=confdir
+        ) as running:
+            yield running
+
+
 async def startup_failure(confdir: Path, *args: str) -> str:
     """Run mitmdump with wswatch and `args`; it must exit non-zero. Returns its output."""
     process = await launch(confdir, *args)
@@ -88,16 +102,7 @@ def only_line_naming(output: str, option: str) -> str:
 async def test_users_command_listens_on_loopback_and_reports_a_rejection(tmp_path, confdir):
     """The README's command: loopback only, readable terminal line, JSON line, no secret."""
     log_path = tmp_path / "events.jsonl"
-    async with (
-        scenario_server() as up,
-        mitmdump(
-            "--mode",
-            f"reverse:http://127.0.0.1:{up}",
-            "--set",
-            f"wswatch_log={log_path}",
-            confdir=confdir,
-        ) as (port, output),
-    ):
+    async with scenario_mitmdump(confdir, f"wswatch_log={log_path}") as (port, output):
         with pytest.raises(websockets.InvalidStatus):
             async with connect(
                 f"ws://127.0.0.1:{port}/deepgram401?token={SECRET}",
@@ -230,24 +235,14 @@ async def test_wrong_value_in_mitmproxy_config_file_stops_startup_with_one_line(
 async def test_valid_settings_still_load_wswatch_and_apply(tmp_path, confdir):
     """Checking settings does not get in the way of good ones: events flow, values apply."""
     log_path = tmp_path / "events.jsonl"
-    async with (
-        scenario_server() as up,
-        mitmdump(
-            "--mode",
-            f"reverse:http://127.0.0.1:{up}",
-            "--set",
-            f"wswatch_log={log_path}",
-            "--set",
-            "wswatch_console=false",
-            "--set",
-            "wswatch_max_messages=5",
-            "--set",
-            "wswatch_redact_headers=x-one",
-            "--set",
-            "wswatch_redact_headers=x-two",
-            confdir=confdir,
-        ) as (port, output),
-    ):
+    async with scenario_mitmdump(
+        confdir,
+        f"wswatch_log={log_path}",
+        "wswatch_console=false",
+        "wswatch_max_messages=5",
+        "wswatch_redact_headers=x-one",
+        "wswatch_redact_headers=x-two",
+    ) as (port, output):
         with pytest.raises(websockets.InvalidStatus):
             async with connect(f"ws://127.0.0.1:{port}/deepgram401"):
                 pass
