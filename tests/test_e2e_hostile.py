@@ -532,6 +532,18 @@ REQUEST_CASES = [
         client_closes(1000),
     ),
     Case("slowloris-abandons", slowloris(upgrade(), complete=False), echo_websocket, Expect(None)),
+    Case(
+        "absolute-form-target",
+        exchange(upgrade(b"http://elsewhere.example/hostile?token=" + TOKEN), CLIENT_CLOSE),
+        echo_websocket,
+        client_closes(1000),
+    ),
+    Case(
+        "tls-client-hello-to-plain-port",
+        hang_up_after(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(64)),
+        echo_websocket,
+        Expect(None),
+    ),
 ]
 
 #: Non-UTF-8 bytes in each place of the request, one place per case.
