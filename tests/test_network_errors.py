@@ -68,6 +68,28 @@ REAL_TEXTS = [
     ("server closed connection", FailureKind.UPSTREAM_CLOSED, UPSTREAM_CLOSED),
     ("connection closed", FailureKind.UPSTREAM_CLOSED, UPSTREAM_CLOSED),
     ("[Errno 104] Connection reset by peer", FailureKind.UPSTREAM_CLOSED, UPSTREAM_CLOSED),
+    (
+        "unexpected server response: b'HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket'",
+        FailureKind.UPSTREAM_CLOSED,
+        "upstream closed the connection in the middle of its answer",
+    ),
+    (
+        "unexpected server response: b'SSH-2.0-OpenSSH_9.6'",
+        FailureKind.UPSTREAM_PROTOCOL,
+        "upstream answered with something that is not HTTP",
+    ),
+    (
+        "HTTP/1 protocol error: peer closed connection without sending complete message body: "
+        "received 10 bytes, expected 100",
+        FailureKind.UPSTREAM_CLOSED,
+        UPSTREAM_CLOSED,
+    ),
+    (
+        "Received invalid header name: b'X-\\xff' from server, refusing to prevent request "
+        "smuggling attacks. Disable the validate_inbound_headers option to skip this security check.",
+        FailureKind.UPSTREAM_PROTOCOL,
+        "upstream answered with an HTTP header mitmproxy refuses to pass on",
+    ),
     ("Connection killed.", FailureKind.KILLED, "flow killed"),
     ("Connection killed: blocked by rule", FailureKind.KILLED, "flow killed"),
     (

@@ -212,3 +212,34 @@ def test_short_subprotocol_secret_does_not_mangle_other_tokens(redactor: Redacto
     """Redaction is per token: a one-letter key after "token" leaves the word "token" intact."""
     assert redactor.redact_subprotocols("token, t") == "token, [redacted]"
     assert redactor.redact_subprotocols("token, abc, realtime") == "token, [redacted], realtime"
+
+
+PARTIAL_HEAD = (
+    b"GET /listen?model=nova&token=QTOK1234 HTTP/1.1\r\nHost: x\r\n"
+    b"Authorization: Token HDRKEY1234\r\nCookie: s=CK1234\r\n"
+    b"Sec-WebSocket-Protocol: token, SPKEY1234\r\nX-Other: keep\r\nAuthorization: To"
+)
+
+
+@pytest.mark.parametrize(
+    ("logged", "expected"),
+    [
+        (
+            f"Client closed connection before completing request headers: {PARTIAL_HEAD!r}",
+            "Client closed connection before completing request headers: "
+            "b'GET /listen?model=nova&token=[redacted] HTTP/1.1\\r\\nHost: x\\r\\n"
+            "Authorization: [redacted]\\r\\nCookie: [redacted]\\r\\n"
+            "Sec-WebSocket-Protocol: token, [redacted]\\r\\nX-Other: keep\\r\\n"
+            "Authorization: [redacted]'",
+        ),
+        (
+            "GET /?key=K1234&x=1 HTTP/1.1\r\nX-Api-Key: AK1234\r\n",
+            "GET /?key=[redacted]&x=1 HTTP/1.1\r\nX-Api-Key: [redacted]\r\n",
+        ),
+        ("client connect", "client connect"),
+    ],
+    ids=["bytes-repr-cut-mid-value", "real-crlf", "no-head"],
+)
+def test_raw_head_is_redacted_by_name(redactor: Redactor, logged: str, expected: str) -> None:
+    """A partial request mitmproxy logs raw keeps its shape but no secret, even one cut short."""
+    assert redactor.redact_raw_head(logged) == expected

@@ -16,6 +16,8 @@ import enum
 import hashlib
 from collections.abc import Mapping, Sequence
 
+from .safe_text import wire_bytes
+
 #: RFC 6455 section 1.3: the GUID appended to the key before hashing.
 ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -68,7 +70,9 @@ class Problem(enum.StrEnum):
 
 def accept_for_key(key: str) -> str:
     """The Sec-WebSocket-Accept value a server must send for `key` (RFC 6455 section 4.2.2)."""
-    digest = hashlib.sha1((key.strip() + ACCEPT_GUID).encode("ascii", "replace")).digest()
+    # Over the key's bytes as sent: a key with non-ASCII bytes is bad, but the server that
+    # accepts it hashes those bytes, and so must the check.
+    digest = hashlib.sha1(wire_bytes(key.strip() + ACCEPT_GUID)).digest()
     return base64.b64encode(digest).decode("ascii")
 
 

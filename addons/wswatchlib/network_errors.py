@@ -92,6 +92,20 @@ ERROR_PATTERNS: tuple[tuple[re.Pattern[str], FailureKind, str], ...] = tuple(
             "client closed the connection before an answer came",
         ),
         (r"connection killed", FailureKind.KILLED, "flow killed"),
+        # mitmproxy's words for an upstream that closed with its head unfinished; the bytes it
+        # got follow. An unfinished "HTTP/..." head is a hang-up mid-answer, anything else is
+        # not HTTP (the upstream_protocol row below).
+        (
+            r"unexpected server response: b[\'\"]HTTP/",
+            FailureKind.UPSTREAM_CLOSED,
+            "upstream closed the connection in the middle of its answer",
+        ),
+        # An answer mitmproxy parsed but will not pass on: it sends the client a 502 instead.
+        (
+            r"from server, refusing to prevent request smuggling",
+            FailureKind.UPSTREAM_PROTOCOL,
+            "upstream answered with an HTTP header mitmproxy refuses to pass on",
+        ),
         (
             r"server closed connection|connection closed|connection reset|peer closed"
             r"|server disconnected",

@@ -10,6 +10,7 @@ body, and a client library may echo it in a reason text.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import Any
 from structlog.typing import EventDict, WrappedLogger
 
 from .handshake import split_tokens
+from .safe_text import wire_bytes
 from .vendors import SecretNames
 
 REDACTED = "[redacted]"
@@ -28,6 +30,15 @@ MIN_SCRUB_LENGTH = 4
 
 #: The event-dict key that carries secret values to the processor; never rendered.
 SECRETS_KEY = "_secrets"
+
+#: A line break in a raw head: a real CRLF, or the literal one of a bytes repr.
+_LINE_BREAK = re.compile(r"(\\r\\n|\r\n)")
+#: A query parameter in a raw request line.
+_QUERY_PARAM = re.compile(r"(?<=[?&])(?P<name>[^=&\s]+)=(?P<value>[^&\s\\']*)")
+#: A header line of a raw head; `quote` is the closing quote of a bytes repr on the last line.
+_HEADER_LINE = re.compile(
+    r"^(?P<name>[!#$%&*+.^_`|~0-9A-Za-z-]+):[ \t]*(?P<value>.*?)(?P<quote>['\"]?)$"
+)
 
 #: Authorization-style schemes whose credential is the part after the scheme.
 _AUTH_SCHEMES = ("bearer", "token", "basic", "digest", "apikey", "key")
@@ -101,6 +112,25 @@ class Redactor:
             parts._replace(netloc=netloc, query=self.redact_query(parts.query))
         )
 
+    def redact_raw_head(self, text: str) -> str:
+        """A raw HTTP head as text, as mitmproxy logs a partial request (a bytes repr, lines
+        split by a literal or a real CRLF), with secret query values and headers redacted."""
+        pieces = _LINE_BREAK.split(text)
+        for index in range(0, len(pieces), 2):
+            piece = _QUERY_PARAM.sub(self._redacted_param, pieces[index])
+            header = _HEADER_LINE.match(piece)
+            if header and index > 0:
+                name, value, quote = header.group("name", "value", "quote")
+                piece = f"{name}: {self.redact_header(name, value)}{quote}"
+            pieces[index] = piece
+        return "".join(pieces)
+
+    def _redacted_param(self, found: re.Match[str]) -> str:
+        name = found.group("name")
+        if self.is_secret_param(urllib.parse.unquote_plus(name)):
+            return f"{name}={REDACTED}"
+        return found.group()
+
     def secret_values(self, query: str, headers: Mapping[str, str]) -> frozenset[str]:
         """Every secret value a request carries, to scrub from any text written out."""
         values: list[str] = []
@@ -120,18 +150,10 @@ class Redactor:
         return frozenset(value for value in values if len(value) >= MIN_SCRUB_LENGTH)
 
 
-def _wire_bytes(text: str) -> bytes:
-    """The bytes behind `text` as mitmproxy decoded them (non-UTF-8 bytes are surrogate escapes)."""
-    try:
-        return text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace")
-
-
 def _scrub_variants(secrets: Iterable[str]) -> list[str]:
     variants = set()
     for secret in secrets:
-        raw = _wire_bytes(secret)
+        raw = wire_bytes(secret)
         variants.add(secret)
         variants.add(urllib.parse.quote(raw, safe=""))
         variants.add(urllib.parse.quote_plus(raw))
@@ -162,7 +184,7 @@ def scrub_secrets(value: Any, secrets: Iterable[str]) -> Any:
 def scrub_bytes(data: bytes, secrets: Iterable[str]) -> bytes:
     """`data` with every secret replaced, raw and URL-encoded, whatever the data's encoding."""
     for variant in _scrub_variants(secrets):
-        raw = _wire_bytes(variant)
+        raw = wire_bytes(variant)
         if raw in data:
             data = data.replace(raw, REDACTED.encode())
     return data

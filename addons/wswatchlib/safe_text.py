@@ -17,6 +17,14 @@ from structlog.typing import EventDict, WrappedLogger
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
+def wire_bytes(text: str) -> bytes:
+    """The bytes behind `text` as mitmproxy decoded them (non-UTF-8 bytes are surrogate escapes)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte
+        return text.encode("utf-8", "backslashreplace")
+
+
 def encodable(text: str) -> str:
     """`text` as valid UTF-8: surrogate-escaped bytes become backslash escapes (\\xff)."""
     if text.isascii():

@@ -22,6 +22,7 @@ from mitmproxy import ctx, exceptions, http, tcp
 from . import events, mitm_internals, reports
 from .event_log import EventLog
 from .handshake import Outcome, is_upgrade_request
+from .mitmproxy_log import RawHeadRedaction
 from .option_errors import logs_option_errors_until_running
 from .redaction import REDACTED, Redactor, scrub_bytes, scrub_secrets
 from .shown_response import ShownResponses
@@ -109,10 +110,12 @@ class WsWatch:
         self.summary = SessionSummary()
         self.connections: dict[str, ConnectionTrack] = {}
         self.shown_responses = ShownResponses()
+        self.raw_head_redaction = RawHeadRedaction(lambda: self.redactor)
         #: Raw TCP relays of upgraded connections, by client connection id (one upgrade each).
         self.tcp_relays: dict[str, TcpRelay] = {}
 
     def load(self, loader: Any) -> None:
+        self.raw_head_redaction.install()
         mitm_internals.note_parser_failures(True)
         loader.add_option(
             "wswatch_vendors",
@@ -181,16 +184,19 @@ class WsWatch:
     # Handshakes -----------------------------------------------------------------------------
 
     def response(self, flow: http.HTTPFlow) -> None:
-        self._report_handshake(flow)
+        self._report_handshake(flow, answered=True)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        self._report_handshake(flow)
+        # An error before any `response` hook: whatever the upstream began to answer (a head
+        # mitmproxy refused, a body cut short) never reached the client, which got mitmproxy's
+        # own 502 or nothing. The attempt failed.
+        self._report_handshake(flow, answered=False)
 
     def running(self) -> None:
         self.shown_responses.running()
 
-    def _facts(self, flow: http.HTTPFlow) -> reports.HandshakeFacts:
-        request, response = flow.request, flow.response
+    def _facts(self, flow: http.HTTPFlow, answered: bool) -> reports.HandshakeFacts:
+        request, response = flow.request, flow.response if answered else None
         ended = (response.timestamp_end or response.timestamp_start) if response else time.time()
         return reports.HandshakeFacts(
             client=_address(flow.client_conn.peername),
@@ -222,7 +228,7 @@ class WsWatch:
             self.redactor.secret_values(query, header_map(request.headers)),
         )
 
-    def _report_handshake(self, flow: http.HTTPFlow) -> None:
+    def _report_handshake(self, flow: http.HTTPFlow, answered: bool) -> None:
         if REPORTED_KEY in flow.metadata or (flow.response is None and flow.error is None):
             return
         if not is_upgrade_request(header_map(flow.request.headers)):
@@ -230,18 +236,21 @@ class WsWatch:
         flow.metadata[REPORTED_KEY] = None
         secrets: frozenset[str] = frozenset()
         try:
-            secrets = self._report_analysed_handshake(flow)
+            secrets = self._report_analysed_handshake(flow, answered)
         finally:
             # Whatever happened to the report, the flow must not show the secrets.
             if ctx.options.wswatch_redact_flows:
                 self._redact_flow(flow, secrets)
 
-    def _report_analysed_handshake(self, flow: http.HTTPFlow) -> frozenset[str]:
+    def _report_analysed_handshake(self, flow: http.HTTPFlow, answered: bool) -> frozenset[str]:
         """Emit the attempt's `ws.handshake` and count it; returns the request's secret values."""
         assert self.catalog is not None
         try:
             analysis = reports.analyse_handshake(
-                self._facts(flow), self.catalog, self.redactor, ctx.options.wswatch_body_excerpt
+                self._facts(flow, answered),
+                self.catalog,
+                self.redactor,
+                ctx.options.wswatch_body_excerpt,
             )
         except Exception as error:  # a bug here must not cost the event
             logger.error(f"wswatch: could not analyse the handshake of flow {flow.id}: {error!r}")
@@ -272,15 +281,22 @@ class WsWatch:
                 f"wswatch: {event.outcome} {event.status or event.failure or ''}: {event.hint}"
             )
             flow.comment = scrub_secrets(comment, analysis.secrets)
-        if flow.websocket is not None:
-            self.connections[flow.id] = ConnectionTrack(
-                event.url, analysis.vendor, analysis.secrets, flow_metadata=flow.metadata
-            )
-        elif flow.response is not None and flow.response.status_code == 101:
-            self.tcp_relays[flow.client_conn.id] = TcpRelay(
-                flow.id, ConnectionTrack(event.url, analysis.vendor, analysis.secrets)
+        if answered:
+            self._follow_upgrade(
+                flow,
+                ConnectionTrack(
+                    event.url, analysis.vendor, analysis.secrets, flow_metadata=flow.metadata
+                ),
             )
         return analysis.secrets
+
+    def _follow_upgrade(self, flow: http.HTTPFlow, track: ConnectionTrack) -> None:
+        """Track the connection a 101 opened: as a WebSocket, or as the raw TCP relay mitmproxy
+        makes of an upgrade it does not parse."""
+        if flow.websocket is not None:
+            self.connections[flow.id] = track
+        elif flow.response is not None and flow.response.status_code == 101:
+            self.tcp_relays[flow.client_conn.id] = TcpRelay(flow.id, track)
 
     def _unanalysed(self, flow: http.HTTPFlow, error: Exception) -> reports.HandshakeAnalysis:
         """The event of an attempt whose analysis failed: the plain facts, and what went wrong."""
@@ -456,6 +472,7 @@ class WsWatch:
 
     def done(self) -> None:
         self.shown_responses.done()
+        self.raw_head_redaction.uninstall()
         for flow_id, track in list(self.connections.items()):
             self._report_close(flow_id, track, None, "proxy shut down", "proxy", time.time(), None)
         self.connections.clear()
