@@ -9,7 +9,6 @@ TCP flow that follows it on the same client connection (`tcp_end` / `tcp_error`)
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import time
@@ -21,11 +20,11 @@ from mitmproxy import ctx, exceptions, http, tcp
 
 from . import events, mitm_internals, reports
 from .event_log import EventLog
+from .flow_redaction import FlowRedaction
 from .handshake import Outcome, is_upgrade_request
 from .mitmproxy_log import RawHeadRedaction
 from .option_errors import logs_option_errors_until_running
-from .redaction import REDACTED, Redactor, scrub_bytes, scrub_secrets
-from .shown_response import ShownResponses
+from .redaction import Redactor, scrub_secrets
 from .summary import SessionSummary
 from .vendors import (
     DEFAULT_VENDORS_PATH,
@@ -58,13 +57,6 @@ def _address(peername: Any) -> str:
 
 def _ws_scheme(flow: http.HTTPFlow) -> str:
     return "wss" if flow.request.scheme == "https" else "ws"
-
-
-def _replace_body(message: http.Message, raw: bytes) -> None:
-    """Set the body as it would be on the wire, keeping Content-Length true to it."""
-    message.raw_content = raw
-    if "content-length" in message.headers:
-        message.headers["content-length"] = str(len(raw))
 
 
 def _body_text(response: http.Response) -> str:
@@ -109,7 +101,7 @@ class WsWatch:
         self.redactor = Redactor(SecretNames())
         self.summary = SessionSummary()
         self.connections: dict[str, ConnectionTrack] = {}
-        self.shown_responses = ShownResponses()
+        self.flow_redaction = FlowRedaction(lambda: self.redactor)
         self.raw_head_redaction = RawHeadRedaction(lambda: self.redactor)
         #: Raw TCP relays of upgraded connections, by client connection id (one upgrade each).
         self.tcp_relays: dict[str, TcpRelay] = {}
@@ -193,7 +185,7 @@ class WsWatch:
         self._report_handshake(flow, answered=False)
 
     def running(self) -> None:
-        self.shown_responses.running()
+        self.flow_redaction.running()
 
     def _facts(self, flow: http.HTTPFlow, answered: bool) -> reports.HandshakeFacts:
         request, response = flow.request, flow.response if answered else None
@@ -240,7 +232,7 @@ class WsWatch:
         finally:
             # Whatever happened to the report, the flow must not show the secrets.
             if ctx.options.wswatch_redact_flows:
-                self._redact_flow(flow, secrets)
+                self.flow_redaction.redact(flow, secrets)
 
     def _report_analysed_handshake(self, flow: http.HTTPFlow, answered: bool) -> frozenset[str]:
         """Emit the attempt's `ws.handshake` and count it; returns the request's secret values."""
@@ -313,41 +305,6 @@ class WsWatch:
             problem=f"{type(error).__name__}: {error}",
             secrets=secrets,
         )
-
-    def _redact_flow(self, flow: http.HTTPFlow, secrets: frozenset[str]) -> None:
-        """The request was already sent upstream: from here on it is only shown and saved.
-        The response has not reached the client yet: the flow shows a redacted copy while the
-        original is sent (`shown_response`)."""
-        request = flow.request
-        for name in list(request.query.keys()):
-            if self.redactor.is_secret_param(name):
-                request.query[name] = REDACTED
-        self._redact_headers(request.headers, secrets)
-        if secrets and request.raw_content:
-            _replace_body(request, scrub_bytes(request.raw_content, secrets))
-        if flow.response is not None:
-            self.shown_responses.show(flow, self._redacted_copy(flow.response, secrets))
-
-    def _redacted_copy(self, response: http.Response, secrets: frozenset[str]) -> http.Response:
-        copy = response.copy()
-        self._redact_headers(copy.headers, secrets)
-        copy.reason = scrub_secrets(copy.reason, secrets)
-        if secrets and copy.raw_content:
-            if copy.headers.get("content-encoding"):
-                # A compressed body would hide the secret from the scan: show it decoded.
-                with contextlib.suppress(ValueError):
-                    copy.decode(strict=False)
-            _replace_body(copy, scrub_bytes(copy.raw_content or b"", secrets))
-        return copy
-
-    def _redact_headers(self, headers: http.Headers, secrets: frozenset[str]) -> None:
-        for name in set(headers.keys()):
-            values = headers.get_all(name)
-            redacted = [
-                scrub_secrets(self.redactor.redact_header(name, value), secrets) for value in values
-            ]
-            if redacted != values:
-                headers.set_all(name, redacted)
 
     # Connections ----------------------------------------------------------------------------
 
@@ -471,7 +428,7 @@ class WsWatch:
             self.summary.record_close(event.close_code, event.clean, event.injected, event.rule_id)
 
     def done(self) -> None:
-        self.shown_responses.done()
+        self.flow_redaction.done()
         self.raw_head_redaction.uninstall()
         for flow_id, track in list(self.connections.items()):
             self._report_close(flow_id, track, None, "proxy shut down", "proxy", time.time(), None)
