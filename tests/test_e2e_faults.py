@@ -73,6 +73,41 @@ async def test_reject_preset_reaches_the_client_and_is_logged_as_injected(tmp_pa
     assert injected["flow_id"] == event["flow_id"]
 
 
+@pytest.mark.parametrize(
+    ("action", "path"),
+    [
+        ("{reject: {status: 503}}", "/v1/listen"),
+        ("{close: {code: 4001, after_messages: 1}}", "/echo"),
+    ],
+    ids=["handshake-fault", "connection-fault"],
+)
+async def test_fault_injected_event_names_the_redacted_ws_url_and_leaks_no_secret(
+    tmp_path, confdir, action, path
+):
+    """fault.injected says ws:// like every other event, with ?token= and echoed keys redacted."""
+    token, key = "qtok-FAULT-3c2b1a0f9e", "dgkey-FAULT-7a6b5c4d3e"
+    async with fault_session(
+        tmp_path, confdir, f"rules:\n  - id: planted\n    action: {action}\n"
+    ) as proxy:
+        url = f"ws://127.0.0.1:{proxy.port}{path}?model=nova&token={token}"
+        headers = {"Authorization": f"Token {key}"}
+        try:
+            async with connect(url, additional_headers=headers, open_timeout=5) as ws:
+                await ws.send(f"echo {key}")
+                await ws.recv()
+        except (websockets.InvalidStatus, websockets.ConnectionClosed):
+            pass
+        injected = await proxy.wait_for("fault.injected")
+        handshake = await proxy.wait_for("ws.handshake")
+    assert injected["url"] == handshake["url"]
+    assert injected["url"].startswith("ws://127.0.0.1:")
+    assert injected["url"].endswith(f"{path}?model=nova&token=[redacted]")
+    written = proxy.log_path.read_text(encoding="utf-8")
+    terminal = "\n".join(proxy.console.lines)
+    for secret in (token, key):
+        assert secret not in written and secret not in terminal
+
+
 async def test_retry_loop_sees_two_injected_503s_then_a_real_101(tmp_path, confdir):
     """first: 2 with Retry-After: 1 -> a retrying client sees 503, 503, 101, as the log says."""
     seen: list[int] = []
