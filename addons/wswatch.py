@@ -16,19 +16,22 @@ from wswatchlib.fault_injector import FaultInjector
 from wswatchlib.message_window import MessageWindow
 from wswatchlib.option_errors import OptionCheck
 from wswatchlib.proxy_defaults import ProxyDefaults
+from wswatchlib.session_summary import SessionSummaryReport
 from wswatchlib.watcher import WsWatch
 
 event_log = EventLog()
 watcher = WsWatch(event_log)
 
 # Order matters: the fault injector acts before the watcher reports (so events know a fault was
-# injected), the event log comes after them (its `done` closes the file after the final events),
+# injected), the session summary after every addon whose `done` still reports, the event log
+# after them (its `done` closes the file after the final events),
 # and the option check comes last: its `load` needs every wswatch option declared.
 addons = [
     ProxyDefaults(),
     FaultInjector(event_log, watcher.request_view),
     watcher,
     MessageWindow(),
+    SessionSummaryReport(event_log),
     event_log,
     OptionCheck(),
 ]

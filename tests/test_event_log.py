@@ -377,3 +377,37 @@ def _read_available(descriptor: int) -> bytes:
         return os.read(descriptor, 65536)
     except BlockingIOError:
         return b""
+
+
+async def test_listeners_see_each_event_as_written_and_cannot_break_the_outputs(
+    log_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A listener gets the redacted, encodable event; one that raises costs no output."""
+    seen: list[dict[str, Any]] = []
+
+    def broken(_event: dict[str, Any]) -> None:
+        raise RuntimeError("listener bug")
+
+    event_log = EventLog(clock=lambda: 0.0)
+    event_log.add_listener(broken)
+    event_log.add_listener(seen.append)
+    with taddons.context(event_log) as tctx:
+        tctx.configure(event_log, wswatch_log=str(log_path), wswatch_console=False)
+        written = event_log.emit(
+            "ws.handshake",
+            {"error": f"key dgkey123 {UNDECODABLE}"},
+            secrets=frozenset({"dgkey123"}),
+        )
+        await tctx.master.done()
+    assert written is True
+    assert seen == [
+        {
+            "event": "ws.handshake",
+            "schema": 1,
+            "ts": "1970-01-01T00:00:00.000Z",
+            "flow_id": None,
+            "error": "key [redacted] bad \\xff byte",
+        }
+    ]
+    assert lines_of(log_path) == seen
+    assert any("listener bug" in r.getMessage() for r in caplog.records)

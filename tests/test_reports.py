@@ -30,6 +30,7 @@ from wswatchlib.reports import (
     unanalysed_handshake,
     ws_url,
 )
+from wswatchlib.summary import failure_reason
 from wswatchlib.vendors import DEFAULT_VENDORS_PATH, VendorCatalog, load_catalog
 from wswatchlib.violations import Violation
 
@@ -186,7 +187,7 @@ def test_valid_101_is_accepted_without_hint(catalog: VendorCatalog, redactor: Re
     )
     assert (event.body_excerpt, event.failure, event.subprotocol) == (None, None, "token")
     assert (event.vendor, event.path, event.duration_ms) == ("deepgram", "/v1/listen", 250.0)
-    assert analysis.summary_reason is None
+    assert failure_reason(analysis.event.fields()) is None
 
 
 def test_deepgram_401_is_rejected_with_vendor_error(
@@ -224,7 +225,7 @@ def test_deepgram_401_is_rejected_with_vendor_error(
     assert event.body_excerpt == '{"err_code":"INVALID... [40 more characters]'
     assert event.hint is not None and "'Token <key>'" in event.hint
     assert analysis.vendor is not None and analysis.vendor.id == "deepgram"
-    assert analysis.summary_reason == "401 Invalid credentials."
+    assert failure_reason(analysis.event.fields()) == "401 Invalid credentials."
 
 
 def test_refused_connection_is_failed(catalog: VendorCatalog, redactor: Redactor) -> None:
@@ -255,7 +256,7 @@ def test_refused_connection_is_failed(catalog: VendorCatalog, redactor: Redactor
     assert event.hint == FAILURE_HINTS[FailureKind.REFUSED]
     assert (event.body_excerpt, event.request_id) == (None, None)
     assert event.url == "ws://127.0.0.1:9/v1/listen?model=nova-2&token=[redacted]"
-    assert analysis.summary_reason == "refused: connection refused"
+    assert failure_reason(analysis.event.fields()) == "refused: connection refused"
 
 
 def test_flow_killed_by_an_injected_reset_is_reported_as_injected_reset_not_killed(
@@ -282,7 +283,7 @@ def test_flow_killed_by_an_injected_reset_is_reported_as_injected_reset_not_kill
         "Connection killed.",
     )
     assert event.hint == FAILURE_HINTS[FailureKind.INJECTED_RESET]
-    assert analysis.summary_reason == (
+    assert failure_reason(analysis.event.fields()) == (
         "injected_reset: the proxy sent the client a TCP RST instead of an answer"
     )
 
@@ -298,7 +299,7 @@ def test_101_with_bad_accept_is_invalid(catalog: VendorCatalog, redactor: Redact
     event = analysis.event
     assert (event.outcome, event.problems) == ("invalid", ["response_bad_accept"])
     assert event.hint == PROBLEM_HINTS[Problem.RESPONSE_BAD_ACCEPT]
-    assert analysis.summary_reason == "response_bad_accept"
+    assert failure_reason(analysis.event.fields()) == "response_bad_accept"
 
 
 def test_invalid_request_answered_by_101_is_invalid(
@@ -353,7 +354,10 @@ def test_summary_reason(
     catalog: VendorCatalog, redactor: Redactor, changes: dict[str, Any], expected: str | None
 ) -> None:
     """The summary groups attempts by status and error, failure kind, or problems."""
-    assert analyse_handshake(facts(**changes), catalog, redactor, 100).summary_reason == expected
+    assert (
+        failure_reason(analyse_handshake(facts(**changes), catalog, redactor, 100).event.fields())
+        == expected
+    )
 
 
 # --- analyse_close ------------------------------------------------------------------------------

@@ -1,24 +1,49 @@
-"""Session summary: attempts per host and outcome, top failure reasons, closes and injections."""
+"""Session summary: attempts per host and outcome, top failure reasons, closes and injections,
+counted from the events as written."""
 
 from __future__ import annotations
 
-from wswatchlib.summary import SessionSummary
+from typing import Any
+
+import pytest
+from wswatchlib.summary import SessionSummary, failure_reason
 
 DG = "api.deepgram.com"
 LOCAL = "localhost"
 
 
+def handshake(host: str, outcome: str, **fields: Any) -> dict[str, Any]:
+    """A written ws.handshake event with the fields the summary reads."""
+    return {"event": "ws.handshake", "host": host, "outcome": outcome, **fields}
+
+
+def closed(code: int | None, clean: bool, **fields: Any) -> dict[str, Any]:
+    return {"event": "ws.closed", "close_code": code, "clean": clean, **fields}
+
+
+def fed(*written: dict[str, Any]) -> SessionSummary:
+    summary = SessionSummary()
+    for event in written:
+        summary.observe(event)
+    return summary
+
+
+DG_401 = {"status": 401, "error": "Invalid credentials.", "reason": "Unauthorized"}
+REFUSED = {"failure": "refused", "reason": "connection refused"}
+
+
 def sample() -> SessionSummary:
     """Four attempts on two hosts and three closes, two of them with injected faults."""
-    summary = SessionSummary()
-    summary.record_handshake(DG, "accepted", None, False, None)
-    summary.record_handshake(DG, "rejected", "401 Invalid credentials.", True, "auth")
-    summary.record_handshake(DG, "rejected", "401 Invalid credentials.", False, None)
-    summary.record_handshake(LOCAL, "failed", "refused: connection refused", False, None)
-    summary.record_close(1000, True, False, None)
-    summary.record_close(1006, False, True, "drop")
-    summary.record_close(None, False, False, None)
-    return summary
+    return fed(
+        handshake(DG, "accepted"),
+        handshake(DG, "rejected", **DG_401, injected=True, rule_id="auth"),
+        handshake(DG, "rejected", **DG_401),
+        handshake(LOCAL, "failed", **REFUSED),
+        closed(1000, True),
+        closed(1006, False, injected=True, rule_id="drop"),
+        closed(None, False),
+        {"event": "fault.injected", "rule_id": "auth", "injected": True},
+    )
 
 
 def test_fields_count_attempts_per_host_and_outcome() -> None:
@@ -42,17 +67,16 @@ def test_fields_count_injections_and_rule_hits() -> None:
 
 def test_rule_hit_without_injection_counts_only_the_rule() -> None:
     """A rule that matched without injecting counts a hit but no injection."""
-    summary = SessionSummary()
-    summary.record_handshake(DG, "accepted", None, False, "observe")
+    summary = fed(handshake(DG, "accepted", rule_id="observe"))
     assert (summary.injected, dict(summary.rule_hits)) == (0, {"observe": 1})
 
 
 def test_accepted_and_reasonless_attempts_add_no_failure_reason() -> None:
     """Only attempts that did not succeed and have a reason count as failure reasons."""
-    summary = SessionSummary()
-    summary.record_handshake(DG, "accepted", "should not count", False, None)
-    summary.record_handshake(DG, "rejected", None, False, None)
-    summary.record_handshake(DG, "invalid", "response_bad_accept", False, None)
+    summary = fed(
+        handshake(DG, "accepted", problems=[]),
+        handshake(DG, "invalid", problems=["response_bad_accept"]),
+    )
     assert summary.fields()["top_failure_reasons"] == [
         {"reason": "response_bad_accept", "count": 1}
     ]
@@ -60,13 +84,11 @@ def test_accepted_and_reasonless_attempts_add_no_failure_reason() -> None:
 
 def test_top_failure_reasons_most_frequent_first_and_limited() -> None:
     """Reasons are listed by count, ties in first-seen order, cut at `top`."""
-    summary = SessionSummary()
-    for reason in ["b", "a", "c", "a", "c", "a", "d"]:
-        summary.record_handshake(DG, "failed", reason, False, None)
+    summary = fed(*(handshake(DG, "failed", failure=kind, reason="r") for kind in "bacacad"))
     assert summary.fields(top=3)["top_failure_reasons"] == [
-        {"reason": "a", "count": 3},
-        {"reason": "c", "count": 2},
-        {"reason": "b", "count": 1},
+        {"reason": "a: r", "count": 3},
+        {"reason": "c: r", "count": 2},
+        {"reason": "b: r", "count": 1},
     ]
 
 
@@ -97,3 +119,29 @@ def test_empty_session_fields() -> None:
         "injected": 0,
         "rule_hits": {},
     }
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (handshake(DG, "rejected", **DG_401), "401 Invalid credentials."),
+        (
+            handshake(DG, "rejected", status=503, error=None, reason="Unavailable"),
+            "503 Unavailable",
+        ),
+        (handshake(DG, "rejected", status=418), "418"),
+        (handshake(LOCAL, "failed", **REFUSED), "refused: connection refused"),
+        (handshake(DG, "invalid", problems=["response_bad_accept", "x"]), "response_bad_accept, x"),
+        (handshake(DG, "accepted", problems=[]), None),
+    ],
+    ids=["rejected-error", "rejected-reason", "rejected-bare", "failed", "invalid", "accepted"],
+)
+def test_failure_reason_is_read_from_the_written_event(event: dict, expected: str | None) -> None:
+    """The reason groups attempts by status and error, failure kind, or problems."""
+    assert failure_reason(event) == expected
+
+
+def test_events_other_than_handshakes_and_closes_are_not_counted() -> None:
+    """fault.injected and the like neither count as attempts nor as injections."""
+    summary = fed({"event": "fault.injected", "injected": True, "rule_id": "r"})
+    assert summary.fields()["attempts"] == 0 and summary.injected == 0

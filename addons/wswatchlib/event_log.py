@@ -6,8 +6,9 @@ is left alone): two wrapped loggers share the same small processors, each ends i
   log handler prints it in order with its output (and mitmweb shows it in its event log).
 - File (`wswatch_log`): one JSON object per line, appended with one write per event, so a crash
   loses at most the event in flight; lines the file refuses are held and retried (`JsonLinesFile`).
-Every event passes `redact_event`, then `encodable_event`, before either renderer sees it, and
-`emit` never raises: a hook that reports an event still redacts its flow and relays.
+Every event passes `redact_event`, then `encodable_event` (`PREPARE`), once, before either
+renderer or any listener (`add_listener`: the session summary) sees it, and `emit` never raises:
+a hook that reports an event still redacts its flow and relays.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ LOGGER_NAME = "wswatch"
 
 #: wswatch's own notices (write failures), on the same logger as its events.
 logger = logging.getLogger(LOGGER_NAME)
+
+#: structlog processors every event passes once, before any output or listener sees it.
+PREPARE = (redact_event, encodable_event)
 
 #: Keys every JSON line starts with, in this order.
 LEADING_KEYS = ("event", "schema", "ts", "flow_id")
@@ -183,6 +187,7 @@ class EventLog:
         self._console: Any = None
         self._console_enabled = True
         self._file_failing = False
+        self._listeners: list[Callable[[EventDict], None]] = []
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -199,7 +204,7 @@ class EventLog:
         )
         self._console = structlog.wrap_logger(
             logging.getLogger(LOGGER_NAME),
-            processors=[redact_event, encodable_event, render_console_line],
+            processors=[render_console_line],
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -218,8 +223,6 @@ class EventLog:
                 self._json = structlog.wrap_logger(
                     self._file,
                     processors=[
-                        redact_event,
-                        encodable_event,
                         put_leading_keys_first,
                         structlog.processors.JSONRenderer(ensure_ascii=False, default=str),
                     ],
@@ -241,16 +244,29 @@ class EventLog:
         whether the event reached an output; while the file refuses lines, events are printed on
         the terminal even with `wswatch_console` off, so none is lost.
         """
-        common = {
-            "schema": events.SCHEMA,
-            "ts": events.utc_timestamp(self._clock()),
-            "flow_id": flow_id,
-            SECRETS_KEY: secrets,
-        }
+        try:
+            written_event = self._prepared(
+                {
+                    "event": event,
+                    "schema": events.SCHEMA,
+                    "ts": events.utc_timestamp(self._clock()),
+                    "flow_id": flow_id,
+                    SECRETS_KEY: secrets,
+                    **fields,
+                }
+            )
+        except Exception as error:  # a bug in redaction must not stop the hook
+            logger.error(f"wswatch: could not prepare event {event}: {error!r}")
+            return False
+        for listener in self._listeners:
+            try:
+                listener(written_event)
+            except Exception as error:  # a listener's bug must not cost the outputs the event
+                logger.error(f"wswatch: {listener!r} failed on event {event}: {error!r}")
         written = False
         if self._json is not None and self._file is not None:
             try:
-                self._json.msg(event, **common, **fields)
+                self._json.msg(**written_event)
             except Exception as error:  # a value no renderer takes must not stop the hook
                 logger.error(f"wswatch: could not write event {event}: {error!r}")
             else:
@@ -259,11 +275,22 @@ class EventLog:
         if self._console is not None and (self._console_enabled or self._file_failing):
             method = logging.getLevelName(level).lower()
             try:
-                getattr(self._console, method)(event, **common, **fields, lines=list(console_lines))
+                getattr(self._console, method)(**written_event, lines=list(console_lines))
                 written = True
             except Exception as error:  # as above
                 logger.error(f"wswatch: could not print event {event}: {error!r}")
         return written
+
+    @staticmethod
+    def _prepared(event_dict: EventDict) -> EventDict:
+        """Scrubbed of its secrets and made encodable, once, for every output and listener."""
+        for processor in PREPARE:
+            event_dict = processor(None, "", event_dict)
+        return event_dict
+
+    def add_listener(self, listener: Callable[[EventDict], None]) -> None:
+        """Have `listener` see every event as written (redacted, encodable), in order."""
+        self._listeners.append(listener)
 
     def _notice_file_state(self, file: JsonLinesFile) -> None:
         """Say once when the file starts refusing lines, and once when it takes them again."""

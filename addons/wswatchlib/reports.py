@@ -48,7 +48,6 @@ class HandshakeAnalysis:
     event: HandshakeEvent
     vendor: vendors.VendorProfile | None
     secrets: frozenset[str]
-    summary_reason: str | None
 
 
 def ws_url(scheme: str, host: str, port: int, path: str) -> str:
@@ -153,15 +152,7 @@ def analyse_handshake(
         if facts.status == 101
         else None,
     )
-    if outcome is handshake.Outcome.REJECTED:
-        summary_reason = f"{facts.status} {error or facts.reason or ''}".strip()
-    elif failure:
-        summary_reason = f"{failure.kind.value}: {failure.reason}"
-    elif problems:
-        summary_reason = ", ".join(problem.value for problem in problems)
-    else:
-        summary_reason = None
-    return HandshakeAnalysis(event, vendor, secrets, summary_reason)
+    return HandshakeAnalysis(event, vendor, secrets)
 
 
 #: The hint of an attempt wswatch could not analyse.
@@ -202,7 +193,7 @@ def unanalysed_handshake(
         duration_ms=None,
         failure="other" if status is None else None,
     )
-    return HandshakeAnalysis(event, None, secrets, f"wswatch could not analyse: {problem}")
+    return HandshakeAnalysis(event, None, secrets)
 
 
 @dataclass(frozen=True, slots=True)

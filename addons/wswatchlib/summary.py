@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .events import CLOSED, HANDSHAKE
 from .handshake import Outcome
+
+
+def failure_reason(handshake: Mapping[str, Any]) -> str | None:
+    """What a failed attempt's `ws.handshake` says went wrong, in one short line."""
+    outcome = handshake.get("outcome")
+    if outcome == Outcome.REJECTED:
+        status, text = handshake.get("status"), handshake.get("error") or handshake.get("reason")
+        return f"{status} {text or ''}".strip()
+    if outcome == Outcome.FAILED:
+        return f"{handshake.get('failure')}: {handshake.get('reason')}"
+    if handshake.get("problems"):
+        return ", ".join(handshake["problems"])
+    return None
 
 
 @dataclass
 class SessionSummary:
-    """Counts updated once per handshake and per closed connection."""
+    """Counts of the events written: fed each one as the event log wrote it (`observe`), so it
+    counts exactly what the outputs hold, already redacted."""
 
     outcomes: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     failure_reasons: Counter[str] = field(default_factory=Counter)
@@ -19,25 +35,25 @@ class SessionSummary:
     injected: int = 0
     rule_hits: Counter[str] = field(default_factory=Counter)
 
-    def record_handshake(
-        self, host: str, outcome: str, reason: str | None, injected: bool, rule_id: str | None
-    ) -> None:
-        self.outcomes[host][outcome] += 1
-        if outcome != Outcome.ACCEPTED and reason:
-            self.failure_reasons[reason] += 1
-        self.record_injection(injected, rule_id)
-
-    def record_close(
-        self, code: int | None, clean: bool, injected: bool, rule_id: str | None
-    ) -> None:
-        self.closes[f"{code if code is not None else 'none'}{'' if clean else ' (abnormal)'}"] += 1
-        self.record_injection(injected, rule_id)
-
-    def record_injection(self, injected: bool, rule_id: str | None) -> None:
-        if injected:
+    def observe(self, event: Mapping[str, Any]) -> None:
+        """Count one written event; events other than ws.handshake and ws.closed are ignored."""
+        name = event.get("event")
+        if name == HANDSHAKE:
+            outcome = str(event.get("outcome"))
+            self.outcomes[str(event.get("host"))][outcome] += 1
+            reason = failure_reason(event)
+            if outcome != Outcome.ACCEPTED and reason:
+                self.failure_reasons[reason] += 1
+        elif name == CLOSED:
+            code = event.get("close_code")
+            shown = "none" if code is None else code
+            self.closes[f"{shown}{'' if event.get('clean') else ' (abnormal)'}"] += 1
+        else:
+            return
+        if event.get("injected"):
             self.injected += 1
-        if rule_id:
-            self.rule_hits[rule_id] += 1
+        if event.get("rule_id"):
+            self.rule_hits[str(event["rule_id"])] += 1
 
     def fields(self, top: int = 5) -> dict[str, Any]:
         """The `session.summary` event's fields."""

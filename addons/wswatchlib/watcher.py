@@ -25,7 +25,6 @@ from .handshake import Outcome, is_upgrade_request
 from .mitmproxy_log import RawHeadRedaction
 from .option_errors import logs_option_errors_until_running
 from .redaction import Redactor, scrub_secrets
-from .summary import SessionSummary
 from .vendors import (
     DEFAULT_VENDORS_PATH,
     SecretNames,
@@ -99,7 +98,6 @@ class WsWatch:
         self.event_log = event_log
         self.catalog: VendorCatalog | None = None
         self.redactor = Redactor(SecretNames())
-        self.summary = SessionSummary()
         self.connections: dict[str, ConnectionTrack] = {}
         self.flow_redaction = FlowRedaction(lambda: self.redactor)
         self.raw_head_redaction = RawHeadRedaction(lambda: self.redactor)
@@ -252,21 +250,13 @@ class WsWatch:
         if fault:
             event = dataclasses.replace(event, injected=True, rule_id=fault["rule_id"])
         flow.metadata[REPORTED_KEY] = event.outcome
-        written = self.event_log.emit(
+        self.event_log.emit(
             events.HANDSHAKE,
             event.fields(),
             flow_id=flow.id,
             secrets=analysis.secrets,
             level=logging.INFO if event.outcome == Outcome.ACCEPTED else logging.WARNING,
         )
-        if written:
-            self.summary.record_handshake(
-                event.host,
-                event.outcome,
-                scrub_secrets(analysis.summary_reason, analysis.secrets),
-                event.injected,
-                event.rule_id,
-            )
         if event.outcome != Outcome.ACCEPTED:
             flow.marked = ":warning:"
             comment = (
@@ -415,7 +405,7 @@ class WsWatch:
         event = reports.analyse_close(facts, track.vendor)
         if rule_id:
             event = dataclasses.replace(event, injected=True, rule_id=rule_id)
-        written = self.event_log.emit(
+        self.event_log.emit(
             events.CLOSED,
             event.fields(),
             flow_id=flow_id,
@@ -424,8 +414,6 @@ class WsWatch:
             if event.clean and event.close_code in (1000, 1001)
             else logging.WARNING,
         )
-        if written:
-            self.summary.record_close(event.close_code, event.clean, event.injected, event.rule_id)
 
     def done(self) -> None:
         self.flow_redaction.done()
@@ -435,8 +423,5 @@ class WsWatch:
         self.connections.clear()
         for client_id in list(self.tcp_relays):
             self._end_tcp_relay(client_id, "proxy shut down", "proxy", None)
-        self.event_log.emit(
-            events.SUMMARY, self.summary.fields(), console_lines=tuple(self.summary.table())
-        )
         mitm_internals.remove_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
         mitm_internals.note_parser_failures(False)
