@@ -5,6 +5,8 @@ One `ws.handshake` per upgrade attempt (from `response` or `error`, whichever co
 `ws.closed` per upgraded connection (from `websocket_end`, or at shutdown for those still open).
 A 101 that mitmproxy relays as raw TCP (request version not 13) gets its `ws.closed` from the
 TCP flow that follows it on the same client connection (`tcp_end` / `tcp_error`).
+Each attempt is tied to its client (`client_identity`, `client_history`); each connection keeps
+its last message and longest silence per side (`message_gaps`).
 """
 
 from __future__ import annotations
