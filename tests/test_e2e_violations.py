@@ -328,6 +328,11 @@ async def test_version_8_upgrade_relayed_as_raw_tcp_gets_exactly_one_closed_even
         None,
     )
     assert (event["clean"], event["hint"]) == (False, RAW_TCP_HINT)
+    assert (event["client_id"], event["last_message_s"], event["longest_gap_s"]) == (
+        handshake[0]["client_id"],
+        None,
+        None,
+    )
 
 
 async def test_websocket_option_off_relays_version_13_as_raw_tcp_with_its_closed_event(

@@ -209,8 +209,14 @@ async def test_bad_fault_rules_stop_startup_naming_file_rule_and_field(tmp_path,
             "wswatch_body_excerpt",
             "wswatch_body_excerpt must be 0 or more, got -1",
         ),
+        (
+            "wswatch_client_key=cookie:sid",
+            "wswatch_client_key",
+            "Cannot parse wswatch_client_key 'cookie:sid': expected \"\" (IP, User-Agent and "
+            "credential), header:NAME or query:NAME",
+        ),
     ],
-    ids=["int-word", "int-decimal", "bool-word", "misspelt-name", "negative"],
+    ids=["int-word", "int-decimal", "bool-word", "misspelt-name", "negative", "client-key"],
 )
 async def test_wrong_setting_stops_startup_with_one_line_naming_option_and_value(
     confdir, setting, option, message

@@ -10,6 +10,7 @@ import pytest
 from mitmproxy import exceptions
 from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.test import taddons
+from wswatchlib.client_identity import ClientKey, KeySource
 from wswatchlib.event_log import EventLog
 from wswatchlib.message_window import MessageWindow
 from wswatchlib.option_values import KINDS
@@ -81,6 +82,21 @@ async def test_negative_body_excerpt_is_refused_and_rolled_back_once_running() -
         ):
             tctx.configure(watcher, wswatch_body_excerpt=-1)
         assert tctx.options.wswatch_body_excerpt == 512
+
+
+async def test_bad_client_key_is_refused_and_the_previous_key_kept_once_running() -> None:
+    """A wswatch_client_key that is not "", header:NAME or query:NAME is rolled back."""
+    watcher = WsWatch(EventLog())
+    with taddons.context(watcher) as tctx:
+        tctx.configure(watcher, wswatch_client_key="header:x-client-id")
+        watcher.running()
+        with pytest.raises(exceptions.OptionsError) as refused:
+            tctx.configure(watcher, wswatch_client_key="header:")
+        assert str(refused.value) == (
+            "Cannot parse wswatch_client_key 'header:': header: needs a name after the colon"
+        )
+        assert tctx.options.wswatch_client_key == "header:x-client-id"
+        assert watcher.client_key == ClientKey(KeySource.HEADER, "x-client-id")
 
 
 async def test_refused_value_at_startup_is_one_error_line_without_traceback(

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from wswatchlib.client_history import SincePrevious
 from wswatchlib.handshake import Problem
 from wswatchlib.hints import (
     ABNORMAL_HINTS,
@@ -460,6 +461,9 @@ def test_unanalysed_handshake_is_still_one_event_saying_why() -> None:
         status=401,
         problem="ValueError: boom",
         secrets=frozenset({"s3cret"}),
+        client_id="c-0123456789ab",
+        started=RFC_DATE_EPOCH,
+        since=SincePrevious(2.5, None),
     )
     event = analysis.event
     assert (event.outcome, event.status, event.path, event.failure) == (
@@ -470,8 +474,21 @@ def test_unanalysed_handshake_is_still_one_event_saying_why() -> None:
     )
     assert event.error == "wswatch could not analyse this attempt: ValueError: boom"
     assert event.hint == UNANALYSED_HINT and analysis.secrets == {"s3cret"}
+    assert (event.client_id, event.started, event.since_previous_attempt_s) == (
+        "c-0123456789ab",
+        "2015-10-21T07:28:00.000Z",
+        2.5,
+    )
     failed = unanalysed_handshake(
-        client="", url="ws://h", host="h", path="/", status=None, problem="x", secrets=frozenset()
+        client="",
+        url="ws://h",
+        host="h",
+        path="/",
+        status=None,
+        problem="x",
+        secrets=frozenset(),
+        client_id="c-0123456789ab",
+        started=RFC_DATE_EPOCH,
     )
     assert (failed.event.outcome, failed.event.failure) == ("failed", "other")
 
@@ -523,3 +540,32 @@ def test_raw_tcp_relay_counts_bytes_not_messages() -> None:
         None,
     )
     assert (event.close_code, event.clean, event.hint) == (None, False, RAW_TCP_HINT)
+
+
+def test_handshake_event_carries_the_attempts_client_and_reconnect_facts(catalog, redactor) -> None:
+    """client_id and since_previous_* come from the facts; started is the request's start."""
+    event = analyse_handshake(
+        facts(client_id="c-0123456789ab", since=SincePrevious(3.5, 2.25), started=RFC_DATE_EPOCH),
+        catalog,
+        redactor,
+        512,
+    ).event
+    assert (event.client_id, event.started) == ("c-0123456789ab", "2015-10-21T07:28:00.000Z")
+    assert (event.since_previous_attempt_s, event.since_previous_close_s) == (3.5, 2.25)
+
+
+def test_closed_event_carries_client_last_messages_and_longest_gaps() -> None:
+    """The connection's client_id, last_message_s and longest_gap_s are reported as given."""
+    fields = analyse_close(
+        closing(
+            client_id="load-test-7",
+            last_message_s={"client": 12.0, "server": None},
+            longest_gap_s={"client": 4.5, "server": 12.5},
+        ),
+        None,
+    ).fields()
+    assert (fields["client_id"], fields["last_message_s"], fields["longest_gap_s"]) == (
+        "load-test-7",
+        {"client": 12.0, "server": None},
+        {"client": 4.5, "server": 12.5},
+    )

@@ -59,6 +59,13 @@ class HandshakeEvent:
     subprotocol: str | None = None
     injected: bool = False
     rule_id: str | None = None
+    #: Who made the attempt, stable across its reconnects (client_identity.py).
+    client_id: str = ""
+    #: When the request started: ISO 8601 UTC, as `ts`.
+    started: str = ""
+    #: Seconds since this client's previous attempt started / its previous connection ended.
+    since_previous_attempt_s: float | None = None
+    since_previous_close_s: float | None = None
 
     def fields(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,6 +96,11 @@ class ClosedEvent:
     #: mitmproxy relayed the upgraded connection as raw TCP bytes (frames not parsed).
     raw_tcp: bool = False
     tcp_bytes: dict[str, int] | None = None
+    client_id: str = ""
+    #: Per side, seconds from the open to its last data message (None: it sent none), and its
+    #: longest silence; both None for a raw TCP relay.
+    last_message_s: dict[str, float | None] | None = None
+    longest_gap_s: dict[str, float] | None = None
 
     def fields(self) -> dict[str, Any]:
         return asdict(self)

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from . import handshake, hints, vendors
-from .events import ClosedEvent, HandshakeEvent
+from .client_history import FIRST_ATTEMPT, SincePrevious
+from .events import ClosedEvent, HandshakeEvent, utc_timestamp
 from .network_errors import NetworkFailure, classify_failure
 from .redaction import Redactor, scrub_secrets
 from .violations import Violation
@@ -41,6 +42,8 @@ class HandshakeFacts:
     started: float
     ended: float
     injected_end: str | None = None  # how a handshake fault ended the flow, if one did
+    client_id: str = ""
+    since: SincePrevious = FIRST_ATTEMPT
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,10 @@ def analyse_handshake(
         subprotocol=facts.response_headers.get("sec-websocket-protocol")
         if facts.status == 101
         else None,
+        client_id=facts.client_id,
+        started=utc_timestamp(facts.started),
+        since_previous_attempt_s=facts.since.attempt_s,
+        since_previous_close_s=facts.since.close_s,
     )
     return HandshakeAnalysis(event, vendor, secrets)
 
@@ -171,6 +178,9 @@ def unanalysed_handshake(
     status: int | None,
     problem: str,
     secrets: frozenset[str],
+    client_id: str,
+    started: float,
+    since: SincePrevious = FIRST_ATTEMPT,
 ) -> HandshakeAnalysis:
     """The event of an attempt whose analysis raised: still one `ws.handshake`, saying so."""
     outcome = handshake.classify(status, [], [])
@@ -192,6 +202,10 @@ def unanalysed_handshake(
         hint=UNANALYSED_HINT,
         duration_ms=None,
         failure="other" if status is None else None,
+        client_id=client_id,
+        started=utc_timestamp(started),
+        since_previous_attempt_s=since.attempt_s,
+        since_previous_close_s=since.close_s,
     )
     return HandshakeAnalysis(event, None, secrets)
 
@@ -216,6 +230,10 @@ class ConnectionFacts:
     #: back and delivered later (a stall with for_s, a delayed message).
     dropped: Mapping[str, int] = field(default_factory=dict)
     redelivered: Mapping[str, int] = field(default_factory=dict)
+    client_id: str = ""
+    #: Per side (message_gaps.py); None for a raw TCP relay.
+    last_message_s: Mapping[str, float | None] | None = None
+    longest_gap_s: Mapping[str, float] | None = None
 
 
 def undelivered(dropped: Mapping[str, int], redelivered: Mapping[str, int]) -> dict[str, int]:
@@ -257,4 +275,7 @@ def analyse_close(facts: ConnectionFacts, vendor: vendors.VendorProfile | None) 
         violated_by=facts.violated_by,
         raw_tcp=raw_tcp,
         tcp_bytes=dict(facts.tcp_bytes) if facts.tcp_bytes is not None else None,
+        client_id=facts.client_id,
+        last_message_s=dict(facts.last_message_s) if facts.last_message_s is not None else None,
+        longest_gap_s=dict(facts.longest_gap_s) if facts.longest_gap_s is not None else None,
     )

@@ -5,12 +5,15 @@ One `ws.handshake` per upgrade attempt (from `response` or `error`, whichever co
 `ws.closed` per upgraded connection (from `websocket_end`, or at shutdown for those still open).
 A 101 that mitmproxy relays as raw TCP (request version not 13) gets its `ws.closed` from the
 TCP flow that follows it on the same client connection (`tcp_end` / `tcp_error`).
+Each attempt is tied to its client (`client_identity`, `client_history`); each connection keeps
+its last message and longest silence per side (`message_gaps`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,10 +21,12 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http, tcp
 
-from . import events, mitm_internals, reports
+from . import client_identity, events, mitm_internals, reports
+from .client_history import ClientHistory, SincePrevious
 from .event_log import EventLog
 from .flow_redaction import FlowRedaction
 from .handshake import Outcome, is_upgrade_request
+from .message_gaps import MessageGaps
 from .mitmproxy_log import RawHeadRedaction
 from .option_errors import logs_option_errors_until_running
 from .redaction import Redactor, scrub_secrets
@@ -80,6 +85,11 @@ class ConnectionTrack:
     dropped: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
     #: The flow's metadata, where the fault injector counts the held messages it delivered.
     flow_metadata: dict[str, Any] = field(default_factory=dict)
+    client_id: str = ""
+    gaps: MessageGaps = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gaps = MessageGaps(self.started)
 
 
 @dataclass
@@ -103,6 +113,10 @@ class WsWatch:
         self.raw_head_redaction = RawHeadRedaction(lambda: self.redactor)
         #: Raw TCP relays of upgraded connections, by client connection id (one upgrade each).
         self.tcp_relays: dict[str, TcpRelay] = {}
+        self.client_key = client_identity.ClientKey()
+        #: Drawn once per run: client ids cannot be matched across runs, nor credentials guessed.
+        self.client_salt = os.urandom(client_identity.SALT_BYTES)
+        self.client_history = ClientHistory()
 
     def load(self, loader: Any) -> None:
         self.raw_head_redaction.install()
@@ -146,6 +160,14 @@ class WsWatch:
             "When a peer drops the connection without a close frame, drop the other side too "
             "(it sees 1006) instead of mitmproxy's clean close 1000.",
         )
+        loader.add_option(
+            "wswatch_client_key",
+            str,
+            "",
+            "What identifies a client across its reconnects (client_id): empty for a salted hash "
+            "of IP, User-Agent and credential; header:NAME or query:NAME for that value (hashed "
+            "if NAME is a secret's name).",
+        )
 
     def configure(self, updated: set[str]) -> None:
         if "wswatch_vendors" in updated:
@@ -165,6 +187,15 @@ class WsWatch:
             raise exceptions.OptionsError(
                 f"wswatch_body_excerpt must be 0 or more, got {ctx.options.wswatch_body_excerpt}"
             )
+        if "wswatch_client_key" in updated:
+            spec = ctx.options.wswatch_client_key
+            try:
+                self.client_key = client_identity.parse_client_key(spec)
+            except ValueError as error:
+                raise exceptions.OptionsError(
+                    f"Cannot parse wswatch_client_key {spec!r}: {error}"
+                ) from error
+            self.client_history = ClientHistory()  # ids change meaning with the key
         if "wswatch_faithful_close" in updated:
             if ctx.options.wswatch_faithful_close:
                 mitm_internals.add_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
@@ -185,7 +216,22 @@ class WsWatch:
     def running(self) -> None:
         self.flow_redaction.running()
 
-    def _facts(self, flow: http.HTTPFlow, answered: bool) -> reports.HandshakeFacts:
+    def _attempt(self, flow: http.HTTPFlow) -> tuple[str, SincePrevious]:
+        """The attempt's client id, and how long since that client's previous attempt and close."""
+        request, peer = flow.request, flow.client_conn.peername
+        client = client_identity.ClientRequest(
+            ip=str(peer[0]) if peer else "",
+            headers=header_map(request.headers),
+            query=request.path.partition("?")[2],
+        )
+        client_id = client_identity.client_id(
+            self.client_key, client, self.redactor, self.client_salt
+        )
+        return client_id, self.client_history.attempt(client_id, request.timestamp_start)
+
+    def _facts(
+        self, flow: http.HTTPFlow, answered: bool, client_id: str, since: SincePrevious
+    ) -> reports.HandshakeFacts:
         request, response = flow.request, flow.response if answered else None
         ended = (response.timestamp_end or response.timestamp_start) if response else time.time()
         return reports.HandshakeFacts(
@@ -205,6 +251,8 @@ class WsWatch:
             started=request.timestamp_start,
             ended=ended or time.time(),
             injected_end=(flow.metadata.get(events.FAULT_METADATA_KEY) or {}).get("ended"),
+            client_id=client_id,
+            since=since,
         )
 
     def request_view(self, flow: http.HTTPFlow) -> tuple[str, frozenset[str]]:
@@ -235,16 +283,17 @@ class WsWatch:
     def _report_analysed_handshake(self, flow: http.HTTPFlow, answered: bool) -> frozenset[str]:
         """Emit the attempt's `ws.handshake` and count it; returns the request's secret values."""
         assert self.catalog is not None
+        client_id, since = self._attempt(flow)
         try:
             analysis = reports.analyse_handshake(
-                self._facts(flow, answered),
+                self._facts(flow, answered, client_id, since),
                 self.catalog,
                 self.redactor,
                 ctx.options.wswatch_body_excerpt,
             )
         except Exception as error:  # a bug here must not cost the event
             logger.error(f"wswatch: could not analyse the handshake of flow {flow.id}: {error!r}")
-            analysis = self._unanalysed(flow, error)
+            analysis = self._unanalysed(flow, error, client_id, since)
         fault = flow.metadata.get(events.FAULT_METADATA_KEY)
         event = analysis.event
         if fault:
@@ -267,7 +316,11 @@ class WsWatch:
             self._follow_upgrade(
                 flow,
                 ConnectionTrack(
-                    event.url, analysis.vendor, analysis.secrets, flow_metadata=flow.metadata
+                    event.url,
+                    analysis.vendor,
+                    analysis.secrets,
+                    flow_metadata=flow.metadata,
+                    client_id=client_id,
                 ),
             )
         return analysis.secrets
@@ -280,7 +333,9 @@ class WsWatch:
         elif flow.response is not None and flow.response.status_code == 101:
             self.tcp_relays[flow.client_conn.id] = TcpRelay(flow.id, track)
 
-    def _unanalysed(self, flow: http.HTTPFlow, error: Exception) -> reports.HandshakeAnalysis:
+    def _unanalysed(
+        self, flow: http.HTTPFlow, error: Exception, client_id: str, since: SincePrevious
+    ) -> reports.HandshakeAnalysis:
         """The event of an attempt whose analysis failed: the plain facts, and what went wrong."""
         try:
             url, secrets = self.request_view(flow)
@@ -294,6 +349,9 @@ class WsWatch:
             status=flow.response.status_code if flow.response else None,
             problem=f"{type(error).__name__}: {error}",
             secrets=secrets,
+            client_id=client_id,
+            started=flow.request.timestamp_start,
+            since=since,
         )
 
     # Connections ----------------------------------------------------------------------------
@@ -308,6 +366,7 @@ class WsWatch:
         side = "client" if message.from_client else "server"
         track.messages[side] += 1
         track.bytes[side] += len(message.content)
+        track.gaps.observe(side, message.timestamp)
         if message.dropped:  # this addon runs after the fault injector
             track.dropped[side] += 1
 
@@ -384,6 +443,8 @@ class WsWatch:
         violated_by: str | None = None,
         raw_tcp: bool = False,
     ) -> None:
+        self.client_history.connection_ended(track.client_id, ended)
+        last_message, longest_gap = (None, None) if raw_tcp else track.gaps.finish(ended)
         facts = reports.ConnectionFacts(
             url=track.url,
             close_code=code,
@@ -401,6 +462,9 @@ class WsWatch:
             redelivered=(track.flow_metadata.get(events.FAULT_METADATA_KEY) or {}).get(
                 "redelivered", {}
             ),
+            client_id=track.client_id,
+            last_message_s=last_message,
+            longest_gap_s=longest_gap,
         )
         event = reports.analyse_close(facts, track.vendor)
         if rule_id:
