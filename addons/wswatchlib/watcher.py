@@ -45,6 +45,9 @@ REPORTED_KEY = "wswatch.outcome"
 
 logger = logging.getLogger("wswatch")
 
+#: The client_id of an attempt whose client could not be identified (a wswatch bug, logged).
+UNIDENTIFIED_CLIENT = "unidentified"
+
 
 def header_map(headers: http.Headers) -> dict[str, str]:
     """Lower-cased name -> value; repeated headers joined with ", " as RFC 9110 allows."""
@@ -283,7 +286,11 @@ class WsWatch:
     def _report_analysed_handshake(self, flow: http.HTTPFlow, answered: bool) -> frozenset[str]:
         """Emit the attempt's `ws.handshake` and count it; returns the request's secret values."""
         assert self.catalog is not None
-        client_id, since = self._attempt(flow)
+        try:
+            client_id, since = self._attempt(flow)
+        except Exception as error:  # as below: the event goes out without an identity
+            logger.error(f"wswatch: could not identify the client of flow {flow.id}: {error!r}")
+            client_id, since = UNIDENTIFIED_CLIENT, SincePrevious(None, None)
         try:
             analysis = reports.analyse_handshake(
                 self._facts(flow, answered, client_id, since),
