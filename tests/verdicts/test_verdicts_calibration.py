@@ -73,7 +73,13 @@ def fleet(spread_s: float, seed: int) -> Stream:
     rng = random.Random(seed)
     stream = Stream()
     for number in range(20):
-        reconnect_loop(stream, f"c{number:02}", [rng.uniform(0, spread_s)], at=T0 + 60 + number * 0.01, close_code=1012)
+        reconnect_loop(
+            stream,
+            f"c{number:02}",
+            [rng.uniform(0, spread_s)],
+            at=T0 + 60 + number * 0.01,
+            close_code=1012,
+        )
     stream.end(T0 + 200)
     return stream
 
@@ -81,21 +87,43 @@ def fleet(spread_s: float, seed: int) -> Stream:
 NOTHING: set[tuple[str, str]] = set()
 
 CALIBRATION: list[tuple[str, Callable[[], Stream], Expected]] = [
-    ("hot loop 50 ms", hot_loop, {"c": {("hot-loop", "error"), ("growth", "warning"), ("jitter", "warning")}}),
+    (
+        "hot loop 50 ms",
+        hot_loop,
+        {"c": {("hot-loop", "error"), ("growth", "warning"), ("jitter", "warning")}},
+    ),
     ("constant 1 s", constant_1s, {"c": {("growth", "warning"), ("jitter", "warning")}}),
     ("SignalR 0, 2, 10, 30 s, stop", signalr, {"c": {("growth", "info")}}),
-    ("Phoenix 10 ms ... 2 s, then 5 s", phoenix, {"c": {("growth", "info"), ("jitter", "warning")}}),
+    (
+        "Phoenix 10 ms ... 2 s, then 5 s",
+        phoenix,
+        {"c": {("growth", "info"), ("jitter", "warning")}},
+    ),
     ("full-jitter exponential", full_jitter, {"c": {("growth", "info")}}),
-    ("python websockets >= 14", python_websockets, {"c": {("growth", "info"), ("jitter", "warning")}}),
+    (
+        "python websockets >= 14",
+        python_websockets,
+        {"c": {("growth", "info"), ("jitter", "warning")}},
+    ),
     ("Deepgram JS SDK", deepgram_sdk, {"c": {("growth", "info"), ("jitter", "warning")}}),
-    ("ignores Retry-After", ignores_retry_after, {"c": {("retry-after", "error"), ("growth", "info")}}),
-    ("retries 401 forever", retries_401_forever, {"c": {("status-retry", "error"), ("growth", "warning"), ("jitter", "warning")}}),
+    (
+        "ignores Retry-After",
+        ignores_retry_after,
+        {"c": {("retry-after", "error"), ("growth", "info")}},
+    ),
+    (
+        "retries 401 forever",
+        retries_401_forever,
+        {"c": {("status-retry", "error"), ("growth", "warning"), ("jitter", "warning")}},
+    ),
     ("herd of 20 within 1 s after 1012", lambda: fleet(0.9, 1), {FLEET: {("herd", "error")}}),
     ("well-spread fleet (0-5 s)", lambda: fleet(5.0, 2), {FLEET: {("herd", "info")}}),
 ]
 
 
-@pytest.mark.parametrize(("build", "expected"), [pytest.param(b, e, id=n) for n, b, e in CALIBRATION])
+@pytest.mark.parametrize(
+    ("build", "expected"), [pytest.param(b, e, id=n) for n, b, e in CALIBRATION]
+)
 def test_schedule_is_labelled_as_expected(build: Callable[[], Stream], expected: Expected) -> None:
     """Each calibration schedule gets exactly the expected (rule, severity) findings per client."""
     verdicts = analyse(build().events)

@@ -104,7 +104,9 @@ class Stream:
 
     def end(self, at: float) -> None:
         """The session.summary that ends the log at *at*."""
-        self._events.append((at, {"event": "session.summary", "schema": 1, "ts": utc_timestamp(at)}))
+        self._events.append(
+            (at, {"event": "session.summary", "schema": 1, "ts": utc_timestamp(at)})
+        )
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -142,7 +144,11 @@ def reconnect_loop(
             stream.connect(client_id, start, None)
         elif status is not None:
             stream.handshake(
-                client_id, start, "rejected", status=status, retry_after=retry_after,
+                client_id,
+                start,
+                "rejected",
+                status=status,
+                retry_after=retry_after,
                 injected=injected,
             )
         else:

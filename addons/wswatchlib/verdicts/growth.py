@@ -9,6 +9,7 @@ by its envelope.
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 import statistics
 from collections.abc import Sequence
@@ -72,21 +73,24 @@ def _log_fit(logs: Sequence[float], predicted: Sequence[float]) -> float:
         return -math.inf
     mean = statistics.fmean(logs)
     total = sum((log - mean) ** 2 for log in logs)
-    residual = sum(
-        (log - math.log(value)) ** 2 for log, value in zip(logs, predicted, strict=True)
-    )
+    residual = sum((log - math.log(value)) ** 2 for log, value in zip(logs, predicted, strict=True))
     return 1.0 if total == 0 else 1 - residual / total
 
 
 def _plateau(waits: Sequence[float]) -> int:
-    """How many trailing waits sit at the longest one (the cap), 0 if fewer than two."""
+    """How many trailing waits sit at the longest one (the cap); 0 without a plateau (fewer
+    than two, or just two that are still rising)."""
     top = max(waits)
     length = 0
     for wait in reversed(waits):
         if wait < top * (1 - CAP_TOLERANCE):
             break
         length += 1
-    return length if 2 <= length < len(waits) else 0
+    run = waits[len(waits) - length :]
+    still_rising = all(earlier < later for earlier, later in itertools.pairwise(run))
+    if length < 2 or length == len(waits) or (length == 2 and still_rising):
+        return 0
+    return length
 
 
 def classify(
