@@ -42,10 +42,9 @@ def render(verdicts: Verdicts) -> str:
         lines.append("")
         severity_width = max(len(f.severity.label) for f in verdicts.findings)
         for finding in verdicts.findings:
-            lines.append(
-                f"{finding.severity.label.ljust(severity_width)}  {finding.client_id}  "
-                f"{finding.rule}: {finding.summary}"
-            )
+            severity = finding.severity.label.ljust(severity_width)
+            who = finding.client_id.ljust(widths[0])
+            lines.append(f"{severity}  {who}  {finding.rule}: {finding.summary}")
     if not verdicts.clients:
         lines.append("(no ws.handshake or ws.closed events)")
     return "\n".join(lines)
