@@ -260,7 +260,7 @@ PARSE_ERRORS = [
         {"vendors": {"acme": {"host": ["a.example"]}}},
         f"{PATH}: vendor 'acme': unknown field 'host' (expected one of: name, hosts, "
         "signature, request_id_headers, error_headers, error_body_fields, secrets, status_hints, "
-        "error_hints, close_codes, close_reasons)",
+        "error_hints, close_codes, close_reasons, expectations)",
         id="unknown-field",
     ),
     pytest.param(
@@ -295,6 +295,22 @@ PARSE_ERRORS = [
         id="close-code-out-of-range",
     ),
     pytest.param(
+        {"vendors": {"acme": {"expectations": {"idle_timeout_s": 0}}}},
+        f"{PATH}: vendor 'acme': expectations.idle_timeout_s: must be > 0, got 0",
+        id="idle-timeout-not-positive",
+    ),
+    pytest.param(
+        {"vendors": {"acme": {"expectations": {"idle_timeout_s": "10s"}}}},
+        f"{PATH}: vendor 'acme': expectations.idle_timeout_s: must be a number, got '10s'",
+        id="idle-timeout-not-number",
+    ),
+    pytest.param(
+        {"vendors": {"acme": {"expectations": {"idle_timeout": 10}}}},
+        f"{PATH}: vendor 'acme': expectations: unknown field 'idle_timeout' "
+        "(expected one of: idle_timeout_s)",
+        id="unknown-expectations-field",
+    ),
+    pytest.param(
         {"vendors": {}, "generic": {"secrets": {"query": "token"}}},
         f"{PATH}: generic: secrets.query: must be a list of strings, got 'token'",
         id="generic-field",
@@ -308,6 +324,19 @@ def test_parse_catalog_error_message(document: Any, message: str) -> None:
     with pytest.raises(VendorFileError) as raised:
         parse_catalog(document, PATH)
     assert str(raised.value) == message
+
+
+def test_shipped_deepgram_states_its_idle_timeout(catalog: VendorCatalog) -> None:
+    """Deepgram's profile says it closes after 10 s of client silence (NET-0001)."""
+    assert vendor(catalog, "deepgram").expectations.idle_timeout_s == 10
+    assert catalog.idle_timeouts == {"deepgram": 10}
+
+
+def test_vendor_without_expectations_has_no_idle_timeout() -> None:
+    """A profile that states no expectations has no idle timeout and no idle_timeouts entry."""
+    parsed = parse_catalog({"vendors": {"acme": {}, "beta": {"expectations": {}}}}, PATH)
+    assert [v.expectations.idle_timeout_s for v in parsed.vendors] == [None, None]
+    assert parsed.idle_timeouts == {}
 
 
 def test_parse_catalog_minimal_document() -> None:

@@ -55,6 +55,14 @@ class CloseCodeInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Expectations:
+    """What a vendor expects of its clients, for grading them (verdicts)."""
+
+    #: The vendor closes a connection after this many seconds without data from the client.
+    idle_timeout_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class VendorProfile:
     """What wswatch knows about one vendor (or, with id "generic", about every endpoint)."""
 
@@ -72,6 +80,7 @@ class VendorProfile:
     error_hints: tuple[tuple[str, str], ...] = ()
     close_codes: Mapping[int, CloseCodeInfo] = field(default_factory=dict)
     close_reason_hints: tuple[tuple[str, str], ...] = ()
+    expectations: Expectations = Expectations()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +95,15 @@ class VendorCatalog:
         for vendor in self.vendors:
             secrets = secrets.merged(vendor.secrets)
         return secrets
+
+    @property
+    def idle_timeouts(self) -> dict[str, float]:
+        """Vendor id -> idle timeout in seconds, for the vendors that state one."""
+        return {
+            vendor.id: vendor.expectations.idle_timeout_s
+            for vendor in self.vendors
+            if vendor.expectations.idle_timeout_s is not None
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +209,7 @@ _PROFILE_FIELDS = (
     "error_hints",
     "close_codes",
     "close_reasons",
+    "expectations",
 )
 
 
@@ -255,6 +274,18 @@ def _secrets(value: Any) -> SecretNames:
     )
 
 
+def _positive_seconds(value: Any) -> float:
+    seconds = fields.number(value)
+    if seconds <= 0:
+        raise ValueError(f"must be > 0, got {fields.show(value)}")
+    return seconds
+
+
+def _expectations(value: Any) -> Expectations:
+    spec = fields.Fields(value, ("idle_timeout_s",))
+    return Expectations(idle_timeout_s=spec.get("idle_timeout_s", _positive_seconds))
+
+
 def parse_profile(profile_id: str, entry: Any) -> VendorProfile:
     """One vendor entry of the YAML file as a profile (raises ValueError / FieldError)."""
     spec = fields.Fields(entry, _PROFILE_FIELDS)
@@ -278,6 +309,7 @@ def parse_profile(profile_id: str, entry: Any) -> VendorProfile:
             "close_codes", lambda value: _keyed_by_code(value, 1000, 4999, _close_code_info), {}
         ),
         close_reason_hints=spec.get("close_reasons", _text_table, ()),
+        expectations=spec.get("expectations", _expectations, Expectations()),
     )
 
 

@@ -1,0 +1,100 @@
+"""The `wswatch` command: `wswatch analyse events.jsonl [more.jsonl]` grades each client.
+
+Exit codes: 0 done (no finding at or above --fail-on), 1 a finding at or above --fail-on,
+2 usage or input error (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from .vendors import DEFAULT_VENDORS_PATH, VendorFileError, load_catalog
+from .verdicts.analysis import analyse
+from .verdicts.findings import Severity
+from .verdicts.reading import EventFileError, read_event_files
+from .verdicts.table import render
+from .verdicts.thresholds import Thresholds, ThresholdsError, load_thresholds
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+#: Skipped-line messages printed before the rest are only counted.
+SKIPPED_SHOWN = 5
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="wswatch", description="wswatch offline tools.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    analyse_command = commands.add_parser(
+        "analyse",
+        help="grade how each client reconnects, from JSON-lines event files",
+        description="Grade how each client reconnects, from wswatch JSON-lines event files "
+        "(merged by time).",
+    )
+    analyse_command.add_argument("files", nargs="+", metavar="events.jsonl")
+    analyse_command.add_argument("--json", action="store_true", help="print JSON, not a table")
+    analyse_command.add_argument(
+        "--fail-on",
+        choices=("warning", "error"),
+        help="exit 1 when a finding of this severity or worse exists",
+    )
+    analyse_command.add_argument(
+        "--thresholds", metavar="YAML", help="a YAML mapping overriding rule thresholds"
+    )
+    analyse_command.add_argument(
+        "--vendors",
+        metavar="YAML",
+        default=DEFAULT_VENDORS_PATH,
+        help="vendor profiles, for idle timeouts (default: the shipped config/vendors.yaml)",
+    )
+    return parser
+
+
+def _analyse(arguments: argparse.Namespace) -> int:
+    try:
+        thresholds = load_thresholds(arguments.thresholds) if arguments.thresholds else Thresholds()
+        catalog = load_catalog(arguments.vendors)
+        reading = read_event_files(arguments.files)
+    except (ThresholdsError, VendorFileError, EventFileError) as error:
+        print(f"wswatch analyse: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    for message in reading.skipped[:SKIPPED_SHOWN]:
+        print(f"wswatch analyse: {message}", file=sys.stderr)
+    if len(reading.skipped) > SKIPPED_SHOWN:
+        print(
+            f"wswatch analyse: ... {len(reading.skipped) - SKIPPED_SHOWN} more lines skipped "
+            f"({len(reading.skipped)} in all)",
+            file=sys.stderr,
+        )
+    verdicts = analyse(reading.events, thresholds, catalog.idle_timeouts)
+    if arguments.json:
+        print(json.dumps({**verdicts.fields(), "skipped_lines": len(reading.skipped)}, indent=2))
+    else:
+        print(render(verdicts))
+    if arguments.fail_on is not None:
+        floor = Severity[arguments.fail_on.upper()]
+        if any(finding.severity >= floor for finding in verdicts.findings):
+            return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a `wswatch` command; returns its exit code."""
+    arguments = _parser().parse_args(argv)
+    return _analyse(arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Reading wswatch JSON-lines files: one or more, merged by time, malformed lines counted.
+
+A line is used when it is a JSON object with a string `event` and an ISO 8601 `ts`; any other
+line is skipped with a message naming the file and the line, so one torn write (a proxy killed
+mid-line) does not hide a whole session.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class EventFileError(ValueError):
+    """An event file cannot be read at all; the message starts with its path."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """The events of every file, merged by time, and the lines that were skipped."""
+
+    events: tuple[Mapping[str, Any], ...]
+    skipped: tuple[str, ...]
+
+
+def parse_ts(value: object) -> float | None:
+    """Seconds since the epoch of an event's `ts` (ISO 8601, `Z` or an offset); None if not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def _problem(line: str) -> tuple[Mapping[str, Any] | None, str | None]:
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return None, "not valid JSON"
+    if not isinstance(document, dict):
+        return None, "not a JSON object"
+    if not isinstance(document.get("event"), str):
+        return None, "no 'event' string"
+    if parse_ts(document.get("ts")) is None:
+        return None, "'ts' missing or not an ISO 8601 time"
+    return document, None
+
+
+def parse_lines(lines: Iterable[str], name: str) -> Reading:
+    """The events of one file's lines (blank lines ignored), unsorted."""
+    events: list[Mapping[str, Any]] = []
+    skipped: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        document, problem = _problem(line)
+        if document is None:
+            skipped.append(f"{name}:{number}: skipped: {problem}")
+        else:
+            events.append(document)
+    return Reading(tuple(events), tuple(skipped))
+
+
+def merge(readings: Sequence[Reading]) -> Reading:
+    """Several files' events as one stream in time order (ties keep file order)."""
+    events = [event for reading in readings for event in reading.events]
+    events.sort(key=lambda event: parse_ts(event["ts"]) or 0.0)
+    return Reading(tuple(events), tuple(line for reading in readings for line in reading.skipped))
+
+
+def read_event_files(paths: Sequence[str | os.PathLike[str]]) -> Reading:
+    """Read and merge JSON-lines files; a file that cannot be read raises EventFileError."""
+    readings = []
+    for path in paths:
+        name = os.fspath(path)
+        try:
+            with open(path, encoding="utf-8", errors="replace") as lines:
+                readings.append(parse_lines(lines, name))
+        except OSError as error:
+            raise EventFileError(f"{name}: cannot read: {error.strerror or error}") from error
+    return merge(readings)
