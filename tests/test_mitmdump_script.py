@@ -115,7 +115,7 @@ async def test_users_command_listens_on_loopback_and_reports_a_rejection(tmp_pat
     assert "hint: The API key is wrong" in terminal
     assert "session.summary" in terminal  # printed at exit
     assert "listens on every interface" not in terminal
-    assert [e["event"] for e in events] == ["ws.handshake", "session.summary"]
+    assert [e["event"] for e in events] == ["ws.handshake", "client.verdict", "session.summary"]
     assert events[0]["outcome"] == "rejected" and events[0]["vendor"] == "deepgram"
     assert SECRET not in terminal and SECRET not in log_path.read_text()
 
@@ -254,7 +254,7 @@ async def test_valid_settings_still_load_wswatch_and_apply(tmp_path, confdir):
                 pass
     terminal = "".join(output)
     events = [json.loads(line) for line in log_path.read_text().splitlines()]
-    assert [e["event"] for e in events] == ["ws.handshake", "session.summary"]
+    assert [e["event"] for e in events] == ["ws.handshake", "client.verdict", "session.summary"]
     assert "[wswatch]" not in terminal  # wswatch_console=false applied
 
 

@@ -118,6 +118,8 @@ def test_empty_session_fields() -> None:
         "closes": {},
         "injected": 0,
         "rule_hits": {},
+        "verdicts": {},
+        "findings": [],
     }
 
 
@@ -145,3 +147,40 @@ def test_events_other_than_handshakes_and_closes_are_not_counted() -> None:
     """fault.injected and the like neither count as attempts nor as injections."""
     summary = fed({"event": "fault.injected", "injected": True, "rule_id": "r"})
     assert summary.fields()["attempts"] == 0 and summary.injected == 0
+
+
+def verdict(client_id: str, worst: str, *findings: tuple[str, str, str]) -> dict[str, Any]:
+    """A written client.verdict event with (severity, rule, summary) findings."""
+    return {
+        "event": "client.verdict",
+        "client_id": client_id,
+        "worst": worst,
+        "findings": [
+            {"severity": sev, "rule": rule, "summary": text, "client_id": client_id, "hint": "h"}
+            for sev, rule, text in findings
+        ],
+    }
+
+
+def test_client_verdicts_are_counted_and_their_findings_listed() -> None:
+    """Clients are counted by worst severity; findings keep severity, client, rule, summary."""
+    summary = fed(
+        verdict("c-1", "error", ("error", "hot-loop", "11 attempts"), ("warning", "jitter", "no")),
+        verdict("c-2", "ok"),
+        verdict("(fleet)", "info", ("info", "herd", "spread p50 2 s")),
+    )
+    fields = summary.fields()
+    assert fields["verdicts"] == {"error": 1, "ok": 1, "info": 1}
+    assert fields["findings"][0] == {
+        "severity": "error",
+        "client_id": "c-1",
+        "rule": "hot-loop",
+        "summary": "11 attempts",
+    }
+    assert fields["attempts"] == 0
+    assert summary.table()[-4:] == [
+        "client verdicts:",
+        "  error    c-1      hot-loop: 11 attempts",
+        "  warning  c-1      jitter: no",
+        "  info     (fleet)  herd: spread p50 2 s",
+    ]

@@ -17,6 +17,7 @@ HANDSHAKE = "ws.handshake"
 CLOSED = "ws.closed"
 SUMMARY = "session.summary"
 FAULT_INJECTED = "fault.injected"
+CLIENT_VERDICT = "client.verdict"
 
 #: flow.metadata key the fault injector sets on a flow it disturbed:
 #: {"rule_id": str, "action": str, "closed_by_proxy": bool (connection faults that closed it),

@@ -7,8 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import CLOSED, HANDSHAKE
+from .events import CLIENT_VERDICT, CLOSED, HANDSHAKE
 from .handshake import Outcome
+
+#: Findings listed in the summary event and table; the client.verdict events hold them all.
+MAX_FINDINGS_SHOWN = 50
 
 
 def failure_reason(handshake: Mapping[str, Any]) -> str | None:
@@ -34,6 +37,9 @@ class SessionSummary:
     closes: Counter[str] = field(default_factory=Counter)
     injected: int = 0
     rule_hits: Counter[str] = field(default_factory=Counter)
+    #: Clients by the worst severity of their verdict ("ok" without findings).
+    verdicts: Counter[str] = field(default_factory=Counter)
+    findings: list[dict[str, Any]] = field(default_factory=list)
 
     def observe(self, event: Mapping[str, Any]) -> None:
         """Count one written event; events other than ws.handshake and ws.closed are ignored."""
@@ -44,6 +50,13 @@ class SessionSummary:
             reason = failure_reason(event)
             if outcome != Outcome.ACCEPTED and reason:
                 self.failure_reasons[reason] += 1
+        elif name == CLIENT_VERDICT:
+            self.verdicts[str(event.get("worst"))] += 1
+            self.findings.extend(
+                {key: finding.get(key) for key in ("severity", "client_id", "rule", "summary")}
+                for finding in event.get("findings") or ()
+            )
+            return
         elif name == CLOSED:
             code = event.get("close_code")
             shown = "none" if code is None else code
@@ -67,6 +80,8 @@ class SessionSummary:
             "closes": dict(self.closes),
             "injected": self.injected,
             "rule_hits": dict(self.rule_hits),
+            "verdicts": dict(self.verdicts),
+            "findings": self.findings[:MAX_FINDINGS_SHOWN],
         }
 
     def table(self, top: int = 5) -> list[str]:
@@ -83,4 +98,15 @@ class SessionSummary:
             lines.extend(
                 f"  {count:>4}  {reason}" for reason, count in self.failure_reasons.most_common(top)
             )
+        if self.findings:
+            lines.append("client verdicts:")
+            severity_width = max(len(str(f["severity"])) for f in self.findings)
+            client_width = max(len(str(f["client_id"])) for f in self.findings)
+            lines.extend(
+                f"  {finding['severity']!s:<{severity_width}}  "
+                f"{finding['client_id']!s:<{client_width}}  {finding['rule']}: {finding['summary']}"
+                for finding in self.findings[:MAX_FINDINGS_SHOWN]
+            )
+            if len(self.findings) > MAX_FINDINGS_SHOWN:
+                lines.append(f"  ... {len(self.findings) - MAX_FINDINGS_SHOWN} more findings")
         return lines

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
-from proxy_harness import scenario_proxy
+import pytest
+from proxy_harness import RunningProxy, scenario_proxy
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 from wswatchlib.verdicts.analysis import analyse
@@ -15,9 +17,9 @@ ATTEMPTS = 6
 RULES = "rules:\n  - id: bad-key\n    action: {reject: {preset: deepgram-401}}\n"
 
 
-async def test_real_client_retrying_injected_401_is_graded(tmp_path: Path, confdir: Path) -> None:
-    """A client retrying an injected 401 every 0.2 s is graded status-retry error from the
-    proxy's own JSON file, with or without contract7's fields (client_id, started)."""
+async def retry_injected_401(tmp_path: Path, confdir: Path) -> RunningProxy:
+    """A scripted client retrying an injected 401 every 0.2 s, ATTEMPTS times; the proxy has
+    stopped (and written its end-of-session events) when this returns."""
     rules = tmp_path / "faults.yaml"
     rules.write_text(RULES)
     async with scenario_proxy(tmp_path, confdir, wswatch_faults=[str(rules)]) as proxy:
@@ -27,10 +29,17 @@ async def test_real_client_retrying_injected_401_is_graded(tmp_path: Path, confd
                     raise AssertionError("the injected 401 let the client in")
             except InvalidStatus as error:
                 assert error.response.status_code == 401
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # the client's own retry schedule
         await proxy.wait_for(
             "ws.handshake", lambda _: len(proxy.events("ws.handshake")) == ATTEMPTS
         )
+    return proxy
+
+
+async def test_real_client_retrying_injected_401_is_graded(tmp_path: Path, confdir: Path) -> None:
+    """A client retrying an injected 401 every 0.2 s is graded status-retry error from the
+    proxy's own JSON file, with or without contract7's fields (client_id, started)."""
+    proxy = await retry_injected_401(tmp_path, confdir)
     reading = read_event_files([proxy.log_path])
     verdicts = analyse(reading.events)
     assert reading.skipped == ()
@@ -41,3 +50,25 @@ async def test_real_client_retrying_injected_401_is_graded(tmp_path: Path, confd
         "retried 401 5 times",
     )
     assert {retry["injected"] for retry in status.evidence["retries"]} == {True}
+
+
+async def test_proxy_grades_the_client_live_as_the_offline_analysis_does(
+    tmp_path: Path, confdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At shutdown the proxy writes the client's client.verdict (the same findings as
+    `wswatch analyse` on its file), counts it in session.summary and prints the findings."""
+    caplog.set_level(logging.INFO, logger="wswatch")  # the summary line is INFO
+    proxy = await retry_injected_401(tmp_path, confdir)
+    (live,) = proxy.events("client.verdict")
+    (summary,) = proxy.events("session.summary")
+    offline = analyse(read_event_files([proxy.log_path]).events)
+    (handshake, *_) = proxy.events("ws.handshake")
+    assert live["client_id"] == handshake["client_id"] and live["attempts"] == ATTEMPTS
+    assert live["worst"] == "error" and live["events_dropped"] == 0
+    assert live["findings"] == [finding.fields() for finding in offline.findings]
+    assert "status-retry" in [finding["rule"] for finding in live["findings"]]
+    assert summary["verdicts"] == {"error": 1}
+    assert [f["rule"] for f in summary["findings"]] == [f["rule"] for f in live["findings"]]
+    terminal = "\n".join(proxy.console.lines)
+    assert "client verdicts:" in terminal
+    assert f"error    {live['client_id']}  status-retry: retried 401 5 times" in terminal

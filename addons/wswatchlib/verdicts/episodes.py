@@ -165,6 +165,29 @@ class Timelines:
     log_end: float
 
 
+#: Every event field the timelines read: a live collector keeps only these of each event.
+EVENT_FIELDS = (
+    "event",
+    "ts",
+    "flow_id",
+    "client_id",
+    "started",
+    "duration_ms",
+    "duration_s",
+    "outcome",
+    "status",
+    "failure",
+    "retry_after",
+    "injected",
+    "rule_id",
+    "vendor",
+    "close_code",
+    "clean",
+    "closed_by",
+    "longest_gap_s",
+)
+
+
 def _number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
