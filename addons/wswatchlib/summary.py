@@ -51,6 +51,8 @@ class SessionSummary:
             if outcome != Outcome.ACCEPTED and reason:
                 self.failure_reasons[reason] += 1
         elif name == CLIENT_VERDICT:
+            if event.get("when") == "episode_end":  # the session-end verdict holds it too
+                return
             self.verdicts[str(event.get("worst"))] += 1
             self.findings.extend(
                 {key: finding.get(key) for key in ("severity", "client_id", "rule", "summary")}

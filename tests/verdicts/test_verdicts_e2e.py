@@ -72,3 +72,38 @@ async def test_proxy_grades_the_client_live_as_the_offline_analysis_does(
     terminal = "\n".join(proxy.console.lines)
     assert "client verdicts:" in terminal
     assert f"error    {live['client_id']}  status-retry: retried 401 5 times" in terminal
+
+
+async def test_a_client_is_graded_when_its_episode_ends_while_it_stays_connected(
+    tmp_path: Path, confdir: Path
+) -> None:
+    """Two injected 401s, then a connection that stays up stable_connection_s: the proxy writes
+    the client's verdict right then (when: episode_end); the summary counts the client once."""
+    rules, thresholds = tmp_path / "faults.yaml", tmp_path / "thresholds.yaml"
+    rules.write_text(
+        "rules:\n  - id: bad-key\n    when: {first: 2}\n"
+        "    action: {reject: {preset: deepgram-401}}\n"
+    )
+    thresholds.write_text("stable_connection_s: 0.5\n")
+    async with scenario_proxy(
+        tmp_path,
+        confdir,
+        wswatch_faults=[str(rules)],
+        wswatch_verdict_thresholds=str(thresholds),
+    ) as proxy:
+        for _ in range(2):
+            with pytest.raises(InvalidStatus):
+                async with connect(f"ws://127.0.0.1:{proxy.port}/v1/listen", open_timeout=5):
+                    pass
+            await asyncio.sleep(0.2)  # the client's own retry schedule
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo", open_timeout=5) as ws:
+            episode = await proxy.wait_for(
+                "client.verdict", lambda e: e["when"] == "episode_end", timeout=10
+            )
+            await ws.send("still here")
+            assert await ws.recv() == "still here"
+    final = [e for e in proxy.events("client.verdict") if e["when"] == "session_end"]
+    (summary,) = proxy.events("session.summary")
+    assert (episode["attempts"], episode["episodes"]) == (3, 1)
+    assert [e["client_id"] for e in final] == [episode["client_id"]]
+    assert sum(summary["verdicts"].values()) == 1
