@@ -18,7 +18,7 @@ import wswatchlib.testing.proxy  # noqa: F401
 pytest_plugins = ["pytester"]
 
 #: The user's upstream: a real websockets echo server on 127.0.0.1.
-CONFTEST = '''
+CONFTEST = """
 import pytest
 from websockets.asyncio.server import serve
 
@@ -31,7 +31,7 @@ async def wswatch_upstream():
 
     async with serve(echo, "127.0.0.1", 0) as server:
         yield f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-'''
+"""
 
 #: The user's client: retries a refused handshake after a short wait.
 MY_CLIENT = '''
@@ -54,7 +54,7 @@ async def connect_with_retries(url, attempts=5, wait_s=0.05):
 '''
 
 #: The README's example, verbatim (tests/test_pytest_plugin.py checks the README shows it).
-README_EXAMPLE = '''
+README_EXAMPLE = """
 from my_client import connect_with_retries
 
 REJECT_TWICE = {"rules": [{"id": "auth", "when": {"first": 2}, "action": {"reject": {"status": 401}}}]}
@@ -64,7 +64,7 @@ async def test_client_gets_in_after_two_401s(wswatch_proxy):
     with wswatch_proxy.rules(REJECT_TWICE):
         assert await connect_with_retries(wswatch_proxy.url) == "hello"
     wswatch_proxy.assert_reconnected(within_s=5)
-'''
+"""
 
 ARGS = (
     "-p",

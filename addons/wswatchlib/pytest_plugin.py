@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 try:
     import pytest_asyncio
 except ImportError:  # the fixture then says what is missing, and other suites still run
-    pytest_asyncio = None
+    pytest_asyncio = None  # type: ignore[assignment]
 
 MISSING_UPSTREAM = (
     "wswatch_proxy needs an upstream: define a `wswatch_upstream` fixture returning the URL of "

@@ -97,7 +97,9 @@ class WsWatchProxy:
         return list(self._errors.lines)
 
     async def start(self, timeout: float = 10) -> None:
-        opts = options.Options(listen_host="127.0.0.1", listen_port=0, mode=[reverse_mode(self.upstream)])
+        opts = options.Options(
+            listen_host="127.0.0.1", listen_port=0, mode=[reverse_mode(self.upstream)]
+        )
         master = DumpMaster(opts, with_termlog=False, with_dumper=False)
         event_log = EventLog()
         event_log.add_listener(self._keep)
@@ -210,4 +212,3 @@ class WsWatchProxy:
     def assert_no_findings(self, severity: str = "warning") -> None:
         __tracebackhide__ = True
         expectations.assert_no_findings(self._events, severity, self.thresholds)
-
