@@ -11,30 +11,7 @@ Usage:
     mitmdump -s addons/wswatch.py --set wswatch_faults=config/faults/flaky-auth.yaml
 """
 
-from wswatchlib.event_log import EventLog
-from wswatchlib.fault_injector import FaultInjector
-from wswatchlib.message_window import MessageWindow
-from wswatchlib.option_errors import OptionCheck
-from wswatchlib.proxy_defaults import ProxyDefaults
-from wswatchlib.session_summary import SessionSummaryReport
-from wswatchlib.verdict_report import VerdictReport
-from wswatchlib.watcher import WsWatch
+from wswatchlib.wiring import wswatch_addons
 
-event_log = EventLog()
-watcher = WsWatch(event_log)
-
-# Order matters: the fault injector acts before the watcher reports (so events know a fault was
-# injected), the verdicts after every addon whose `done` still reports (the watcher's last
-# closes), the session summary after them (it counts their findings), the event log
-# after them (its `done` closes the file after the final events),
-# and the option check comes last: its `load` needs every wswatch option declared.
-addons = [
-    ProxyDefaults(),
-    FaultInjector(event_log, watcher.request_view),
-    watcher,
-    MessageWindow(),
-    VerdictReport(event_log, lambda: watcher.catalog.idle_timeouts if watcher.catalog else {}),
-    SessionSummaryReport(event_log),
-    event_log,
-    OptionCheck(),
-]
+# The addons and their order: wswatchlib/wiring.py (the pytest plugin wires the same list).
+addons = wswatch_addons()

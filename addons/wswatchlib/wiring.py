@@ -1,0 +1,37 @@
+"""The one list of wswatch's addons, in order: the entry script and the pytest plugin both use it.
+
+Order matters: the fault injector acts before the watcher reports (so events know a fault was
+injected), the verdicts after every addon whose `done` still reports (the watcher's last
+closes), the session summary after them (it counts their findings), the event log after them
+(its `done` closes the file after the final events), and the option check comes last: its
+`load` needs every wswatch option declared.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .event_log import EventLog
+from .fault_injector import FaultInjector
+from .message_window import MessageWindow
+from .option_errors import OptionCheck
+from .proxy_defaults import ProxyDefaults
+from .session_summary import SessionSummaryReport
+from .verdict_report import VerdictReport
+from .watcher import WsWatch
+
+
+def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
+    """Every wswatch addon, wired together; pass `event_log` to listen to its events."""
+    log = event_log if event_log is not None else EventLog()
+    watcher = WsWatch(log)
+    return [
+        ProxyDefaults(),
+        FaultInjector(log, watcher.request_view),
+        watcher,
+        MessageWindow(),
+        VerdictReport(log, lambda: watcher.catalog.idle_timeouts if watcher.catalog else {}),
+        SessionSummaryReport(log),
+        log,
+        OptionCheck(),
+    ]
