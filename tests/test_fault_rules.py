@@ -879,6 +879,19 @@ def test_shipped_scenario_loads(path):
     assert load_rule_files([str(path)])
 
 
+def test_deploy_restart_closes_all_with_1012_at_30_s_then_503s_for_10_s():
+    """deploy-restart.yaml: 1012 to every connection at 30 s, then 503 + Retry-After: 5 until 40 s."""
+    close, unavailable = load_rule_files([str(FAULTS_DIR / "deploy-restart.yaml")])
+    assert (close.when, close.action, close.match) == (
+        When(at_s=30.0),
+        Close(code=1012, reason="service restart"),
+        Match(),
+    )
+    assert unavailable.when == When(window=Window(start_s=30.0, end_s=40.0))
+    assert isinstance(unavailable.action, Reject) and unavailable.match == Match()
+    assert (unavailable.action.status, unavailable.action.headers) == (503, (("Retry-After", "5"),))
+
+
 def test_shipped_scenarios_load_together():
     """The shipped scenarios can be loaded side by side: their rule ids do not collide."""
     assert len(SHIPPED_SCENARIOS) >= 4
