@@ -40,6 +40,7 @@ from wswatchlib.fault_rules import (
     Toward,
     When,
     Window,
+    disconnect_action,
     load_presets,
     load_rule_files,
     matches,
@@ -423,6 +424,53 @@ def test_default_presets_path_points_into_config():
     assert DEFAULT_PRESETS_PATH.resolve() == FAULTS_DIR / "presets.yaml"
 
 
+AT_S_RULES = [
+    ("{close: {code: 1012}}", "{at_s: 30}", Close(code=1012), When(at_s=30.0)),
+    ("{drop: {}}", "{at_s: 0.5}", Drop(), When(at_s=0.5)),
+    (
+        "{close: {code: 1012}}",
+        "{at_s: 30, probability: 0.5, seed: 3, times: 2, per: client}",
+        Close(code=1012),
+        When(at_s=30.0, probability=0.5, seed=3, times=2, per=Per.CLIENT),
+    ),
+]
+
+
+@pytest.mark.parametrize(("action", "when", "expected_action", "expected_when"), AT_S_RULES)
+def test_at_s_rule_needs_no_trigger(action, when, expected_action, expected_when):
+    """A close or drop at a moment (when.at_s) is valid without after_messages or after_s."""
+    [rule] = parse(f"rules: [{{id: r, when: {when}, action: {action}}}]")
+    assert (rule.action, rule.when) == (expected_action, expected_when)
+
+
+DISCONNECT_ACTIONS = [
+    (1006, "", Drop()),
+    (1012, "", Close(code=1012)),
+    (4000, "deploy", Close(code=4000, reason="deploy")),
+]
+
+
+@pytest.mark.parametrize(("code", "reason", "expected"), DISCONNECT_ACTIONS)
+def test_disconnect_action_is_a_drop_for_1006_and_a_close_otherwise(code, reason, expected):
+    """The command's code picks the action: 1006 drops without a frame, others close."""
+    assert disconnect_action(code, reason) == expected
+
+
+DISCONNECT_ERRORS = [
+    (1005, "", "code: must be 1006 (drop) or 1000-1003, 1007-1014 or 3000-4999, got 1005"),
+    (1006, "bye", "reason: not allowed with code 1006 (no close frame)"),
+    (1000, "é" * 62, "reason: must be at most 123 UTF-8 bytes, got 124"),
+]
+
+
+@pytest.mark.parametrize(("code", "reason", "problem"), DISCONNECT_ERRORS)
+def test_disconnect_action_refuses_unsendable_codes_and_reasons(code, reason, problem):
+    """An unsendable code, or a reason no close frame can carry, is refused with the field."""
+    with pytest.raises(ValueError) as caught:
+        disconnect_action(code, reason)
+    assert str(caught.value) == problem
+
+
 # --- errors -------------------------------------------------------------------------------------
 
 ENTRY_ERRORS = [
@@ -513,10 +561,25 @@ FIELD_ERRORS = [
         "when: {first: 2, every: 3}",
         "when: first, after and every leave no attempt on which the rule can fire",
     ),
+    ("when: {at_s: 0}", "when.at_s: must be > 0, got 0"),
+    ("when: {at_s: soon}", "when.at_s: must be a number, got 'soon'"),
+    (
+        "when: {at_s: 30, window: {start_s: 30}}",
+        "when: at_s cannot be combined with window (it combines with: probability, seed, times, per)",
+    ),
+    (
+        "when: {at_s: 30, first: 1}",
+        "when: at_s cannot be combined with first (it combines with: probability, seed, times, per)",
+    ),
+    (
+        "when: {at_s: 30, max_active: 1}",
+        "when: at_s cannot be combined with max_active"
+        " (it combines with: probability, seed, times, per)",
+    ),
     (
         "when: {colour: red}",
         "when: unknown field 'colour' (expected one of: probability, seed, first,"
-        " after, every, times, window, per, max_active)",
+        " after, every, times, window, per, max_active, at_s)",
     ),
 ]
 
@@ -654,6 +717,31 @@ ACTION_ERRORS = [
 ]
 
 
+AT_S_ACTION_ERRORS = [
+    ("{reset: {}}", "when.at_s: only allowed when the action is close or drop, got reset"),
+    (
+        "{stall: {direction: both}}",
+        "when.at_s: only allowed when the action is close or drop, got stall",
+    ),
+    (
+        "{close: {code: 1012, after_s: 5}}",
+        "action.close.after_s: not allowed with when.at_s (the moment is the trigger)",
+    ),
+    (
+        "{drop: {after_messages: 2}}",
+        "action.drop.after_messages: not allowed with when.at_s (the moment is the trigger)",
+    ),
+    ("{close: {code: 1006}}", f"action.close.code: {CLOSE_CODE_PROBLEM}, got 1006"),
+]
+
+
+@pytest.mark.parametrize(("action", "problem"), AT_S_ACTION_ERRORS)
+def test_at_s_errors_for_actions_it_makes_no_sense_with(action, problem):
+    """at_s only with close or drop, and never beside another trigger of theirs."""
+    text = f"rules: [{{id: r, when: {{at_s: 30}}, action: {action}}}]"
+    assert parse_error(text) == f"faults.yaml: rule 'r': {problem}"
+
+
 @pytest.mark.parametrize(("action", "problem"), ACTION_ERRORS)
 def test_action_errors(action, problem):
     """A bad action or action parameter is reported as action.<name>.<param>."""
@@ -789,6 +877,19 @@ def test_shipped_presets_load():
 def test_shipped_scenario_loads(path):
     """Every shipped scenario file loads with the shipped presets."""
     assert load_rule_files([str(path)])
+
+
+def test_deploy_restart_closes_all_with_1012_at_30_s_then_503s_for_10_s():
+    """deploy-restart.yaml: 1012 to every connection at 30 s, then 503 + Retry-After: 5 until 40 s."""
+    close, unavailable = load_rule_files([str(FAULTS_DIR / "deploy-restart.yaml")])
+    assert (close.when, close.action, close.match) == (
+        When(at_s=30.0),
+        Close(code=1012, reason="service restart"),
+        Match(),
+    )
+    assert unavailable.when == When(window=Window(start_s=30.0, end_s=40.0))
+    assert isinstance(unavailable.action, Reject) and unavailable.match == Match()
+    assert (unavailable.action.status, unavailable.action.headers) == (503, (("Retry-After", "5"),))
 
 
 def test_shipped_scenarios_load_together():

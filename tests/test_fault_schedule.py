@@ -282,3 +282,87 @@ def test_duplicate_rule_ids():
     with pytest.raises(ValueError) as caught:
         FaultSchedule(rules() + rules(), clock=FakeClock())
     assert str(caught.value) == "duplicate rule id 'r'"
+
+
+# --- moments (when.at_s) ------------------------------------------------------------------------
+
+
+def moment_rules(*at_s: float, enabled: bool = True, when: str = "") -> list[Rule]:
+    """One close rule per moment, 'm<at_s>', in the order given."""
+    text = "rules: [" + ", ".join(
+        f"{{id: m{moment:g}, enabled: {str(enabled).lower()}, when: {{at_s: {moment}{when}}},"
+        " action: {close: {code: 1012}}}"
+        for moment in at_s
+    )
+    return parse_rules_text(text + "]", "faults.yaml", {})
+
+
+def test_moments_say_how_long_until_each_at_s():
+    """moments() lists each at_s rule with the seconds left, measured from the session start."""
+    clock = FakeClock(500.0)
+    faults = FaultSchedule([*rules(), *moment_rules(30, 10)], clock=clock)
+    clock.now = 504.0
+    assert faults.moments() == [("m30", 26.0), ("m10", 6.0)]
+
+
+def test_a_moment_is_taken_once():
+    """take_moment() is True the first time only, and a spent moment is no longer listed."""
+    faults = FaultSchedule(moment_rules(30), clock=FakeClock())
+    assert [faults.take_moment("m30"), faults.take_moment("m30")] == [T, F]
+    assert faults.moments() == []
+
+
+def test_a_disabled_rule_skips_its_moment_for_good():
+    """Disabled at its moment: take_moment() is False, and enabling it later does not revive it."""
+    faults = FaultSchedule(moment_rules(30, enabled=False), clock=FakeClock())
+    assert faults.take_moment("m30") is False
+    faults.set_enabled("m30", True)
+    assert faults.take_moment("m30") is False
+
+
+def test_take_moment_is_false_for_unknown_or_untimed_rules():
+    """A rule a reload removed, or one without at_s, has no moment to take."""
+    faults = FaultSchedule(rules(), clock=FakeClock())
+    assert [faults.take_moment("gone"), faults.take_moment("r")] == [F, F]
+
+
+def test_a_moment_already_past_when_its_rule_is_loaded_never_comes():
+    """A rule loaded after its at_s has missed it: it is not listed."""
+    clock = FakeClock()
+    faults = FaultSchedule([], clock=clock)
+    clock.now = 40
+    faults.replace_rules(moment_rules(30, 50))
+    assert faults.moments() == [("m50", 10.0)]
+
+
+def test_a_reload_keeps_a_spent_moment_spent():
+    """An unchanged rule keeps its spent moment across a reload, and reset does not revive it."""
+    faults = FaultSchedule(moment_rules(30), clock=FakeClock())
+    faults.take_moment("m30")
+    faults.replace_rules(moment_rules(30))
+    faults.reset("m30")
+    assert (faults.moments(), faults.take_moment("m30")) == ([], False)
+
+
+MOMENT_SELECTION = [
+    ("", [CLIENT, CLIENT, OTHER_CLIENT], [T, T, T]),
+    (", times: 2", [CLIENT, OTHER_CLIENT, CLIENT], [T, T, F]),
+    (", times: 1, per: client", [CLIENT, CLIENT, OTHER_CLIENT, OTHER_CLIENT], [T, F, T, F]),
+]
+
+
+@pytest.mark.parametrize(("when", "connections", "expected"), MOMENT_SELECTION)
+def test_each_open_connection_is_one_attempt_at_a_moment(when, connections, expected):
+    """At a moment, decide() per open connection: times (per client, with per) caps the hits."""
+    faults = FaultSchedule(moment_rules(30, when=when), clock=FakeClock())
+    assert [faults.decide("m30", client_ip) for client_ip in connections] == expected
+
+
+def test_moment_probability_is_seeded():
+    """probability at a moment draws from the rule's seeded stream: same seed, same victims."""
+    seeded = moment_rules(30, when=", probability: 0.5, seed: 9")
+    first, second = (FaultSchedule(seeded, clock=FakeClock()) for _ in range(2))
+    first_victims = [first.decide("m30", CLIENT) for _ in range(20)]
+    second_victims = [second.decide("m30", CLIENT) for _ in range(20)]
+    assert first_victims == second_victims
+    assert set(first_victims) == {T, F}

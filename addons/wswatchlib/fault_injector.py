@@ -2,8 +2,9 @@
 
 Decisions are pure (`fault_rules.matches`, `FaultSchedule.decide`); this module applies them in
 mitmproxy hooks. Handshake actions act in `request` (or on the 101 in `response`); connection
-actions are armed in `websocket_start` and act per message or on a timer. Whatever mitmproxy has
-no public API for goes through `mitm_internals`.
+actions are armed in `websocket_start` and act per message or on a timer. A `when.at_s` rule and
+the `wswatch.disconnect_all` command instead strike every open WebSocket at once (kept in
+`open_flows`). Whatever mitmproxy has no public API for goes through `mitm_internals`.
 
 Every fault marks its flow (metadata key `events.FAULT_METADATA_KEY`) so the watcher's
 `ws.handshake` / `ws.closed` events say `injected: true` and name the rule, and is logged once as
@@ -55,6 +56,7 @@ from .fault_rules import (
     Stall,
     Throttle,
     Toward,
+    disconnect_action,
     load_presets,
     load_rule_files,
     matches,
@@ -70,6 +72,9 @@ logger = logging.getLogger("wswatch")
 
 #: The rule id reported for faults a client asked for with the fault header.
 CLIENT_REQUESTED = "client-requested"
+
+#: The rule id reported for connections closed by the `wswatch.disconnect_all` command.
+DISCONNECT_ALL = "wswatch.disconnect_all"
 
 #: How often rule files are checked for changes on disk, in seconds.
 RELOAD_POLL_S = 1.0
@@ -128,6 +133,8 @@ class FaultInjector:
         self.schedule = FaultSchedule([])
         self.presets: dict[str, dict[str, Any]] = {}
         self.armed: dict[str, ArmedFault] = {}
+        self.open_flows: dict[str, http.HTTPFlow] = {}
+        self.moment_timers: list[asyncio.TimerHandle] = []
         self.pending_101: dict[str, ArmedFault] = {}
         self.pong_faults: dict[str, tuple[http.HTTPFlow, ArmedFault]] = {}
         self.file_stamps: dict[str, float | None] = {}
@@ -173,6 +180,7 @@ class FaultInjector:
         self.schedule.replace_rules(rules)
         if self.reload_task is not None:  # at start-up the event log is not configured yet
             self._announce()
+            self._arm_moments()
 
     def _announce(self) -> None:
         if self.rules:
@@ -193,6 +201,7 @@ class FaultInjector:
 
     def running(self) -> None:
         self._announce()
+        self._arm_moments()
         self.reload_task = asyncio.get_running_loop().create_task(self._watch_files())
 
     async def _watch_files(self) -> None:
@@ -216,6 +225,8 @@ class FaultInjector:
     def done(self) -> None:
         if self.reload_task is not None:
             self.reload_task.cancel()
+        for timer in self.moment_timers:
+            timer.cancel()
         for armed in self.armed.values():
             if armed.timer is not None:
                 armed.timer.cancel()
@@ -260,6 +271,75 @@ class FaultInjector:
         self._known(rule_id)
         self.schedule.reset(rule_id)
 
+    @command.command("wswatch.disconnect_all")
+    def disconnect_all(self, code: int, reason: str = "") -> int:
+        """Close every open WebSocket now with a close code (1006: drop, no close frame)."""
+        try:
+            action = disconnect_action(code, reason)
+        except ValueError as error:
+            raise exceptions.CommandError(f"{DISCONNECT_ALL}: {error}") from None
+        mitm_internals.add_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
+        targets = [flow for flow in self.open_flows.values() if self._closable(flow)]
+        for flow in targets:
+            self._strike(flow, ArmedFault(DISCONNECT_ALL, action, self._facts(flow).client_ip))
+        logger.info(f"{DISCONNECT_ALL}: closing {len(targets)} WebSocket(s) with {code}")
+        return len(targets)
+
+    # Moments of the session (when.at_s) -----------------------------------------------------
+
+    def _arm_moments(self) -> None:
+        """(Re)arm one timer per `at_s` moment still to come, for the rules now loaded."""
+        for timer in self.moment_timers:
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self.moment_timers = [
+            loop.call_later(delay, self._moment, rule_id)
+            for rule_id, delay in self.schedule.moments()
+        ]
+
+    def _moment(self, rule_id: str) -> None:
+        """An `at_s` moment: strike each open WebSocket the rule matches and decides to hit."""
+        if not self.schedule.take_moment(rule_id):
+            return
+        rule = next(rule for rule in self.rules if rule.id == rule_id)
+        for flow in list(self.open_flows.values()):
+            facts = self._facts(flow)
+            # decide() counts an attempt, so it is asked only for connections it could strike.
+            if (
+                self._closable(flow)
+                and matches(rule.match, facts)
+                and self.schedule.decide(rule.id, facts.client_ip)
+            ):
+                self._strike(flow, ArmedFault(rule.id, rule.action, facts.client_ip))
+
+    @staticmethod
+    def _closable(flow: http.HTTPFlow) -> bool:
+        """An open WebSocket that no fault is closing already."""
+        fault = flow.metadata.get(events.FAULT_METADATA_KEY) or {}
+        return (
+            flow.websocket is not None
+            and flow.websocket.timestamp_end is None
+            and not fault.get("closed_by_proxy")
+        )
+
+    def _strike(self, flow: http.HTTPFlow, armed: ArmedFault) -> None:
+        """Close `flow` now with `armed` (a close or drop), in place of any fault armed on it.
+
+        The earlier fault's held-message count is kept, so `ws.closed` still counts as dropped
+        only what never arrived.
+        """
+        previous = self.armed.pop(flow.id, None)
+        if previous is not None:
+            if previous.timer is not None:
+                previous.timer.cancel()
+            self._release(previous)
+        fault = flow.metadata.get(events.FAULT_METADATA_KEY) or {}
+        redelivered = fault.get("redelivered", {"client": 0, "server": 0})
+        self.armed[flow.id] = armed
+        self._mark(flow, armed)
+        flow.metadata[events.FAULT_METADATA_KEY]["redelivered"] = redelivered
+        self._trigger(flow, armed)
+
     # Choosing a fault -----------------------------------------------------------------------
 
     @staticmethod
@@ -281,6 +361,7 @@ class FaultInjector:
             # decide() counts an attempt, so it is asked only once the rule matches.
             if (
                 rule.action.phase is phase
+                and rule.when.at_s is None  # a moment strikes open connections, see _moment
                 and matches(rule.match, facts)
                 and self.schedule.decide(rule.id, facts.client_ip)
             ):
@@ -433,6 +514,7 @@ class FaultInjector:
     # Connection faults ----------------------------------------------------------------------
 
     def websocket_start(self, flow: http.HTTPFlow) -> None:
+        self.open_flows[flow.id] = flow
         armed = self.armed.pop(flow.id, None) or self._choose(flow, Phase.CONNECTION)
         if armed is None:
             return
@@ -597,6 +679,7 @@ class FaultInjector:
         return False
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
+        self.open_flows.pop(flow.id, None)
         mitm_internals.forget_verbatim(flow)
         mitm_internals.forget_injected_text(flow)
         armed = self.armed.pop(flow.id, None)

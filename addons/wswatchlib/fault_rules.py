@@ -200,6 +200,10 @@ class When:
     """Conditions on a matching attempt, all of which must hold for the rule to fire.
 
     ``seed`` is kept as written; :attr:`Rule.seed` holds the value actually used.
+    ``at_s`` (``close`` and ``drop`` only) makes the rule a moment of the session instead:
+    at ``at_s`` seconds it strikes every open connection it matches, once; each of them
+    counts as one attempt for ``probability``, ``times`` and ``per``, the only conditions
+    it combines with (:data:`AT_S_COMBINES_WITH`).
     """
 
     probability: float | None = None
@@ -211,6 +215,7 @@ class When:
     window: Window | None = None
     per: Per = Per.GLOBAL
     max_active: int | None = None
+    at_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,6 +411,15 @@ HandshakeAction = Reject | Delay | Hang | Reset | CloseBeforeAnswer | Bad101 | H
 ConnectionAction = Close | Drop | Stall | MessageFault | PongFault | Throttle
 Action = HandshakeAction | ConnectionAction
 
+#: Actions a ``when.at_s`` moment can apply: the ones that end a connection.
+MOMENT_ACTIONS: Final = (Close, Drop)
+
+#: ``when`` fields that keep a meaning at a moment: they pick which open connections it strikes.
+AT_S_COMBINES_WITH: Final = ("probability", "seed", "times", "per")
+
+#: The close code that means "no close frame": a ``drop`` (RFC 6455 section 7.4.1).
+NO_FRAME_CODE: Final = 1006
+
 
 @dataclass(frozen=True, slots=True)
 class Rule:
@@ -475,6 +489,24 @@ def parse_action(value: object, where: str, presets: Mapping[str, Mapping]) -> A
         raise FaultRulesError(locate(where, error=e)) from None
 
 
+def disconnect_action(code: int, reason: str = "") -> Close | Drop:
+    """The action that ends a connection at once with *code*: a ``drop`` for 1006 (no close
+    frame), else a ``close`` whose code and reason are checked as ``close.code``/``close.reason``.
+    """
+    if code == NO_FRAME_CODE:
+        if reason:
+            raise FieldError("reason", f"not allowed with code {NO_FRAME_CODE} (no close frame)")
+        return Drop()
+    if not _sendable(code):
+        raise FieldError(
+            "code", f"must be {NO_FRAME_CODE} (drop) or {_SENDABLE_CLOSE_CODES_TEXT}, got {code}"
+        )
+    try:
+        return Close(code=code, reason=_close_reason(reason))
+    except ValueError as e:
+        raise FieldError("reason", str(e)) from None
+
+
 def load_rule_files(
     paths: Sequence[str | os.PathLike[str]],
     presets: Mapping[str, Mapping] | None = None,
@@ -542,6 +574,7 @@ _WHEN_FIELDS: Final = (
     "window",
     "per",
     "max_active",
+    "at_s",
 )
 _WINDOW_FIELDS: Final = ("start_s", "end_s")
 _PRESET_FIELDS: Final = ("status", "reason", "headers", "body")
@@ -597,7 +630,12 @@ def _rule(entry: object, path: str, file_seed: int, presets: Mapping[str, Mappin
     enabled = spec.get("enabled", boolean, default=True)
     match = spec.get("match", _match, default=Match())
     when = spec.get("when", _when, default=When())
-    action = spec.require("action", lambda value: _action(value, presets))
+    at_moment = when.at_s is not None
+    action = spec.require("action", lambda value: _action(value, presets, at_moment=at_moment))
+    if at_moment and not isinstance(action, MOMENT_ACTIONS):
+        raise FieldError(
+            "when.at_s", f"only allowed when the action is close or drop, got {action.kind}"
+        )
     return Rule(
         id=rule_id,
         description=description,
@@ -704,14 +742,26 @@ def _redirect_status(value: object) -> int:
 
 
 _SENDABLE_CLOSE_CODES: Final = (range(1000, 1004), range(1007, 1015), range(3000, 5000))
+#: ``1000-1003, 1007-1014 or 3000-4999``, for messages.
+_SENDABLE_CLOSE_CODES_TEXT: Final = " or ".join(
+    (
+        ", ".join(f"{codes.start}-{codes.stop - 1}" for codes in _SENDABLE_CLOSE_CODES[:-1]),
+        f"{_SENDABLE_CLOSE_CODES[-1].start}-{_SENDABLE_CLOSE_CODES[-1].stop - 1}",
+    )
+)
+
+
+def _sendable(code: int) -> bool:
+    """Whether an endpoint may send *code* (RFC 6455 section 7.4, IANA registry)."""
+    return any(code in codes for codes in _SENDABLE_CLOSE_CODES)
 
 
 def _close_code(value: object) -> int:
-    """A close code an endpoint may send (RFC 6455 section 7.4, IANA registry)."""
+    """A close code an endpoint may send."""
     code = integer(value)
-    if not any(code in codes for codes in _SENDABLE_CLOSE_CODES):
+    if not _sendable(code):
         raise ValueError(
-            "must be 1000-1003, 1007-1014 or 3000-4999"
+            f"must be {_SENDABLE_CLOSE_CODES_TEXT}"
             f" (1004-1006, 1015 and 1016-2999 are reserved), got {code}"
         )
     return code
@@ -789,7 +839,19 @@ def _when(value: object) -> When:
         window=spec.get("window", _window),
         per=spec.get("per", choice(Per), default=Per.GLOBAL),
         max_active=spec.get("max_active", _POSITIVE_COUNT),
+        at_s=spec.get("at_s", _positive_seconds),
     )
+    if when.at_s is not None:
+        excluded = [
+            name
+            for name in _WHEN_FIELDS
+            if name in spec and name not in {"at_s", *AT_S_COMBINES_WITH}
+        ]
+        if excluded:
+            raise ValueError(
+                f"at_s cannot be combined with {excluded[0]}"
+                f" (it combines with: {', '.join(AT_S_COMBINES_WITH)})"
+            )
     if when.first is not None:
         candidates = range((when.after or 0) + 1, when.first + 1)
         if not any(attempt % (when.every or 1) == 0 for attempt in candidates):
@@ -797,8 +859,12 @@ def _when(value: object) -> When:
     return when
 
 
-def _action(value: object, presets: Mapping[str, Mapping]) -> Action:
-    """The single action of a rule, dispatched on its key."""
+def _action(value: object, presets: Mapping[str, Mapping], *, at_moment: bool = False) -> Action:
+    """The single action of a rule, dispatched on its key.
+
+    A ``close`` or ``drop`` needs a trigger (``after_messages``/``after_s``), except in a rule
+    with ``when.at_s`` (*at_moment*), whose moment is the trigger and which refuses another.
+    """
     if not isinstance(value, Mapping):
         raise ValueError(f"must be a mapping, got {show(value)}")
     if len(value) != 1:
@@ -809,20 +875,30 @@ def _action(value: object, presets: Mapping[str, Mapping]) -> Action:
         raise ValueError(f"unknown action {show(kind)} (expected one of: {', '.join(_ACTIONS)})")
     cls, parse = _ACTIONS[kind]
     try:
-        return parse(Fields(params, [spec.name for spec in fields(cls)]), presets)
+        action = parse(Fields(params, [spec.name for spec in fields(cls)]), presets)
+        if isinstance(action, MOMENT_ACTIONS):
+            _check_trigger(action, at_moment=at_moment)
+        return action
     except FieldError as e:
         raise e.within(kind) from None
     except ValueError as e:
         raise FieldError(kind, str(e)) from None
 
 
-def _trigger(spec: Fields, *, required: bool) -> tuple[int | None, float | None]:
-    """``(after_messages, after_s)``; a ``close`` or ``drop`` without either would never happen."""
-    after_messages = spec.get("after_messages", _COUNT)
-    after_s = spec.get("after_s", _seconds)
-    if required and after_messages is None and after_s is None:
+def _trigger(spec: Fields) -> tuple[int | None, float | None]:
+    """``(after_messages, after_s)``, either of which may be omitted."""
+    return spec.get("after_messages", _COUNT), spec.get("after_s", _seconds)
+
+
+def _check_trigger(action: Close | Drop, *, at_moment: bool) -> None:
+    """Without a trigger or a moment a ``close`` or ``drop`` would never happen; with both,
+    it is unclear which one is meant."""
+    triggered = action.after_messages is not None or action.after_s is not None
+    if at_moment and triggered:
+        given = "after_messages" if action.after_messages is not None else "after_s"
+        raise FieldError(given, "not allowed with when.at_s (the moment is the trigger)")
+    if not at_moment and not triggered:
         raise ValueError("missing required field (one of after_messages, after_s)")
-    return after_messages, after_s
 
 
 def _preset_name(presets: Mapping[str, Mapping]) -> Check[str]:
@@ -911,7 +987,7 @@ def _parse_redirect(spec: Fields, presets: Mapping[str, Mapping]) -> Redirect:
 
 
 def _parse_close(spec: Fields, presets: Mapping[str, Mapping]) -> Close:
-    after_messages, after_s = _trigger(spec, required=True)
+    after_messages, after_s = _trigger(spec)
     return Close(
         code=spec.get("code", _close_code, default=1000),
         reason=spec.get("reason", _close_reason, default=""),
@@ -922,13 +998,13 @@ def _parse_close(spec: Fields, presets: Mapping[str, Mapping]) -> Close:
 
 
 def _parse_drop(spec: Fields, presets: Mapping[str, Mapping]) -> Drop:
-    after_messages, after_s = _trigger(spec, required=True)
+    after_messages, after_s = _trigger(spec)
     return Drop(after_messages=after_messages, after_s=after_s)
 
 
 def _parse_stall(spec: Fields, presets: Mapping[str, Mapping]) -> Stall:
     direction = spec.require("direction", choice(Direction))
-    after_messages, after_s = _trigger(spec, required=False)
+    after_messages, after_s = _trigger(spec)
     return Stall(
         direction=direction,
         after_messages=after_messages,

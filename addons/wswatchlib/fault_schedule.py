@@ -4,6 +4,10 @@ Pure and deterministic given the rules, the clock and the sequence of calls: eac
 (or, with ``per: client``, each client of a rule) owns its counters and random streams,
 seeded from the rule's seed and id, so a seeded chaos run replays the same decisions and
 two rules sharing a file seed still draw independently.
+
+A rule with ``when.at_s`` is a moment of the session: :meth:`FaultSchedule.moments` says when
+each is due, :meth:`FaultSchedule.take_moment` spends it (once), and each open connection it
+may strike is then one attempt for :meth:`FaultSchedule.decide`.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class _RuleState:
     rule: Rule
     enabled: bool
     buckets: dict[str | None, _Bucket] = field(default_factory=dict)
+    moment_spent: bool = False
 
     def key(self, client_ip: str) -> str | None:
         """The bucket key for *client_ip*: the IP itself with ``per: client``, else ``None``."""
@@ -117,6 +122,37 @@ class FaultSchedule:
             bucket.active += 1
         return fires
 
+    def elapsed(self) -> float:
+        """Seconds since the session started, the clock of ``window`` and ``at_s``."""
+        return self._clock() - self._start
+
+    def moments(self) -> list[tuple[str, float]]:
+        """``(rule id, seconds from now)`` of each ``at_s`` moment still to come, in load order.
+
+        A moment already spent, or already past when its rule was loaded, is not listed:
+        ``at_s`` is a time of the session, and a rule that arrives later has missed it.
+        """
+        elapsed = self.elapsed()
+        return [
+            (rule_id, state.rule.when.at_s - elapsed)
+            for rule_id, state in self._states.items()
+            if state.rule.when.at_s is not None
+            and not state.moment_spent
+            and state.rule.when.at_s > elapsed
+        ]
+
+    def take_moment(self, rule_id: str) -> bool:
+        """The ``at_s`` moment of *rule_id* has come: True the first time if the rule is enabled.
+
+        The moment is spent either way (a rule disabled at its moment skips it for good), and
+        False for a rule that a reload removed or that has no ``at_s``.
+        """
+        state = self._states.get(rule_id)
+        if state is None or state.rule.when.at_s is None or state.moment_spent:
+            return False
+        state.moment_spent = True
+        return state.enabled
+
     def release(self, rule_id: str, client_ip: str) -> None:
         """A fault that :meth:`decide` fired has ended; frees a ``max_active`` slot.
 
@@ -139,7 +175,10 @@ class FaultSchedule:
         self._states[rule_id].enabled = enabled
 
     def reset(self, rule_id: str) -> None:
-        """Forget a rule's counters and active faults, and reseed its random streams."""
+        """Forget a rule's counters and active faults, and reseed its random streams.
+
+        A spent ``at_s`` moment stays spent: its time of the session has passed.
+        """
         self._states[rule_id].buckets.clear()
 
     def stats(self) -> list[dict[str, Any]]:
