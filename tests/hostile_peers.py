@@ -11,19 +11,14 @@ phrase that is not UTF-8; these peers send whatever a test hands them. The rules
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import enum
-import hashlib
-import os
 import socket
 import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-#: RFC 6455 section 1.3: the GUID appended to the key before hashing.
-ACCEPT_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+from raw_frames import KEY, Frame, FrameParser, Opcode, accept_for, frame
 
 #: The path on every raw upstream that behaves like a correct echo server.
 GOOD_PATH = "/good"
@@ -34,150 +29,8 @@ READ_TIMEOUT = 10.0
 #: Largest request or response head the peers read (a 64 KB header plus the rest fits).
 MAX_HEAD = 1 << 20
 
-#: A fixed, valid Sec-WebSocket-Key (base64 of 16 bytes).
-GOOD_KEY = b"dGhlIHNhbXBsZSBub25jZQ=="
-
-
-class Opcode(enum.IntEnum):
-    """RFC 6455 section 5.2 opcodes, plus reserved ones a hostile peer may send."""
-
-    #: Section 5.4: continues a fragmented message.
-    CONTINUATION = 0x0
-    #: Section 5.6: UTF-8 text.
-    TEXT = 0x1
-    #: Section 5.6: binary data.
-    BINARY = 0x2
-    #: Section 5.2: reserved for further non-control frames.
-    RESERVED_DATA = 0x3
-    #: Section 5.5.1.
-    CLOSE = 0x8
-    #: Section 5.5.2.
-    PING = 0x9
-    #: Section 5.5.3.
-    PONG = 0xA
-    #: Section 5.2: reserved for further control frames.
-    RESERVED_CONTROL = 0xB
-
-
-def accept_for(key: bytes) -> bytes:
-    """The Sec-WebSocket-Accept for `key` (RFC 6455 section 4.2.2 item 5.4)."""
-    return base64.b64encode(hashlib.sha1(key.strip() + ACCEPT_GUID).digest())
-
-
-def _masked(payload: bytes, mask: bytes) -> bytes:
-    """XOR with the 4-byte key repeated (section 5.3), fast for megabytes."""
-    if not payload:
-        return b""
-    repeated = (mask * (len(payload) // 4 + 1))[: len(payload)]
-    value = int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")
-    return value.to_bytes(len(payload), "big")
-
-
-def frame_header(
-    opcode: int,
-    length: int,
-    *,
-    fin: bool = True,
-    rsv: int = 0,
-    mask: bytes | None = None,
-    length_bytes: int | None = None,
-) -> bytes:
-    """The header of one frame (section 5.2): FIN, RSV1-3 (`rsv` as 3 bits), opcode, the mask
-    bit, the payload length in the minimal form or, with `length_bytes` 2 or 8, in that form
-    even when a shorter one would do; then the masking key."""
-    first = (0x80 if fin else 0) | ((rsv & 0b111) << 4) | (opcode & 0x0F)
-    mask_bit = 0x80 if mask is not None else 0
-    if length_bytes is None:
-        length_bytes = 0 if length < 126 else 2 if length < (1 << 16) else 8
-    if length_bytes == 0:
-        head = bytes([first, mask_bit | length])
-    elif length_bytes == 2:
-        head = bytes([first, mask_bit | 126]) + struct.pack("!H", length)
-    else:
-        head = bytes([first, mask_bit | 127]) + struct.pack("!Q", length)
-    return head + (mask or b"")
-
-
-def frame(
-    opcode: int,
-    payload: bytes = b"",
-    *,
-    fin: bool = True,
-    rsv: int = 0,
-    masked: bool = False,
-    length_bytes: int | None = None,
-) -> bytes:
-    """One whole frame; `masked` as a client must (section 5.3), unmasked as a server must."""
-    mask = os.urandom(4) if masked else None
-    header = frame_header(
-        opcode, len(payload), fin=fin, rsv=rsv, mask=mask, length_bytes=length_bytes
-    )
-    return header + (_masked(payload, mask) if mask else payload)
-
-
-def close_payload(code: int, reason: bytes = b"") -> bytes:
-    """A Close frame's body (section 5.5.1): a 2-byte code, then the reason bytes."""
-    return struct.pack("!H", code) + reason
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One frame as it arrived."""
-
-    fin: bool
-    rsv: int
-    opcode: int
-    masked: bool
-    payload: bytes
-
-    @property
-    def close_code(self) -> int | None:
-        """The code of a Close frame; None for other frames and for an empty Close."""
-        if self.opcode != Opcode.CLOSE or len(self.payload) < 2:
-            return None
-        return int(struct.unpack("!H", self.payload[:2])[0])
-
-
-class FrameParser:
-    """Splits a byte stream into frames (unmasking masked ones); keeps an unfinished tail."""
-
-    def __init__(self) -> None:
-        self.buffer = bytearray()
-
-    def feed(self, data: bytes) -> list[Frame]:
-        self.buffer += data
-        frames = []
-        while (parsed := self._next()) is not None:
-            frames.append(parsed)
-        return frames
-
-    def _next(self) -> Frame | None:
-        data = self.buffer
-        if len(data) < 2:
-            return None
-        length, offset = data[1] & 0x7F, 2
-        if length == 126:
-            if len(data) < 4:
-                return None
-            length, offset = struct.unpack("!H", data[2:4])[0], 4
-        elif length == 127:
-            if len(data) < 10:
-                return None
-            length, offset = struct.unpack("!Q", data[2:10])[0], 10
-        first, masked = data[0], bool(data[1] & 0x80)
-        mask = bytes(data[offset : offset + 4]) if masked else b""
-        offset += len(mask)
-        if len(data) < offset + length:
-            return None
-        payload = bytes(data[offset : offset + length])
-        del data[: offset + length]
-        return Frame(
-            fin=bool(first & 0x80),
-            rsv=(first >> 4) & 0b111,
-            opcode=first & 0x0F,
-            masked=masked,
-            payload=_masked(payload, mask) if masked else payload,
-        )
+#: A fixed, valid Sec-WebSocket-Key (base64 of 16 bytes), as bytes for raw heads.
+GOOD_KEY = KEY.encode()
 
 
 # HTTP heads ---------------------------------------------------------------------------------

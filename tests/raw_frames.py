@@ -1,7 +1,9 @@
 """Hand-built RFC 6455 bytes for tests that must send what no conforming library would.
 
-Builders return exact wire bytes (any opcode, RSV bits, masking, control frames of any length);
-`read_frame` reads one frame back from a stream, so a test can assert what a peer received.
+The one home of RFC 6455 wire bytes for the tests (the hostile peers build on it). Builders
+return exact wire bytes (any opcode, RSV bits, masking, control frames of any length, length
+fields in a longer form than needed); `FrameParser` / `frames_in` / `read_frame` read frames
+back, so a test can assert what a peer received.
 Nothing here validates: that is the point.
 """
 
@@ -9,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import enum
 import hashlib
+import os
 import struct
 from dataclasses import dataclass
 
@@ -23,35 +25,78 @@ KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 MASK = b"\x37\xfa\x21\x3d"
 
 
-class Op(enum.IntEnum):
-    """RFC 6455 section 5.2 opcodes, plus reserved ones a peer must not send."""
+class Opcode(enum.IntEnum):
+    """RFC 6455 section 5.2 opcodes, plus reserved ones a hostile peer may send."""
 
+    #: Section 5.4: continues a fragmented message.
     CONTINUATION = 0x0
+    #: Section 5.6: UTF-8 text.
     TEXT = 0x1
+    #: Section 5.6: binary data.
     BINARY = 0x2
+    #: Section 5.2: reserved for further non-control frames.
     RESERVED_DATA = 0x3
+    #: Section 5.5.1.
     CLOSE = 0x8
+    #: Section 5.5.2.
     PING = 0x9
+    #: Section 5.5.3.
     PONG = 0xA
+    #: Section 5.2: reserved for further control frames.
     RESERVED_CONTROL = 0xB
 
 
-def frame(
-    opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0, mask: bytes | None = None
+def masked_payload(payload: bytes, mask: bytes) -> bytes:
+    """XOR with the 4-byte key repeated (section 5.3), fast for megabytes."""
+    if not payload:
+        return b""
+    repeated = (mask * (len(payload) // 4 + 1))[: len(payload)]
+    value = int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")
+    return value.to_bytes(len(payload), "big")
+
+
+def frame_header(
+    opcode: int,
+    length: int,
+    *,
+    fin: bool = True,
+    rsv: int = 0,
+    mask: bytes | None = None,
+    length_bytes: int | None = None,
 ) -> bytes:
-    """One frame: `rsv` is the 3 RSV bits (0-7), `mask` a 4-byte key or None for unmasked."""
-    first = (0x80 if fin else 0) | (rsv & 0x7) << 4 | opcode & 0xF
+    """The header of one frame (section 5.2): FIN, RSV1-3 (`rsv` as 3 bits), opcode, the mask
+    bit, the payload length in the minimal form or, with `length_bytes` 2 or 8, in that form
+    even when a shorter one would do; then the masking key."""
+    first = (0x80 if fin else 0) | ((rsv & 0b111) << 4) | (opcode & 0x0F)
     mask_bit = 0x80 if mask is not None else 0
-    length = len(payload)
-    if length <= 125:
-        header = bytes([first, mask_bit | length])
-    elif length <= 0xFFFF:
-        header = bytes([first, mask_bit | 126]) + struct.pack("!H", length)
+    if length_bytes is None:
+        length_bytes = 0 if length < 126 else 2 if length < (1 << 16) else 8
+    if length_bytes == 0:
+        head = bytes([first, mask_bit | length])
+    elif length_bytes == 2:
+        head = bytes([first, mask_bit | 126]) + struct.pack("!H", length)
     else:
-        header = bytes([first, mask_bit | 127]) + struct.pack("!Q", length)
-    if mask is None:
-        return header + payload
-    return header + mask + bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+        head = bytes([first, mask_bit | 127]) + struct.pack("!Q", length)
+    return head + (mask or b"")
+
+
+def frame(
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    fin: bool = True,
+    rsv: int = 0,
+    masked: bool = False,
+    mask: bytes | None = None,
+    length_bytes: int | None = None,
+) -> bytes:
+    """One whole frame: masked with `mask`, or with a random key when `masked` (as a client must,
+    section 5.3), else unmasked (as a server must); `length_bytes` as for `frame_header`."""
+    key = mask if mask is not None else os.urandom(4) if masked else None
+    header = frame_header(
+        opcode, len(payload), fin=fin, rsv=rsv, mask=key, length_bytes=length_bytes
+    )
+    return header + (masked_payload(payload, key) if key else payload)
 
 
 def client_frame(opcode: int, payload: bytes = b"", **kwargs: object) -> bytes:
@@ -60,12 +105,13 @@ def client_frame(opcode: int, payload: bytes = b"", **kwargs: object) -> bytes:
 
 
 def close_payload(code: int, reason: bytes = b"") -> bytes:
-    """A Close frame's body: the 2-byte code, then the reason bytes as given (not validated)."""
+    """A Close frame's body (section 5.5.1): a 2-byte code, then the reason bytes."""
     return struct.pack("!H", code) + reason
 
 
-def accept_for(key: str) -> str:
-    return base64.b64encode(hashlib.sha1(key.encode() + ACCEPT_GUID).digest()).decode()
+def accept_for(key: bytes) -> bytes:
+    """The Sec-WebSocket-Accept for `key` (RFC 6455 section 4.2.2 item 5.4)."""
+    return base64.b64encode(hashlib.sha1(key.strip() + ACCEPT_GUID).digest())
 
 
 def upgrade_request(host: str, path: str = "/", *, key: str = KEY, version: int = 13) -> bytes:
@@ -79,7 +125,7 @@ def switching_protocols(key: str = KEY) -> bytes:
     """A correct 101 for `key`."""
     return (
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Accept: {accept_for(key)}\r\n\r\n"
+        f"Sec-WebSocket-Accept: {accept_for(key.encode()).decode()}\r\n\r\n"
     ).encode()
 
 
@@ -96,31 +142,71 @@ async def read_head(reader: asyncio.StreamReader) -> tuple[str, dict[str, str]]:
 
 @dataclass(frozen=True)
 class Frame:
+    """One frame as it arrived."""
+
     fin: bool
     rsv: int
     opcode: int
     masked: bool
-    payload: bytes  # unmasked
+    payload: bytes
 
     @property
     def close_code(self) -> int | None:
-        return struct.unpack("!H", self.payload[:2])[0] if len(self.payload) >= 2 else None
+        """The code of a Close frame; None for other frames and for an empty Close."""
+        if self.opcode != Opcode.CLOSE or len(self.payload) < 2:
+            return None
+        return int(struct.unpack("!H", self.payload[:2])[0])
 
     @property
     def close_reason(self) -> bytes:
         return self.payload[2:]
 
 
-async def frames_in(data: bytes) -> list[Frame]:
+class FrameParser:
+    """Splits a byte stream into frames (unmasking masked ones); keeps an unfinished tail."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[Frame]:
+        self.buffer += data
+        frames = []
+        while (parsed := self._next()) is not None:
+            frames.append(parsed)
+        return frames
+
+    def _next(self) -> Frame | None:
+        data = self.buffer
+        if len(data) < 2:
+            return None
+        length, offset = data[1] & 0x7F, 2
+        if length == 126:
+            if len(data) < 4:
+                return None
+            length, offset = struct.unpack("!H", data[2:4])[0], 4
+        elif length == 127:
+            if len(data) < 10:
+                return None
+            length, offset = struct.unpack("!Q", data[2:10])[0], 10
+        first, masked = data[0], bool(data[1] & 0x80)
+        mask = bytes(data[offset : offset + 4]) if masked else b""
+        offset += len(mask)
+        if len(data) < offset + length:
+            return None
+        payload = bytes(data[offset : offset + length])
+        del data[: offset + length]
+        return Frame(
+            fin=bool(first & 0x80),
+            rsv=(first >> 4) & 0b111,
+            opcode=first & 0x0F,
+            masked=masked,
+            payload=masked_payload(payload, mask) if masked else payload,
+        )
+
+
+def frames_in(data: bytes) -> list[Frame]:
     """Every whole frame in `data` (bytes a peer received), in order."""
-    reader = asyncio.StreamReader()
-    reader.feed_data(data)
-    reader.feed_eof()
-    found = []
-    with contextlib.suppress(asyncio.IncompleteReadError):
-        for _ in range(len(data) // 2):  # a frame takes at least 2 bytes
-            found.append(await read_frame(reader))
-    return found
+    return FrameParser().feed(data)
 
 
 async def read_frame(reader: asyncio.StreamReader) -> Frame:
@@ -134,5 +220,5 @@ async def read_frame(reader: asyncio.StreamReader) -> Frame:
     mask = await reader.readexactly(4) if second & 0x80 else None
     payload = await reader.readexactly(length)
     if mask is not None:
-        payload = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+        payload = masked_payload(payload, mask)
     return Frame(bool(first & 0x80), first >> 4 & 0x7, first & 0xF, mask is not None, payload)

@@ -37,16 +37,11 @@ from hostile_peers import (
     GOOD_PATH,
     READ_TIMEOUT,
     Behaviour,
-    Opcode,
     RawUpstream,
     Received,
     UpstreamConnection,
-    accept_for,
-    close_payload,
     echo_frames,
     echo_websocket,
-    frame,
-    frame_header,
     raw_client,
     raw_upstream,
     request_bytes,
@@ -55,6 +50,7 @@ from hostile_peers import (
 )
 from mitmproxy import io as flow_io
 from proxy_harness import RunningProxy, running_proxy
+from raw_frames import Opcode, accept_for, close_payload, frame, frame_header
 from test_mitmdump_script import launch
 from websockets.asyncio.client import connect
 

@@ -19,7 +19,7 @@ from proxy_harness import running_proxy
 from raw_frames import (
     MASK,
     Frame,
-    Op,
+    Opcode,
     client_frame,
     close_payload,
     frame,
@@ -44,23 +44,23 @@ class Broken:
 
 SERVER_SENDS: dict[str, Broken] = {
     "close 999": Broken(
-        frame(Op.CLOSE, close_payload(999)), "invalid_close_code", "CLOSE with invalid code"
+        frame(Opcode.CLOSE, close_payload(999)), "invalid_close_code", "CLOSE with invalid code"
     ),
     "close 5000": Broken(
-        frame(Op.CLOSE, close_payload(5000)), "invalid_close_code", "CLOSE with invalid code"
+        frame(Opcode.CLOSE, close_payload(5000)), "invalid_close_code", "CLOSE with invalid code"
     ),
     "close 1005": Broken(
-        frame(Op.CLOSE, close_payload(1005)),
+        frame(Opcode.CLOSE, close_payload(1005)),
         "local_only_close_code",
         "remote CLOSE with local-only reason",
     ),
     "close 1015": Broken(
-        frame(Op.CLOSE, close_payload(1015)),
+        frame(Opcode.CLOSE, close_payload(1015)),
         "local_only_close_code",
         "remote CLOSE with local-only reason",
     ),
     "masked frame": Broken(
-        frame(Op.TEXT, b"hi", mask=MASK),
+        frame(Opcode.TEXT, b"hi", mask=MASK),
         "server_masked_frame",
         "client received unexpected masked frame",
     ),
@@ -68,51 +68,53 @@ SERVER_SENDS: dict[str, Broken] = {
         b"garbage after the handshake", "invalid_opcode", "Invalid opcode 0x7"
     ),
     "reserved opcode": Broken(
-        frame(Op.RESERVED_DATA, b"x"), "invalid_opcode", "Invalid opcode 0x3"
+        frame(Opcode.RESERVED_DATA, b"x"), "invalid_opcode", "Invalid opcode 0x3"
     ),
     "text not utf-8": Broken(
-        frame(Op.TEXT, b"\xff\xfe"),
+        frame(Opcode.TEXT, b"\xff\xfe"),
         "invalid_utf8",
         "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte",
         1007,
     ),
     "close reason not utf-8": Broken(
-        frame(Op.CLOSE, close_payload(1000, b"\xc3")),
+        frame(Opcode.CLOSE, close_payload(1000, b"\xc3")),
         "invalid_utf8_close_reason",
         "Error decoding CLOSE reason: 'utf-8' codec can't decode byte 0xc3 in position 0: "
         "unexpected end of data",
         1007,
     ),
     "ping of 126 bytes": Broken(
-        frame(Op.PING, b"p" * 126),
+        frame(Opcode.PING, b"p" * 126),
         "control_frame_too_long",
         "Control frame with payload len > 125",
     ),
     "fragmented ping": Broken(
-        frame(Op.PING, b"p", fin=False),
+        frame(Opcode.PING, b"p", fin=False),
         "fragmented_control_frame",
         "Invalid attempt to fragment control frame",
     ),
     "rsv bits without extension": Broken(
-        frame(Op.TEXT, b"hi", rsv=0b001), "reserved_bits_set", "Reserved bit set unexpectedly"
+        frame(Opcode.TEXT, b"hi", rsv=0b001), "reserved_bits_set", "Reserved bit set unexpectedly"
     ),
 }
 
 CLIENT_SENDS: dict[str, Broken] = {
     "unmasked frame": Broken(
-        frame(Op.TEXT, b"hi"), "client_unmasked_frame", "server received unexpected unmasked frame"
+        frame(Opcode.TEXT, b"hi"),
+        "client_unmasked_frame",
+        "server received unexpected unmasked frame",
     ),
     "reserved control opcode": Broken(
-        client_frame(Op.RESERVED_CONTROL), "invalid_opcode", "Invalid opcode 0xb"
+        client_frame(Opcode.RESERVED_CONTROL), "invalid_opcode", "Invalid opcode 0xb"
     ),
     "text not utf-8": Broken(
-        client_frame(Op.TEXT, b"\xff\xfe"),
+        client_frame(Opcode.TEXT, b"\xff\xfe"),
         "invalid_utf8",
         "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte",
         1007,
     ),
     "close 1005": Broken(
-        client_frame(Op.CLOSE, close_payload(1005)),
+        client_frame(Opcode.CLOSE, close_payload(1005)),
         "local_only_close_code",
         "remote CLOSE with local-only reason",
     ),
@@ -140,7 +142,7 @@ async def frames_until_close(reader: asyncio.StreamReader, limit: int = 5) -> li
     with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
         for _ in range(limit):
             received.append(await asyncio.wait_for(read_frame(reader), 5))
-            if received[-1].opcode == Op.CLOSE:
+            if received[-1].opcode == Opcode.CLOSE:
                 break
     return received
 
@@ -150,9 +152,7 @@ async def upstream_close(upstream: ScriptedUpstream, timeout: float = 5) -> Fram
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if upstream.received:
-            closes = [
-                f for f in await frames_in(bytes(upstream.received[0])) if f.opcode == Op.CLOSE
-            ]
+            closes = [f for f in frames_in(bytes(upstream.received[0])) if f.opcode == Opcode.CLOSE]
             if closes:
                 return closes[0]
         await asyncio.sleep(0.02)
@@ -188,7 +188,7 @@ async def test_server_breaking_rfc6455_is_reported_as_a_proxy_close_not_a_server
         server_got = await upstream_close(upstream)
         event = await proxy.wait_for("ws.closed")
     assert status_line == "HTTP/1.1 101 Switching Protocols"
-    assert [(f.opcode, f.close_code) for f in client_got] == [(Op.CLOSE, broken.close_code)]
+    assert [(f.opcode, f.close_code) for f in client_got] == [(Opcode.CLOSE, broken.close_code)]
     assert server_got.close_code == broken.close_code
     assert_proxy_closed_for(event, broken, "server")
 
@@ -208,7 +208,7 @@ async def test_client_breaking_rfc6455_is_reported_as_a_proxy_close_not_a_client
             client_got = await frames_until_close(reader)
         server_got = await upstream_close(upstream)
         event = await proxy.wait_for("ws.closed")
-    assert [(f.opcode, f.close_code) for f in client_got] == [(Op.CLOSE, broken.close_code)]
+    assert [(f.opcode, f.close_code) for f in client_got] == [(Opcode.CLOSE, broken.close_code)]
     assert server_got.close_code == broken.close_code
     assert_proxy_closed_for(event, broken, "client")
 
@@ -224,7 +224,7 @@ async def test_client_garbage_pipelined_with_the_request_is_a_client_violation(t
             client_got = await frames_until_close(reader)
         event = await proxy.wait_for("ws.closed")
     assert status_line == "HTTP/1.1 101 Switching Protocols"
-    assert [(f.opcode, f.close_code) for f in client_got] == [(Op.CLOSE, 1002)]
+    assert [(f.opcode, f.close_code) for f in client_got] == [(Opcode.CLOSE, 1002)]
     assert_proxy_closed_for(event, broken, "client")
 
 
@@ -239,7 +239,7 @@ async def test_server_violation_in_regular_proxy_mode_is_told_by_side(tmp_path, 
         async with upgraded_client(proxy.port, target) as (_, reader, _):
             client_got = await frames_until_close(reader)
         event = await proxy.wait_for("ws.closed")
-    assert [(f.opcode, f.close_code) for f in client_got] == [(Op.CLOSE, 1002)]
+    assert [(f.opcode, f.close_code) for f in client_got] == [(Opcode.CLOSE, 1002)]
     assert_proxy_closed_for(event, broken, "server")
 
 
@@ -249,7 +249,7 @@ async def test_server_violation_in_regular_proxy_mode_is_told_by_side(tmp_path, 
 async def test_server_close_4001_is_reported_as_sent_by_the_server(tmp_path, confdir):
     """A real Close(4001, "bye") from the server stays the server's close, with no violation."""
     async with (
-        scripted_upstream(with_101=frame(Op.CLOSE, close_payload(4001, b"bye"))) as upstream,
+        scripted_upstream(with_101=frame(Opcode.CLOSE, close_payload(4001, b"bye"))) as upstream,
         running_proxy(tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir) as proxy,
     ):
         async with upgraded_client(proxy.port) as (_, reader, _):
@@ -271,7 +271,7 @@ async def test_client_close_1000_is_reported_as_sent_by_the_client(tmp_path, con
         running_proxy(tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir) as proxy,
     ):
         async with upgraded_client(proxy.port) as (_, reader, writer):
-            writer.write(client_frame(Op.CLOSE, close_payload(1000)))
+            writer.write(client_frame(Opcode.CLOSE, close_payload(1000)))
             client_got = await frames_until_close(reader)
         server_got = await upstream_close(upstream)
         event = await proxy.wait_for("ws.closed")
@@ -283,7 +283,7 @@ async def test_client_close_1000_is_reported_as_sent_by_the_client(tmp_path, con
 
 async def test_server_close_1002_with_wsproto_text_is_still_the_servers_close(tmp_path, confdir):
     """A server's own Close(1002) with wsproto's words is the server's: told by parser, not text."""
-    spoof = frame(Op.CLOSE, close_payload(1002, b"CLOSE with invalid code"))
+    spoof = frame(Opcode.CLOSE, close_payload(1002, b"CLOSE with invalid code"))
     async with (
         scripted_upstream(with_101=spoof) as upstream,
         running_proxy(tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir) as proxy,
@@ -346,7 +346,7 @@ async def test_websocket_option_off_relays_version_13_as_raw_tcp_with_its_closed
         ) as proxy,
     ):
         async with upgraded_client(proxy.port) as (_, reader, writer):
-            writer.write(client_frame(Op.TEXT, b"hi"))
+            writer.write(client_frame(Opcode.TEXT, b"hi"))
             await asyncio.wait_for(reader.readexactly(2), 5)
         event = await proxy.wait_for("ws.closed")
     assert (event["raw_tcp"], event["tcp_bytes"]) == (True, {"client": 8, "server": 2})

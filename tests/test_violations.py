@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 import wsproto
 import wsproto.events
-from raw_frames import MASK, Op, client_frame, close_payload, frame
+from raw_frames import MASK, Opcode, client_frame, close_payload, frame
 from wsproto.extensions import PerMessageDeflate
 from wswatchlib.violations import WSPROTO_ERROR_PREFIXES, Violation, classify_violation
 
@@ -37,17 +37,21 @@ def _from_client(data: bytes, violation: Violation, code: int = 1002, **kw: bool
 
 
 HOSTILE: dict[str, Hostile] = {
-    "reserved data opcode": _from_server(frame(Op.RESERVED_DATA, b"x"), Violation.INVALID_OPCODE),
+    "reserved data opcode": _from_server(
+        frame(Opcode.RESERVED_DATA, b"x"), Violation.INVALID_OPCODE
+    ),
     "reserved control opcode": _from_client(
-        client_frame(Op.RESERVED_CONTROL), Violation.INVALID_OPCODE
+        client_frame(Opcode.RESERVED_CONTROL), Violation.INVALID_OPCODE
     ),
     "rsv bits without extension": _from_server(
-        frame(Op.TEXT, b"hi", rsv=0b010), Violation.RESERVED_BITS_SET
+        frame(Opcode.TEXT, b"hi", rsv=0b010), Violation.RESERVED_BITS_SET
     ),
     "masked server frame": _from_server(
-        frame(Op.TEXT, b"hi", mask=MASK), Violation.SERVER_MASKED_FRAME
+        frame(Opcode.TEXT, b"hi", mask=MASK), Violation.SERVER_MASKED_FRAME
     ),
-    "unmasked client frame": _from_client(frame(Op.TEXT, b"hi"), Violation.CLIENT_UNMASKED_FRAME),
+    "unmasked client frame": _from_client(
+        frame(Opcode.TEXT, b"hi"), Violation.CLIENT_UNMASKED_FRAME
+    ),
     "2-byte length for 5 bytes": _from_server(
         bytes([0x82, 126]) + struct.pack("!H", 5) + b"hello", Violation.NON_MINIMAL_LENGTH
     ),
@@ -58,48 +62,59 @@ HOSTILE: dict[str, Hostile] = {
         bytes([0x82, 127]) + struct.pack("!Q", 1 << 63), Violation.LENGTH_HIGH_BIT_SET
     ),
     "fragmented ping": _from_server(
-        frame(Op.PING, b"p", fin=False), Violation.FRAGMENTED_CONTROL_FRAME
+        frame(Opcode.PING, b"p", fin=False), Violation.FRAGMENTED_CONTROL_FRAME
     ),
     "ping of 126 bytes": _from_client(
-        client_frame(Op.PING, b"p" * 126), Violation.CONTROL_FRAME_TOO_LONG
+        client_frame(Opcode.PING, b"p" * 126), Violation.CONTROL_FRAME_TOO_LONG
     ),
     "continuation first": _from_server(
-        frame(Op.CONTINUATION, b"x"), Violation.UNEXPECTED_CONTINUATION
+        frame(Opcode.CONTINUATION, b"x"), Violation.UNEXPECTED_CONTINUATION
     ),
     "new message inside a fragmented one": _from_server(
-        frame(Op.TEXT, b"a", fin=False) + frame(Op.TEXT, b"b"), Violation.EXPECTED_CONTINUATION
+        frame(Opcode.TEXT, b"a", fin=False) + frame(Opcode.TEXT, b"b"),
+        Violation.EXPECTED_CONTINUATION,
     ),
     "text not utf-8": _from_client(
-        client_frame(Op.TEXT, b"\xff\xfe"), Violation.INVALID_UTF8, 1007
+        client_frame(Opcode.TEXT, b"\xff\xfe"), Violation.INVALID_UTF8, 1007
     ),
-    "close with 1 byte": _from_server(frame(Op.CLOSE, b"\x03"), Violation.CLOSE_PAYLOAD_ONE_BYTE),
-    "close 999": _from_server(frame(Op.CLOSE, close_payload(999)), Violation.INVALID_CLOSE_CODE),
-    "close 5000": _from_server(frame(Op.CLOSE, close_payload(5000)), Violation.INVALID_CLOSE_CODE),
+    "close with 1 byte": _from_server(
+        frame(Opcode.CLOSE, b"\x03"), Violation.CLOSE_PAYLOAD_ONE_BYTE
+    ),
+    "close 999": _from_server(
+        frame(Opcode.CLOSE, close_payload(999)), Violation.INVALID_CLOSE_CODE
+    ),
+    "close 5000": _from_server(
+        frame(Opcode.CLOSE, close_payload(5000)), Violation.INVALID_CLOSE_CODE
+    ),
     "close 1005": _from_server(
-        frame(Op.CLOSE, close_payload(1005)), Violation.LOCAL_ONLY_CLOSE_CODE
+        frame(Opcode.CLOSE, close_payload(1005)), Violation.LOCAL_ONLY_CLOSE_CODE
     ),
     "close 1006": _from_client(
-        client_frame(Op.CLOSE, close_payload(1006)), Violation.LOCAL_ONLY_CLOSE_CODE
+        client_frame(Opcode.CLOSE, close_payload(1006)), Violation.LOCAL_ONLY_CLOSE_CODE
     ),
     "close 1015": _from_server(
-        frame(Op.CLOSE, close_payload(1015)), Violation.LOCAL_ONLY_CLOSE_CODE
+        frame(Opcode.CLOSE, close_payload(1015)), Violation.LOCAL_ONLY_CLOSE_CODE
     ),
-    "close 1004": _from_server(frame(Op.CLOSE, close_payload(1004)), Violation.RESERVED_CLOSE_CODE),
+    "close 1004": _from_server(
+        frame(Opcode.CLOSE, close_payload(1004)), Violation.RESERVED_CLOSE_CODE
+    ),
     "close 1014 (IANA-registered, unknown to wsproto)": _from_server(
-        frame(Op.CLOSE, close_payload(1014)), Violation.RESERVED_CLOSE_CODE
+        frame(Opcode.CLOSE, close_payload(1014)), Violation.RESERVED_CLOSE_CODE
     ),
-    "close 2999": _from_server(frame(Op.CLOSE, close_payload(2999)), Violation.RESERVED_CLOSE_CODE),
+    "close 2999": _from_server(
+        frame(Opcode.CLOSE, close_payload(2999)), Violation.RESERVED_CLOSE_CODE
+    ),
     "close reason not utf-8": _from_server(
-        frame(Op.CLOSE, close_payload(1000, b"\xc3")), Violation.INVALID_UTF8_CLOSE_REASON, 1007
+        frame(Opcode.CLOSE, close_payload(1000, b"\xc3")), Violation.INVALID_UTF8_CLOSE_REASON, 1007
     ),
     "deflated bytes that do not inflate": _from_server(
-        frame(Op.BINARY, b"\xff\xff\xff\xff", rsv=0b100),
+        frame(Opcode.BINARY, b"\xff\xff\xff\xff", rsv=0b100),
         Violation.EXTENSION_ERROR,
         1007,
         deflate=True,
     ),
     "compressed ping": _from_server(
-        frame(Op.PING, b"p", rsv=0b100), Violation.EXTENSION_ERROR, deflate=True
+        frame(Opcode.PING, b"p", rsv=0b100), Violation.EXTENSION_ERROR, deflate=True
     ),
 }
 
