@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -21,12 +22,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from proxy_harness import RunningProxy, scenario_proxy
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from wswatchlib.verdicts.thresholds import DURATIONS, Thresholds
 
 REPO = Path(__file__).resolve().parents[2]
+#: The real-library clients: python `websockets`' own loop, and a Node `ws` client.
+CLIENTS = REPO / "tests" / "clients"
+NODE_CLIENT = CLIENTS / "node"
+
+#: Longest a real-library client may run before the test fails.
+LIBRARY_CLIENT_TIMEOUT_S = 20.0
 
 #: (rule, severity) pairs found about one client.
 Labels = set[tuple[str, str]]
@@ -57,6 +65,15 @@ def reject_attempts(count: int | None, **reject: Any) -> dict[str, Any]:
     """The first *count* attempts (None: all) rejected as *reject* says."""
     when = {} if count is None else {"first": count}
     return {"id": "attempts-rejected", "when": when, "action": {"reject": reject}}
+
+
+def reject_attempts_after_first(count: int, **reject: Any) -> dict[str, Any]:
+    """The *count* attempts after the first rejected as *reject* says."""
+    return {
+        "id": "retries-rejected",
+        "when": {"after": 1, "times": count},
+        "action": {"reject": reject},
+    }
 
 
 @dataclass(frozen=True)
@@ -172,3 +189,35 @@ def offline_labels(session: CalibrationSession) -> dict[str, Labels]:
 def summaries(proxy: RunningProxy) -> list[str]:
     """The live findings' summaries, to show what was found when a label differs."""
     return [f["summary"] for v in proxy.events("client.verdict") for f in v["findings"]]
+
+
+async def run_library_client(
+    command: Sequence[str], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a real-library client to its end (killed, and the test failed, after the timeout)."""
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), LIBRARY_CLIENT_TIMEOUT_S)
+    except TimeoutError as error:
+        process.kill()
+        await process.wait()
+        message = f"{command[:2]} still running after {LIBRARY_CLIENT_TIMEOUT_S}s"
+        raise AssertionError(message) from error
+    return subprocess.CompletedProcess(command, process.returncode or 0, out.decode(), err.decode())
+
+
+def node_or_skip() -> str:
+    """The `node` to run the Node client with. Without node (or without `npm ci` done in
+    tests/clients/node) the test skips, except under CI, where .ci/run installs both."""
+    node = shutil.which("node")
+    if node and (NODE_CLIENT / "node_modules" / "ws").is_dir():
+        return node
+    missing = "node is not installed" if not node else f"run `npm ci` in {NODE_CLIENT}"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI needs the Node client: {missing}")
+    pytest.skip(f"Node client not available: {missing}")

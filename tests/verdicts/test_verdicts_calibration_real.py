@@ -5,21 +5,28 @@ schedules (time-scaled) through the real proxy under injected faults, each grade
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from calibration_clients import (
+    CLIENTS,
     DROP_FIRST_CONNECTION,
     ECHO_PATH,
+    NODE_CLIENT,
     Labels,
     calibration_proxy,
     live_labels,
+    node_or_skip,
     offline_labels,
     reject_attempts,
+    reject_attempts_after_first,
     reset_retries,
+    run_library_client,
     scripted_client,
     summaries,
     wait_until_logged,
@@ -126,4 +133,68 @@ async def test_scripted_client_through_proxy_is_graded_as_in_table(
         await wait_until_logged(session.proxy, run.attempts, run.connections)
     live = live_labels(session.proxy)
     assert list(live.values()) == [case.expected], summaries(session.proxy)
+    assert offline_labels(session) == live
+
+
+#: The waits of python `websockets`' loop scaled through its own WEBSOCKETS_BACKOFF_* variables
+#: (defaults: random 0-5 s first, 3.1 s x 1.618, cap 90 s).
+WEBSOCKETS_FACTOR = 0.1
+WEBSOCKETS_BACKOFF = {"INITIAL_DELAY": 5.0, "MIN_DELAY": 3.1, "MAX_DELAY": 90.0, "FACTOR": 1.618}
+#: After its first connection drops, this many of its attempts get 503 (which it retries).
+WEBSOCKETS_503S = 6
+NODE_FACTOR = 0.05
+
+#: The expected verdict of each real library's reconnect loop.
+LIBRARY_CALIBRATION: dict[str, Labels] = {
+    "python websockets >= 14": {("growth", "info"), ("jitter", "warning")},
+    "Node ws + full-jitter helper": {("growth", "info")},
+}
+
+
+async def test_python_websockets_loop_through_proxy_is_graded_as_in_table(
+    tmp_path: Path, confdir: Path
+) -> None:
+    """python `websockets`' own reconnect loop, dropped then answered 503 six times, is graded
+    as the table says: exponential growth x1.618 with no jitter after the first wait."""
+    rules = (DROP_FIRST_CONNECTION, reject_attempts_after_first(WEBSOCKETS_503S, status=503))
+    backoff = {
+        f"WEBSOCKETS_BACKOFF_{name}": str(value if name == "FACTOR" else value * WEBSOCKETS_FACTOR)
+        for name, value in WEBSOCKETS_BACKOFF.items()
+    }
+    async with calibration_proxy(tmp_path, confdir, rules, WEBSOCKETS_FACTOR) as session:
+        url = f"ws://127.0.0.1:{session.proxy.port}{ECHO_PATH}"
+        done = await run_library_client(
+            [sys.executable, str(CLIENTS / "websockets_loop.py"), url], backoff
+        )
+        assert done.returncode == 0, done.stderr
+        await wait_until_logged(session.proxy, WEBSOCKETS_503S + 2, 2)
+    live = live_labels(session.proxy)
+    assert list(live.values()) == [LIBRARY_CALIBRATION["python websockets >= 14"]], summaries(
+        session.proxy
+    )
+    (verdict,) = session.proxy.events("client.verdict")
+    (growth,) = [f for f in verdict["findings"] if f["rule"] == "growth"]
+    assert growth["evidence"]["factor"] == pytest.approx(1.618, abs=0.05)
+    assert offline_labels(session) == live
+
+
+async def test_node_ws_reconnect_helper_through_proxy_is_graded_as_in_table(
+    tmp_path: Path, confdir: Path
+) -> None:
+    """A Node `ws` client with a full-jitter exponential helper, dropped then reset nine
+    times, is graded as the table says: exponential growth, nothing wrong."""
+    node = node_or_skip()
+    rules = (DROP_FIRST_CONNECTION, reset_retries(9))
+    async with calibration_proxy(tmp_path, confdir, rules, NODE_FACTOR) as session:
+        url = f"ws://127.0.0.1:{session.proxy.port}{ECHO_PATH}"
+        done = await run_library_client(
+            [node, str(NODE_CLIENT / "reconnect.js"), url, "--scale", str(NODE_FACTOR)]
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert json.loads(done.stdout) == {"attempts": 11, "connections": 2, "recovered": True}
+        await wait_until_logged(session.proxy, 11, 2)
+    live = live_labels(session.proxy)
+    assert list(live.values()) == [LIBRARY_CALIBRATION["Node ws + full-jitter helper"]], summaries(
+        session.proxy
+    )
     assert offline_labels(session) == live
