@@ -67,15 +67,6 @@ def reject_attempts(count: int | None, **reject: Any) -> dict[str, Any]:
     return {"id": "attempts-rejected", "when": when, "action": {"reject": reject}}
 
 
-def reject_attempts_after_first(count: int, **reject: Any) -> dict[str, Any]:
-    """The *count* attempts after the first rejected as *reject* says."""
-    return {
-        "id": "retries-rejected",
-        "when": {"after": 1, "times": count},
-        "action": {"reject": reject},
-    }
-
-
 @dataclass(frozen=True)
 class ClientRun:
     """What a scripted client did: its attempts, the connections it got, whether the last one
