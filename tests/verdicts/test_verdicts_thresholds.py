@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 from wswatchlib.verdicts.thresholds import (
+    DURATIONS,
     Thresholds,
     ThresholdsError,
     load_thresholds,
@@ -70,3 +72,28 @@ def test_load_thresholds_reads_a_file(tmp_path: Path) -> None:
     path = tmp_path / "t.yaml"
     path.write_text("stable_connection_s: 5\n")
     assert load_thresholds(str(path)).stable_connection_s == 5
+
+
+def test_scaled_multiplies_every_duration_and_nothing_else() -> None:
+    """scaled(f) multiplies each `_s` threshold by f and keeps counts, ratios and code sets."""
+    base = Thresholds(hot_loop_floor_s=0.2)
+    scaled = base.scaled(0.05)
+    assert DURATIONS == (
+        "hot_loop_floor_s",
+        "first_retry_max_s",
+        "cap_max_s",
+        "timing_noise_s",
+        "herd_window_s",
+        "retry_window_s",
+        "retry_after_slack_s",
+        "stable_connection_s",
+    )
+    for name in DURATIONS:
+        assert getattr(scaled, name) == pytest.approx(getattr(base, name) * 0.05), name
+    assert dataclasses.replace(scaled, **{n: getattr(base, n) for n in DURATIONS}) == base
+
+
+def test_scaled_by_a_non_positive_factor_is_refused() -> None:
+    """A time scale of zero or less has no meaning: the message says so."""
+    with pytest.raises(ValueError, match=r"^scale factor must be > 0, got 0$"):
+        Thresholds().scaled(0)

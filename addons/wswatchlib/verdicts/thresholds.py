@@ -23,7 +23,8 @@ class ThresholdsError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """The numbers behind every rule (seconds unless the name says otherwise)."""
+    """The numbers behind every rule: durations end in `_s` (seconds); the rest are counts,
+    ratios and code sets."""
 
     #: hot-loop: attempts this close together are a loop. Phoenix's deliberate 10 ms and 50 ms
     #: first steps are under it, but only twice in a row; a 50 ms loop is under it forever.
@@ -80,6 +81,21 @@ class Thresholds:
     #: close-retry: codes that say "try again" (RFC 6455 7.4.1 1001, 1006, 1011; IANA 1012,
     #: 1013).
     transient_close_codes: frozenset[int] = frozenset({1001, 1006, 1011, 1012, 1013})
+
+    def scaled(self, factor: float) -> Thresholds:
+        """These thresholds for a session whose every delay is *factor* times the real one (a
+        time-scaled calibration run): durations times *factor*, counts and ratios unchanged."""
+        if factor <= 0:
+            raise ValueError(f"scale factor must be > 0, got {factor!r}")
+        return dataclasses.replace(
+            self, **{name: getattr(self, name) * factor for name in DURATIONS}
+        )
+
+
+#: The duration thresholds (seconds): the only ones a time scale changes.
+DURATIONS: tuple[str, ...] = tuple(
+    item.name for item in dataclasses.fields(Thresholds) if item.name.endswith("_s")
+)
 
 
 def _positive(value: Any) -> float:
