@@ -411,3 +411,27 @@ async def test_listeners_see_each_event_as_written_and_cannot_break_the_outputs(
     ]
     assert lines_of(log_path) == seen
     assert any("listener bug" in r.getMessage() for r in caplog.records)
+
+
+def test_client_verdict_prints_a_headline_and_one_line_per_finding() -> None:
+    """A verdict on the terminal: worst severity and client, then each finding's rule and
+    summary; the evidence and hints stay in the JSON line."""
+    line = render_console_line(
+        None,
+        "warning",
+        {
+            "event": "client.verdict",
+            "when": "session_end",
+            "client_id": "c-1",
+            "worst": "error",
+            "attempts": 6,
+            "findings": [
+                {"severity": "error", "rule": "hot-loop", "summary": "5 in a row", "evidence": {}},
+                {"severity": "warning", "rule": "jitter", "summary": "no jitter", "hint": "h"},
+            ],
+        },
+    )
+    assert line == (
+        "[wswatch] client.verdict ERROR c-1  when=session_end attempts=6"
+        f"{INDENT}error    hot-loop: 5 in a row{INDENT}warning  jitter: no jitter"
+    )

@@ -57,6 +57,13 @@ _HEADLINE_KEYS = {
     "lines",
 }
 
+#: Per event, keys shown otherwise: a verdict's in its headline and one line per finding, the
+#: summary's findings in its table.
+_SHOWN_OTHERWISE = {
+    events.CLIENT_VERDICT: frozenset({"client_id", "worst", "findings"}),
+    events.SUMMARY: frozenset({"findings"}),
+}
+
 
 def put_leading_keys_first(
     _logger: WrappedLogger, _method: str, event_dict: EventDict
@@ -84,7 +91,20 @@ def _headline(event_dict: EventDict) -> str:
         shown_code = code if code is not None else "-"
         shown_reason = f" {reason!r}" if reason else ""
         return f"{name} {shown_code}{shown_reason} {event_dict.get('url', '')}"
+    if name == events.CLIENT_VERDICT:
+        worst = str(event_dict.get("worst", "")).upper()
+        return f"{name} {worst} {event_dict.get('client_id', '')}"
     return str(name)
+
+
+def _finding_lines(event_dict: EventDict) -> list[str]:
+    """A verdict's findings, one line each: severity, rule, summary (the evidence is in JSON)."""
+    if event_dict.get("event") != events.CLIENT_VERDICT:
+        return []
+    return [
+        f"{finding.get('severity', '')!s:<7}  {finding.get('rule')}: {finding.get('summary')}"
+        for finding in event_dict.get("findings") or ()
+    ]
 
 
 def _shown(value: Any) -> str:
@@ -101,10 +121,12 @@ def _shown(value: Any) -> str:
 
 def render_console_line(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> str:
     """structlog renderer: a headline, the non-empty fields as key=value, the hint below."""
+    shown_otherwise = _SHOWN_OTHERWISE.get(event_dict.get("event", ""), frozenset())
     details = " ".join(
         f"{key}={_shown(value)}"
         for key, value in event_dict.items()
         if key not in _HEADLINE_KEYS
+        and key not in shown_otherwise
         and value is not None
         and value is not False
         and value not in ("", [], {})
@@ -114,7 +136,7 @@ def render_console_line(_logger: WrappedLogger, _method: str, event_dict: EventD
         line += f"  {terminal_safe(details)}"
     if event_dict.get("hint"):
         line += f"\n           hint: {terminal_safe(str(event_dict['hint']))}"
-    for extra in event_dict.get("lines") or ():
+    for extra in [*_finding_lines(event_dict), *(event_dict.get("lines") or ())]:
         line += f"\n           {terminal_safe(str(extra))}"
     return line
 
