@@ -1,152 +1,499 @@
-"""Throughput and memory of wswatch, measured side by side in one run.
+"""Throughput, handshakes, memory and start-up of wswatch, measured side by side in one run.
 
-    .venv/bin/python benchmarks/bench.py [--messages 3000] [--big-messages 1000] [--big-size 131072]
+    .venv/bin/python benchmarks/bench.py [--repeat 3] [--memory-repeat 1] [--quick]
 
-Three set-ups against the same local echo upstream, on 127.0.0.1 only:
-  direct          the client talks to the upstream itself
-  mitmdump        mitmdump in reverse mode, no script
-  mitmdump+wswatch  the same with -s addons/wswatch.py (default options)
-Throughput: 1 KB text messages echoed one at a time (round trips per second).
-Memory: the proxy's resident set size (VmRSS) after the client sent --big-messages messages of
---big-size bytes one way, while the connection is still open. Figures only: the machine is shared,
-so compare the ratios within one run, not the absolute numbers across runs.
+Set-ups, all against the same local upstream on 127.0.0.1 (mitmdump in reverse mode, flow_detail=0):
+  direct            the client talks to the upstream itself
+  mitmdump          no script
+  wswatch           -s addons/wswatch.py with its default options
+  wswatch observe   the same with --set wswatch_relay=observe ("n/a" where that option is unknown)
+  websocket=false   mitmdump relaying the upgraded connection as raw TCP: the ceiling
+
+Measurements (one fresh proxy per set-up and repetition; repetitions interleave the set-ups so
+that a change in the machine's load touches all of them alike):
+  round trips/s     1 KB binary messages echoed one at a time on one connection
+  stream msgs/s     small messages sent one way as fast as possible, until the upstream counted all
+  50 conns msgs/s   1 KB round trips on 50 concurrent connections, aggregate
+  handshakes/s      open and close (accepted) or a 401 from the upstream (rejected), 1 and 50
+                    concurrent clients
+  memory            the proxy's VmRSS and VmHWM (/proc/PID/status), in a fresh proxy: after the
+                    short connections, then after the small messages streamed on one connection
+  start-up          from the process start to mitmproxy's "listening at" line
+The client and the upstream are plain asyncio speaking RFC 6455 directly, cheap enough that the
+proxy is what is measured. Each figure is the median of the repetitions, [lowest - highest], and
+its ratio to bare mitmdump. The machine is shared: compare ratios within one run, not figures
+across runs. --quick runs every measurement with tiny counts (a CI smoke test; checks nothing).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
-import os
+import functools
+import hashlib
 import re
+import statistics
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-
-from websockets.asyncio.client import connect
-from websockets.asyncio.server import ServerConnection, serve
 
 REPO = Path(__file__).resolve().parents[1]
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
+HOST = "127.0.0.1"
+TIMEOUT = 120.0  # seconds any single wait may take before the run fails
+RFC6455_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"  # RFC 6455 section 1.3
+OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG = 0x2, 0x8, 0x9, 0xA  # RFC 6455 s. 5.2
+CLOSE_NORMAL = (1000).to_bytes(2, "big")  # RFC 6455 section 7.4.1
+ZERO_MASK = b"\0\0\0\0"  # a valid masking key that leaves the payload as is: no client-side cost
 
 
-async def upstream_handler(connection: ServerConnection) -> None:
-    """Echo on /echo; swallow everything on /sink."""
-    echo = connection.request.path.startswith("/echo")
-    async for message in connection:
-        if echo:
-            await connection.send(message)
+@dataclass(frozen=True)
+class SetUp:
+    """One way of reaching the upstream; `proxy_args` is None for a direct connection."""
+
+    label: str
+    proxy_args: tuple[str, ...] | None
+
+
+WSWATCH = ("-s", str(REPO / "addons" / "wswatch.py"))
+SETUPS = (
+    SetUp("direct", None),
+    SetUp("mitmdump", ()),
+    SetUp("wswatch", WSWATCH),
+    SetUp("wswatch observe", (*WSWATCH, "--set", "wswatch_relay=observe")),
+    SetUp("websocket=false", ("--set", "websocket=false")),
+)
+BASELINE = "mitmdump"
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How much traffic each measurement sends."""
+
+    round_trips: int
+    stream_messages: int
+    concurrent_connections: int
+    concurrent_round_trips: int  # per connection
+    handshakes_single: int
+    handshakes_concurrent: int
+    handshake_concurrency: int
+    memory_messages: int
+    memory_connections: int
+
+
+FULL = Counts(2000, 20_000, 50, 50, 300, 1000, 50, 300_000, 3000)
+QUICK = Counts(50, 500, 50, 2, 20, 100, 50, 2000, 100)
+SMALL_MESSAGE = b"0123456789abcdef0123456789abcdef"  # 32 bytes
+ROUND_TRIP_MESSAGE = bytes(1024)
+
+
+class OptionUnavailable(Exception):
+    """mitmdump stopped at start-up because a --set option is unknown to it."""
+
+
+def frame(opcode: int, payload: bytes, mask: bytes | None = None) -> bytes:
+    """One final frame (RFC 6455 section 5.2); masked with `mask` when given (client to server)."""
+    length = len(payload)
+    mask_bit = 0x80 if mask is not None else 0
+    if length < 126:
+        header = bytes((0x80 | opcode, mask_bit | length))
+    elif length < 1 << 16:
+        header = bytes((0x80 | opcode, mask_bit | 126)) + length.to_bytes(2, "big")
+    else:
+        header = bytes((0x80 | opcode, mask_bit | 127)) + length.to_bytes(8, "big")
+    if mask is None:
+        return header + payload
+    return header + mask + unmask(payload, mask)
+
+
+def unmask(payload: bytes, mask: bytes) -> bytes:
+    """XOR with the repeated masking key (RFC 6455 section 5.3); its own inverse."""
+    if not payload or mask == ZERO_MASK:
+        return payload
+    key = (mask * (len(payload) // 4 + 1))[: len(payload)]
+    value = int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")
+    return value.to_bytes(len(payload), "big")
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """The next frame's opcode and unmasked payload."""
+    first, second = await reader.readexactly(2)
+    length = second & 0x7F
+    if length == 126:
+        length = int.from_bytes(await reader.readexactly(2), "big")
+    elif length == 127:
+        length = int.from_bytes(await reader.readexactly(8), "big")
+    mask = await reader.readexactly(4) if second & 0x80 else None
+    payload = await reader.readexactly(length)
+    return first & 0x0F, unmask(payload, mask) if mask else payload
+
+
+def accept_key(key: str) -> str:
+    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 section 4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key.encode() + RFC6455_GUID).digest()).decode()
+
+
+# The upstream: /echo echoes, /sink?n=N counts N messages and then says so, /reject answers 401.
+
+
+async def upstream_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        request = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        path = request.split(" ", 2)[1]
+        key = re.search(r"(?im)^sec-websocket-key:\s*(\S+)", request)
+        if path.startswith("/reject") or key is None:
+            writer.write(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+            await writer.drain()
+            return
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + f"Sec-WebSocket-Accept: {accept_key(key.group(1))}\r\n\r\n".encode()
+        )
+        if path.startswith("/sink"):
+            await count_messages(reader, writer, int(path.partition("n=")[2]))
+        else:
+            await echo_messages(reader, writer)
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+async def echo_messages(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while True:
+        opcode, payload = await read_frame(reader)
+        if opcode == OPCODE_PONG:
+            continue
+        reply = OPCODE_PONG if opcode == OPCODE_PING else opcode
+        writer.write(frame(reply, payload))
+        await writer.drain()
+        if opcode == OPCODE_CLOSE:
+            return
+
+
+async def count_messages(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, expected: int
+) -> None:
+    """Count final data frames in the buffer (no await per frame); say so at `expected`."""
+    buffer = bytearray()
+    counted = 0
+    while True:
+        chunk = await reader.read(1 << 18)
+        if not chunk:
+            return
+        buffer += chunk
+        offset, size = 0, len(buffer)
+        while size - offset >= 2:
+            first, second = buffer[offset], buffer[offset + 1]
+            length = second & 0x7F
+            extended = {126: 2, 127: 8}.get(length, 0)
+            header = 2 + extended + (4 if second & 0x80 else 0)
+            if size - offset < header:
+                break
+            if extended:
+                length = int.from_bytes(buffer[offset + 2 : offset + 2 + extended], "big")
+            end = offset + header + length
+            if end > size:
+                break
+            opcode = first & 0x0F
+            if opcode == OPCODE_CLOSE:
+                writer.write(frame(OPCODE_CLOSE, CLOSE_NORMAL))
+                await writer.drain()
+                return
+            if first & 0x80 and opcode < OPCODE_CLOSE:
+                counted += 1
+                if counted == expected:
+                    writer.write(frame(OPCODE_BINARY, str(counted).encode()))
+            offset = end
+        del buffer[:offset]
+
+
+# The client side.
 
 
 @contextlib.asynccontextmanager
-async def mitmdump(upstream: int, with_wswatch: bool) -> AsyncIterator[tuple[int, int]]:
-    """A mitmdump subprocess in reverse mode; yields (port, pid) and stops it."""
+async def websocket(
+    port: int, path: str
+) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """An open WebSocket connection; closed with a close handshake on the way out."""
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        status = await handshake(reader, writer, port, path)
+        if status != 101:
+            raise RuntimeError(f"{path}: expected 101, got {status}")
+        yield reader, writer
+        writer.write(frame(OPCODE_CLOSE, CLOSE_NORMAL, ZERO_MASK))
+        await writer.drain()
+        await asyncio.wait_for(reader.read(), TIMEOUT)
+    finally:
+        writer.close()
+
+
+async def handshake(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, port: int, path: str
+) -> int:
+    """Send an upgrade request; the status code of the answer."""
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+    return int(answer.split(b" ", 2)[1])
+
+
+async def round_trips(port: int, count: int) -> None:
+    message = frame(OPCODE_BINARY, ROUND_TRIP_MESSAGE, ZERO_MASK)
+    async with websocket(port, "/echo") as (reader, writer):
+        for _ in range(count):
+            writer.write(message)
+            await asyncio.wait_for(read_frame(reader), TIMEOUT)
+
+
+async def stream(port: int, count: int) -> None:
+    """Send `count` small messages one way in large writes; return once the upstream has them."""
+    batch = 1000
+    message = frame(OPCODE_BINARY, SMALL_MESSAGE, ZERO_MASK)
+    async with websocket(port, f"/sink?n={count}") as (reader, writer):
+        for sent in range(0, count, batch):
+            writer.write(message * min(batch, count - sent))
+            await asyncio.wait_for(writer.drain(), TIMEOUT)
+        _, payload = await asyncio.wait_for(read_frame(reader), TIMEOUT)
+        if payload != str(count).encode():
+            raise RuntimeError(f"the upstream counted {payload!r}, expected {count}")
+
+
+async def in_parallel(total: int, concurrency: int, one: Callable[[], Awaitable[None]]) -> None:
+    """Run `one` `total` times with at most `concurrency` at once."""
+    remaining = iter(range(total))
+
+    async def worker() -> None:
+        for _ in remaining:
+            await one()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def open_and_close(port: int) -> None:
+    async with websocket(port, "/echo"):
+        pass
+
+
+async def rejected(port: int) -> None:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        status = await handshake(reader, writer, port, "/reject")
+        if status != 401:
+            raise RuntimeError(f"/reject: expected 401, got {status}")
+    finally:
+        writer.close()
+
+
+def per_second(count: int, started: float) -> float:
+    return count / (time.perf_counter() - started)
+
+
+async def rates(port: int, counts: Counts) -> dict[str, float]:
+    """Every rate measurement on one proxy, in a fixed order."""
+    results: dict[str, float] = {}
+    started = time.perf_counter()
+    await round_trips(port, counts.round_trips)
+    results["round trips/s (1 KB echo)"] = per_second(counts.round_trips, started)
+    started = time.perf_counter()
+    await stream(port, counts.stream_messages)
+    results["stream msgs/s (32 B, one way)"] = per_second(counts.stream_messages, started)
+    connections, each = counts.concurrent_connections, counts.concurrent_round_trips
+    started = time.perf_counter()
+    await asyncio.gather(*(round_trips(port, each) for _ in range(connections)))
+    results[f"{connections} conns msgs/s (1 KB echo)"] = per_second(connections * each, started)
+    for kind, one in (("accepted", open_and_close), ("rejected", rejected)):
+        for total, concurrency in (
+            (counts.handshakes_single, 1),
+            (counts.handshakes_concurrent, counts.handshake_concurrency),
+        ):
+            started = time.perf_counter()
+            await in_parallel(total, concurrency, functools.partial(one, port))
+            results[f"handshakes/s {kind}, {concurrency} client(s)"] = per_second(total, started)
+    return results
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """VmRSS and VmHWM (peak resident set) of a process, in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    found = [re.search(rf"{field}:\s+(\d+) kB", status) for field in ("VmRSS", "VmHWM")]
+    rss, hwm = (int(match.group(1)) / 1024 if match else float("nan") for match in found)
+    return rss, hwm
+
+
+async def memory(port: int, pid: int, counts: Counts) -> dict[str, float]:
+    """Short connections first, then one fast stream, on a fresh proxy."""
+    connections, messages = counts.memory_connections, counts.memory_messages
+    await in_parallel(
+        connections, counts.handshake_concurrency, functools.partial(open_and_close, port)
+    )
+    rss, hwm = memory_mb(pid)
+    results = {
+        f"VmRSS MB after {connections} conns": rss,
+        f"VmHWM MB after {connections} conns": hwm,
+    }
+    await stream(port, messages)
+    rss, hwm = memory_mb(pid)
+    results[f"VmRSS MB after +{messages} msgs"] = rss
+    results[f"VmHWM MB after +{messages} msgs"] = hwm
+    return results
+
+
+@contextlib.asynccontextmanager
+async def mitmdump(upstream: int, setup: SetUp) -> AsyncIterator[tuple[int, int, float]]:
+    """A mitmdump for `setup`; yields (port, pid, seconds to "listening"), then stops it."""
+    assert setup.proxy_args is not None
     args = [
         str(MITMDUMP),
         "--listen-host",
-        "127.0.0.1",
+        HOST,
         "-p",
         "0",
         "--mode",
-        f"reverse:http://127.0.0.1:{upstream}",
+        f"reverse:http://{HOST}:{upstream}",
         "--set",
         "flow_detail=0",
+        *setup.proxy_args,
     ]
-    if with_wswatch:
-        args += ["-s", str(REPO / "addons" / "wswatch.py"), "--set", "wswatch_console=false"]
+    started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
         *args, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
     assert process.stdout is not None
+    output = process.stdout
+    drain: asyncio.Task[None] | None = None
     try:
         port = None
+        seen: list[str] = []
         for _ in range(200):
-            line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+            line = (await asyncio.wait_for(output.readline(), TIMEOUT)).decode(errors="replace")
+            if not line:
+                break
+            seen.append(line.rstrip())
+            if "unknown option" in line:
+                raise OptionUnavailable(line.strip())
             found = re.search(r"listening at \S+:(\d+)", line)
             if found:
                 port = int(found.group(1))
                 break
-            if not line:
-                break
         if port is None:
-            raise RuntimeError("mitmdump did not start")
-        drain = asyncio.create_task(process.stdout.read())
-        yield port, process.pid
+            raise RuntimeError(f"{setup.label}: mitmdump did not start:\n" + "\n".join(seen))
+        startup = time.perf_counter() - started
+
+        async def discard_output() -> None:
+            while await output.read(1 << 16):
+                pass
+
+        drain = asyncio.create_task(discard_output())
+        yield port, process.pid, startup
     finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), 30)
-        drain.cancel()
+        if process.returncode is None:
+            process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+        if drain is not None:
+            drain.cancel()
 
 
-def rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024
+async def run(options: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
+    """Interleaved repetitions; results[measurement][set-up label] = one figure per repetition."""
+    counts = QUICK if options.quick else FULL
+    results: dict[str, dict[str, list[float]]] = {}
+    unavailable: set[str] = set()
+
+    def record(label: str, figures: dict[str, float]) -> None:
+        for measurement, figure in figures.items():
+            results.setdefault(measurement, {}).setdefault(label, []).append(figure)
+
+    server = await asyncio.start_server(upstream_connection, HOST, 0, backlog=1024)
+    async with server:
+        upstream = server.sockets[0].getsockname()[1]
+        for repetition in range(options.repeat):
+            for setup in SETUPS:
+                if setup.label in unavailable:
+                    continue
+                print(f"rates {repetition + 1}/{options.repeat}: {setup.label}", file=sys.stderr)
+                if setup.proxy_args is None:
+                    record(setup.label, await rates(upstream, counts))
+                    continue
+                try:
+                    async with mitmdump(upstream, setup) as (port, _, startup):
+                        record(setup.label, {"start-up s (to listening)": startup})
+                        record(setup.label, await rates(port, counts))
+                except OptionUnavailable as error:
+                    print(f"  {setup.label}: {error}", file=sys.stderr)
+                    unavailable.add(setup.label)
+        for repetition in range(options.memory_repeat):
+            for setup in SETUPS:
+                if setup.proxy_args is None or setup.label in unavailable:
+                    continue
+                print(
+                    f"memory {repetition + 1}/{options.memory_repeat}: {setup.label}",
+                    file=sys.stderr,
+                )
+                async with mitmdump(upstream, setup) as (port, pid, _):
+                    record(setup.label, await memory(port, pid, counts))
+    return results
 
 
-async def round_trips_per_second(port: int, count: int) -> float:
-    payload = "x" * 1024
-    async with connect(f"ws://127.0.0.1:{port}/echo", max_size=None) as ws:
-        started = time.perf_counter()
-        for _ in range(count):
-            await ws.send(payload)
-            await asyncio.wait_for(ws.recv(), 10)
-        return count / (time.perf_counter() - started)
+def shown(value: float) -> str:
+    """Whole numbers with thousands separators from 100 up, three significant digits below."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
-async def rss_after_stream(port: int, pid: int, count: int, size: int) -> tuple[float, float]:
-    before = rss_mb(pid)
-    payload = os.urandom(size)  # incompressible: permessage-deflate must not shrink it
-    async with connect(f"ws://127.0.0.1:{port}/sink", max_size=None, max_queue=None) as ws:
-        for _ in range(count):
-            await ws.send(payload)
-        await asyncio.wait_for(ws.ping(), 60)  # everything before the ping has passed the proxy
-        return before, rss_mb(pid)
+def print_table(results: dict[str, dict[str, list[float]]], options: argparse.Namespace) -> None:
+    counts = QUICK if options.quick else FULL
+    print(
+        f"\n{'quick smoke run (figures meaningless)' if options.quick else 'full run'}: "
+        f"{options.repeat} repetition(s) of the rates, {options.memory_repeat} of memory; "
+        f"{counts.round_trips} round trips, {counts.stream_messages:,} streamed, "
+        f"{counts.concurrent_connections} x {counts.concurrent_round_trips} concurrent, "
+        f"{counts.handshakes_single} and {counts.handshakes_concurrent} handshakes\n"
+        f"median [lowest - highest]; x = median / median of bare {BASELINE} "
+        "(rates: higher is faster; MB and s: lower is better)\n"
+    )
+    print(f"{'measurement':<36} {'set-up':<16} {'median':>9} {'range':>19} {'x':>7}")
+    for measurement, by_label in results.items():
+        baseline = by_label.get(BASELINE)
+        base = statistics.median(baseline) if baseline else None
+        for setup in SETUPS:
+            figures = by_label.get(setup.label)
+            if figures is None:
+                if setup.proxy_args is not None:
+                    print(f"{measurement:<36} {setup.label:<16} {'n/a (option not available)':>29}")
+                continue
+            median = statistics.median(figures)
+            spread = f"[{shown(min(figures))} - {shown(max(figures))}]"
+            ratio = f"{median / base:.2f}x" if base else ""
+            print(f"{measurement:<36} {setup.label:<16} {shown(median):>9} {spread:>19} {ratio:>7}")
+        print()
 
 
-async def main() -> None:
+def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--messages", type=int, default=3000)
-    parser.add_argument("--big-messages", type=int, default=1000)
-    parser.add_argument("--big-size", type=int, default=128 * 1024)
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of the rates")
+    parser.add_argument("--memory-repeat", type=int, default=1, help="repetitions of memory")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny counts, one repetition: CI smoke"
+    )
     options = parser.parse_args()
-
-    async with serve(upstream_handler, "127.0.0.1", 0, max_size=None) as server:
-        upstream = server.sockets[0].getsockname()[1]
-        rows = [("direct", await round_trips_per_second(upstream, options.messages), None, None)]
-        for label, with_wswatch in (("mitmdump", False), ("mitmdump+wswatch", True)):
-            async with mitmdump(upstream, with_wswatch) as (port, pid):
-                rate = await round_trips_per_second(port, options.messages)
-                before, after = await rss_after_stream(
-                    port, pid, options.big_messages, options.big_size
-                )
-                rows.append((label, rate, before, after))
-
-    streamed = options.big_messages * options.big_size / 2**20
-    print(
-        f"{options.messages} x 1 KB echoed; then {options.big_messages} x "
-        f"{options.big_size // 1024} KB ({streamed:.0f} MB) streamed one way on one connection\n"
-    )
-    print(
-        f"{'set-up':<18} {'round trips/s':>14} {'vs direct':>10} "
-        f"{'RSS before':>11} {'RSS after':>10} {'growth':>8}"
-    )
-    direct = rows[0][1]
-    for label, rate, before, after in rows:
-        memory = (
-            f"{before:>9.0f}MB {after:>8.0f}MB {after - before:>6.0f}MB"
-            if before is not None
-            else ""
-        )
-        print(f"{label:<18} {rate:>14.0f} {rate / direct:>9.2f}x {memory}")
-    plain, watched = rows[1], rows[2]
-    print(
-        f"\nwswatch / plain mitmdump: throughput {watched[1] / plain[1]:.2f}x, "
-        f"memory growth {watched[3] - watched[2]:.0f} MB vs {plain[3] - plain[2]:.0f} MB"
-    )
+    if options.quick:
+        options.repeat = options.memory_repeat = 1
+    print_table(asyncio.run(run(options)), options)
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()
