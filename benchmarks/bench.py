@@ -337,13 +337,13 @@ async def memory(port: int, pid: int, counts: Counts) -> dict[str, float]:
     )
     rss, hwm = memory_mb(pid)
     results = {
-        f"VmRSS MB after {connections} conns": rss,
-        f"VmHWM MB after {connections} conns": hwm,
+        f"VmRSS MB after {connections:,} conns": rss,
+        f"VmHWM MB after {connections:,} conns": hwm,
     }
     await stream(port, messages)
     rss, hwm = memory_mb(pid)
-    results[f"VmRSS MB after +{messages} msgs"] = rss
-    results[f"VmHWM MB after +{messages} msgs"] = hwm
+    results[f"VmRSS MB after +{messages:,} msgs"] = rss
+    results[f"VmHWM MB after +{messages:,} msgs"] = hwm
     return results
 
 
