@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from wswatchlib.redaction import MIN_SCRUB_LENGTH, REDACTED, SECRETS_KEY, Redactor, redact_event
+from wswatchlib.redaction import (
+    MIN_SCRUB_LENGTH,
+    REDACTED,
+    SECRETS_KEY,
+    Redactor,
+    redact_event,
+    scrub,
+    scrub_variants,
+)
 from wswatchlib.vendors import DEFAULT_VENDORS_PATH, load_catalog
 
 
@@ -243,3 +251,30 @@ PARTIAL_HEAD = (
 def test_raw_head_is_redacted_by_name(redactor: Redactor, logged: str, expected: str) -> None:
     """A partial request mitmproxy logs raw keeps its shape but no secret, even one cut short."""
     assert redactor.redact_raw_head(logged) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "secrets", "expected"),
+    [
+        pytest.param("Authorization", "Token abcd1234", (), True, id="secret-name"),
+        pytest.param(
+            "Sec-WebSocket-Protocol", "token, abcd1234", (), True, id="secret-subprotocol"
+        ),
+        pytest.param("Sec-WebSocket-Protocol", "chat, superchat", (), False, id="plain-protocols"),
+        pytest.param("X-Error", "denied abcd1234", ("abcd1234",), True, id="echoed-secret"),
+        pytest.param("X-Error", "denied abcd%2F1234", ("abcd/1234",), True, id="echoed-encoded"),
+        pytest.param("Content-Type", "application/json", ("abcd1234",), False, id="untouched"),
+    ],
+)
+def test_changes_header_says_whether_redaction_changes_it(
+    redactor: Redactor, name: str, value: str, secrets: tuple[str, ...], expected: bool
+) -> None:
+    """Only a header that redaction by name or scrubbing by value would change is touched."""
+    variants = scrub_variants(secrets)
+    assert redactor.changes_header(name, value, variants) is expected
+    assert (scrub(redactor.redact_header(name, value), variants) != value) is expected
+
+
+def test_scrub_variants_are_raw_and_url_encoded_longest_first() -> None:
+    """Each secret is looked for raw, percent-encoded and form-encoded, the longest first."""
+    assert scrub_variants(["ab c/1"]) == ["ab%20c%2F1", "ab+c%2F1", "ab c/1"]

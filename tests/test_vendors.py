@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from wswatchlib.vendors import (
     VendorFileError,
     error_headers,
     error_text,
+    glob_matcher,
     identify,
     load_catalog,
     parse_catalog,
@@ -408,3 +410,24 @@ def test_empty_vendor_entry_is_an_empty_profile() -> None:
     """`acme:` with no value reads as a profile with no facts, as an empty fault action does."""
     catalog = parse_catalog({"vendors": {"acme": None}}, PATH)
     assert catalog.vendors[0].id == "acme" and catalog.vendors[0].hosts == ()
+
+
+@pytest.mark.parametrize(
+    ("patterns", "lower", "text", "expected"),
+    [
+        pytest.param(("*.deepgram.com",), True, "api.deepgram.com", True, id="host-glob"),
+        pytest.param(("*.Deepgram.com",), True, "api.deepgram.com", True, id="lowered-pattern"),
+        pytest.param(("*.Deepgram.com",), False, "api.deepgram.com", False, id="case-kept"),
+        pytest.param(("a.example", "b.*"), False, "b.example", True, id="second-pattern"),
+        pytest.param(("a.example",), False, "a.example.evil", False, id="whole-text"),
+        pytest.param(("/v1/[lr]isten",), False, "/v1/listen", True, id="character-class"),
+        pytest.param((), False, "anything", False, id="no-patterns"),
+    ],
+)
+def test_glob_matcher_agrees_with_fnmatchcase(
+    patterns: tuple[str, ...], lower: bool, text: str, expected: bool
+) -> None:
+    """The compiled matcher decides as fnmatchcase over each pattern would."""
+    assert glob_matcher(patterns, lower=lower)(text) is expected
+    shown = [pattern.lower() if lower else pattern for pattern in patterns]
+    assert any(fnmatch.fnmatchcase(text, pattern) for pattern in shown) is expected

@@ -224,10 +224,11 @@ class EventLog:
             True,
             "Print one readable line per wswatch event on mitmproxy's terminal and event log.",
         )
+        # Bound once: a lazy proxy would assemble a new bound logger for every event.
         self._console = structlog.wrap_logger(
             logging.getLogger(LOGGER_NAME),
             processors=[render_console_line],
-        )
+        ).bind()
 
     def configure(self, updated: set[str]) -> None:
         if "wswatch_console" in updated:
@@ -248,7 +249,7 @@ class EventLog:
                         put_leading_keys_first,
                         structlog.processors.JSONRenderer(ensure_ascii=False, default=str),
                     ],
-                )
+                ).bind()
 
     def emit(
         self,

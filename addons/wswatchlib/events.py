@@ -8,7 +8,7 @@ may be added; none may change meaning. Every event also gets `event`, `schema`, 
 from __future__ import annotations
 
 import datetime
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 SCHEMA = 1
@@ -34,6 +34,20 @@ def utc_timestamp(epoch_seconds: float) -> str:
     """ISO 8601 UTC with milliseconds, e.g. 2026-11-20T23:10:27.123Z."""
     moment = datetime.datetime.fromtimestamp(epoch_seconds, tz=datetime.UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+#: Event dataclass -> its field names, in order (read once per class).
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def field_values(event: Any) -> dict[str, Any]:
+    """An event dataclass's fields by name, in order, values not copied: unlike `asdict`, no
+    deep copy per handshake (the event log copies what it writes before anyone sees it)."""
+    cls = type(event)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(each.name for each in fields(cls))
+    return {name: getattr(event, name) for name in names}
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +83,7 @@ class HandshakeEvent:
     since_previous_close_s: float | None = None
 
     def fields(self) -> dict[str, Any]:
-        return asdict(self)
+        return field_values(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,4 +118,4 @@ class ClosedEvent:
     longest_gap_s: dict[str, float] | None = None
 
     def fields(self) -> dict[str, Any]:
-        return asdict(self)
+        return field_values(self)

@@ -356,6 +356,8 @@ class FaultInjector:
 
     def _choose(self, flow: http.HTTPFlow, phase: Phase) -> ArmedFault | None:
         """The first rule of `phase` that matches this flow and decides to fire."""
+        if not self.rules:  # the usual case: no facts to gather
+            return None
         facts = self._facts(flow)
         for rule in self.rules:
             # decide() counts an attempt, so it is asked only once the rule matches.

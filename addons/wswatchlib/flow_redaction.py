@@ -14,7 +14,8 @@ from collections.abc import Callable
 
 from mitmproxy import http
 
-from .redaction import REDACTED, Redactor, scrub_bytes, scrub_secrets
+from .redaction import REDACTED, Redactor, scrub, scrub_bytes, scrub_variants
+from .safe_text import wire_bytes
 from .shown_response import ShownResponses
 
 
@@ -41,22 +42,52 @@ class FlowRedaction:
     def redact(self, flow: http.HTTPFlow, secrets: frozenset[str]) -> None:
         """The request was already sent upstream: from here on it is only shown and saved.
         The response has not reached the client yet: the flow shows a redacted copy while the
-        original is sent (`shown_response`)."""
+        original is sent (`shown_response`), unless nothing in it could be redacted."""
+        redactor = self._redactor()
+        variants = scrub_variants(secrets)
         request = flow.request
-        for name in list(request.query.keys()):
-            if self._redactor().is_secret_param(name):
-                request.query[name] = REDACTED
-        self._redact_headers(request.headers, secrets)
-        if secrets and request.raw_content:
+        if "?" in request.path:
+            for name in list(request.query.keys()):
+                if redactor.is_secret_param(name):
+                    request.query[name] = REDACTED
+        self._redact_headers(request.headers, redactor, variants)
+        if variants and request.raw_content:
             _replace_body(request, scrub_bytes(request.raw_content, secrets))
-        if flow.response is not None:
-            self.shown.show(flow, self._redacted_copy(flow.response, secrets))
+        response = flow.response
+        if response is not None and self._may_change(response, redactor, variants):
+            self.shown.show(flow, self._redacted_copy(response, redactor, secrets, variants))
 
-    def _redacted_copy(self, response: http.Response, secrets: frozenset[str]) -> http.Response:
+    @staticmethod
+    def _may_change(response: http.Response, redactor: Redactor, variants: list[str]) -> bool:
+        """Whether the redacted copy could differ from `response`; copying costs, most
+        responses carry nothing to redact."""
+        if any(redactor.changes_header(n, v, variants) for n, v in response.headers.items(True)):
+            return True
+        if not variants:
+            return False
+        if any(variant in response.reason for variant in variants):
+            return True
+        raw = response.raw_content
+        return (
+            raw is not None
+            and bool(raw)
+            and (
+                bool(response.headers.get("content-encoding"))
+                or any(wire_bytes(variant) in raw for variant in variants)
+            )
+        )
+
+    def _redacted_copy(
+        self,
+        response: http.Response,
+        redactor: Redactor,
+        secrets: frozenset[str],
+        variants: list[str],
+    ) -> http.Response:
         copy = response.copy()
-        self._redact_headers(copy.headers, secrets)
-        copy.reason = scrub_secrets(copy.reason, secrets)
-        if secrets and copy.raw_content:
+        self._redact_headers(copy.headers, redactor, variants)
+        copy.reason = scrub(copy.reason, variants)
+        if variants and copy.raw_content:
             if copy.headers.get("content-encoding"):
                 # A compressed body would hide the secret from the scan: show it decoded.
                 with contextlib.suppress(ValueError):
@@ -64,12 +95,15 @@ class FlowRedaction:
             _replace_body(copy, scrub_bytes(copy.raw_content or b"", secrets))
         return copy
 
-    def _redact_headers(self, headers: http.Headers, secrets: frozenset[str]) -> None:
-        for name in set(headers.keys()):
+    @staticmethod
+    def _redact_headers(headers: http.Headers, redactor: Redactor, variants: list[str]) -> None:
+        touched = {
+            name
+            for name, value in headers.items(multi=True)
+            if redactor.changes_header(name, value, variants)
+        }
+        for name in touched:
             values = headers.get_all(name)
-            redacted = [
-                scrub_secrets(self._redactor().redact_header(name, value), secrets)
-                for value in values
-            ]
+            redacted = [scrub(redactor.redact_header(name, value), variants) for value in values]
             if redacted != values:
                 headers.set_all(name, redacted)

@@ -90,6 +90,11 @@ class Redactor:
             return self.redact_subprotocols(value)
         return value
 
+    def changes_header(self, name: str, value: str, variants: list[str]) -> bool:
+        """Whether `redact_header`, then `scrub` with `variants`, changes this header; False for
+        almost every header, so the caller can leave it alone."""
+        return scrub(self.redact_header(name, value), variants) != value
+
     def redact_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         return {name: self.redact_header(name, value) for name, value in headers.items()}
 
@@ -150,7 +155,9 @@ class Redactor:
         return frozenset(value for value in values if len(value) >= MIN_SCRUB_LENGTH)
 
 
-def _scrub_variants(secrets: Iterable[str]) -> list[str]:
+def scrub_variants(secrets: Iterable[str]) -> list[str]:
+    """The forms of each secret a text may carry (raw, URL-encoded), longest first: compute
+    once, then `scrub` as many values as needed with them."""
     variants = set()
     for secret in secrets:
         raw = wire_bytes(secret)
@@ -177,13 +184,13 @@ def scrub(value: Any, secrets: list[str]) -> Any:
 
 def scrub_secrets(value: Any, secrets: Iterable[str]) -> Any:
     """`value` scrubbed of each secret, raw and URL-encoded."""
-    variants = _scrub_variants(secrets)
+    variants = scrub_variants(secrets)
     return scrub(value, variants) if variants else value
 
 
 def scrub_bytes(data: bytes, secrets: Iterable[str]) -> bytes:
     """`data` with every secret replaced, raw and URL-encoded, whatever the data's encoding."""
-    for variant in _scrub_variants(secrets):
+    for variant in scrub_variants(secrets):
         raw = wire_bytes(variant)
         if raw in data:
             data = data.replace(raw, REDACTED.encode())

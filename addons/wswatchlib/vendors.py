@@ -9,9 +9,10 @@ self-hosted or staging endpoint is still recognised: a 401 carrying `dg-request-
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,24 +118,34 @@ class Exchange:
     subprotocols: tuple[str, ...] = ()
 
 
+@functools.cache
+def glob_matcher(patterns: tuple[str, ...], lower: bool = False) -> Callable[[str], bool]:
+    """One compiled test for "any of these globs matches", as `fnmatch.fnmatchcase` decides
+    (patterns lower-cased first if `lower`); built once per pattern tuple, not per handshake."""
+    if not patterns:
+        return lambda _text: False
+    joined = "|".join(
+        f"(?:{fnmatch.translate(pattern.lower() if lower else pattern)})" for pattern in patterns
+    )
+    compiled = re.compile(joined)
+    return lambda text: compiled.match(text) is not None
+
+
 def identify(catalog: VendorCatalog, exchange: Exchange) -> VendorProfile | None:
     """The vendor behind an exchange: by host glob, else by signature; None if unknown."""
     host = exchange.host.lower()
     for vendor in catalog.vendors:
-        if any(fnmatch.fnmatchcase(host, pattern.lower()) for pattern in vendor.hosts):
+        if glob_matcher(vendor.hosts, lower=True)(host):
             return vendor
     header_names = set(exchange.request_headers) | set(exchange.response_headers)
     for vendor in catalog.vendors:
         if (
             any(name in header_names for name in vendor.signature_headers)
             or any(
-                fnmatch.fnmatchcase(protocol, pattern)
-                for pattern in vendor.signature_subprotocols
+                glob_matcher(vendor.signature_subprotocols)(protocol)
                 for protocol in exchange.subprotocols
             )
-            or any(
-                fnmatch.fnmatchcase(exchange.path, pattern) for pattern in vendor.signature_paths
-            )
+            or glob_matcher(vendor.signature_paths)(exchange.path)
         ):
             return vendor
     return None

@@ -219,12 +219,14 @@ class WsWatch:
     def running(self) -> None:
         self.flow_redaction.running()
 
-    def _attempt(self, flow: http.HTTPFlow) -> tuple[str, SincePrevious]:
+    def _attempt(
+        self, flow: http.HTTPFlow, request_headers: dict[str, str]
+    ) -> tuple[str, SincePrevious]:
         """The attempt's client id, and how long since that client's previous attempt and close."""
         request, peer = flow.request, flow.client_conn.peername
         client = client_identity.ClientRequest(
             ip=str(peer[0]) if peer else "",
-            headers=header_map(request.headers),
+            headers=request_headers,
             query=request.path.partition("?")[2],
         )
         client_id = client_identity.client_id(
@@ -233,7 +235,12 @@ class WsWatch:
         return client_id, self.client_history.attempt(client_id, request.timestamp_start)
 
     def _facts(
-        self, flow: http.HTTPFlow, answered: bool, client_id: str, since: SincePrevious
+        self,
+        flow: http.HTTPFlow,
+        answered: bool,
+        request_headers: dict[str, str],
+        client_id: str,
+        since: SincePrevious,
     ) -> reports.HandshakeFacts:
         request, response = flow.request, flow.response if answered else None
         ended = (response.timestamp_end or response.timestamp_start) if response else time.time()
@@ -245,7 +252,7 @@ class WsWatch:
             path=request.path,
             method=request.method,
             http_version=request.http_version,
-            request_headers=header_map(request.headers),
+            request_headers=request_headers,
             status=response.status_code if response else None,
             reason=response.reason if response else None,
             response_headers=header_map(response.headers) if response else {},
@@ -272,28 +279,31 @@ class WsWatch:
     def _report_handshake(self, flow: http.HTTPFlow, answered: bool) -> None:
         if REPORTED_KEY in flow.metadata or (flow.response is None and flow.error is None):
             return
-        if not is_upgrade_request(header_map(flow.request.headers)):
+        request_headers = header_map(flow.request.headers)  # read once: it costs
+        if not is_upgrade_request(request_headers):
             return
         flow.metadata[REPORTED_KEY] = None
         secrets: frozenset[str] = frozenset()
         try:
-            secrets = self._report_analysed_handshake(flow, answered)
+            secrets = self._report_analysed_handshake(flow, answered, request_headers)
         finally:
             # Whatever happened to the report, the flow must not show the secrets.
             if ctx.options.wswatch_redact_flows:
                 self.flow_redaction.redact(flow, secrets)
 
-    def _report_analysed_handshake(self, flow: http.HTTPFlow, answered: bool) -> frozenset[str]:
+    def _report_analysed_handshake(
+        self, flow: http.HTTPFlow, answered: bool, request_headers: dict[str, str]
+    ) -> frozenset[str]:
         """Emit the attempt's `ws.handshake` and count it; returns the request's secret values."""
         assert self.catalog is not None
         try:
-            client_id, since = self._attempt(flow)
+            client_id, since = self._attempt(flow, request_headers)
         except Exception as error:  # as below: the event goes out without an identity
             logger.error(f"wswatch: could not identify the client of flow {flow.id}: {error!r}")
             client_id, since = UNIDENTIFIED_CLIENT, SincePrevious(None, None)
         try:
             analysis = reports.analyse_handshake(
-                self._facts(flow, answered, client_id, since),
+                self._facts(flow, answered, request_headers, client_id, since),
                 self.catalog,
                 self.redactor,
                 ctx.options.wswatch_body_excerpt,
