@@ -293,3 +293,33 @@ class FrameReader:
             self._note(Violation.INVALID_UTF8_CLOSE_REASON)
             reason = payload[2:].decode("utf-8", "replace")
         self.close_code, self.close_reason = code, reason
+
+
+class ObservedConnection:
+    """Both directions of one connection: who sent the first Close, and the round trips."""
+
+    __slots__ = ("first_close", "readers", "round_trips")
+
+    def __init__(self, *, deflate: bool = False) -> None:
+        self.round_trips = RoundTrips()
+        self.readers = {
+            side: FrameReader(side, self.round_trips, deflate=deflate) for side in SIDES
+        }
+        #: The side whose Close frame passed first (section 7.1.2: it started the closing).
+        self.first_close: str | None = None
+
+    def feed(self, side: str, data: bytes, at: float) -> int:
+        """`side` sent `data` at epoch seconds `at`; returns how many data messages it ended."""
+        reader = self.readers[side]
+        completed = reader.feed(data, at)
+        if self.first_close is None and reader.closed:
+            self.first_close = side
+        return completed
+
+    def per_side(self, counter: str) -> dict[str, int]:
+        """One counter ("messages", "bytes", "pings", "pongs") of both readers."""
+        return {side: getattr(reader, counter) for side, reader in self.readers.items()}
+
+    def violations(self) -> dict[str, list[str]]:
+        """Per side, the RFC 6455 rules its bytes broke, in the order first broken."""
+        return {side: [v.value for v in reader.violations] for side, reader in self.readers.items()}
