@@ -116,6 +116,17 @@ class ClosedEvent:
     #: longest silence; both None for a raw TCP relay.
     last_message_s: dict[str, float | None] | None = None
     longest_gap_s: dict[str, float] | None = None
+    #: Which relay followed the connection (relay_choice.Relay): "websocket", "observe", "tcp".
+    relay: str = "websocket"
+    #: Observe-only relay only (None elsewhere): per side, pings and pongs it sent; per side that
+    #: pinged, {count, min, mean, max, last} ms from its ping to the other side's pong (or None);
+    #: per side, the RFC 6455 rules its bytes broke (reported, never acted on).
+    pings: dict[str, int] | None = None
+    pongs: dict[str, int] | None = None
+    pong_rtt_ms: dict[str, dict[str, float] | None] | None = None
+    protocol_violations: dict[str, list[str]] | None = None
+    #: permessage-deflate was negotiated and the observe-only relay counted compressed bytes.
+    bytes_compressed: bool = False
 
     def fields(self) -> dict[str, Any]:
         return field_values(self)

@@ -370,6 +370,18 @@ class FaultInjector:
                 return ArmedFault(rule.id, rule.action, facts.client_ip)
         return None
 
+    def may_act_on_connection(self, flow: http.HTTPFlow) -> bool:
+        """Whether a connection fault could act on this flow's WebSocket: its client asked for
+        one, or a connection-phase rule (an `at_s` moment too) matches it, whatever the rule's
+        schedule would decide. Such a connection needs mitmproxy's message layer."""
+        if flow.id in self.armed:
+            return True
+        connection_rules = [rule for rule in self.rules if rule.action.phase is Phase.CONNECTION]
+        if not connection_rules:
+            return False
+        facts = self._facts(flow)
+        return any(matches(rule.match, facts) for rule in connection_rules)
+
     def _client_requested(self, flow: http.HTTPFlow) -> ArmedFault | BadFaultHeader | None:
         """The fault a client asked for (header stripped), a 400 for a bad header, or None."""
         if not ctx.options.wswatch_fault_header or HEADER not in flow.request.headers:

@@ -34,6 +34,10 @@ end-to-end tests on both, so an upgrade that breaks one fails loudly rather than
   that straddles a cut. `inject_message` remembers such a text's exact bytes, and
   `restore_injected_text` puts them back (and sends them verbatim) when it comes back through
   `websocket_message`.
+- Who ended a raw TCP relay first: mitmproxy's TCP layer half-closes the other side when one side
+  closes and calls `tcp_end` only once both are closed, with no trace of the order (connection
+  timestamps are set later, in no fixed order). `note_first_tcp_close` wraps the layer's
+  `relay_messages` to note the first ConnectionClosed of an upgraded connection's TCP flow.
 """
 
 from __future__ import annotations
@@ -45,11 +49,14 @@ from typing import Any, NamedTuple
 
 import wsproto.events
 import wsproto.frame_protocol
-from mitmproxy import ctx, http, optmanager, websocket
+from mitmproxy import ctx, http, optmanager, tcp, websocket
 from mitmproxy.proxy import commands
+from mitmproxy.proxy import events as proxy_events
+from mitmproxy.proxy.layers import tcp as tcp_layer
 from mitmproxy.proxy.layers import websocket as websocket_layer
 from wsproto.frame_protocol import Frame, ParseFailed
 
+from . import events
 from .option_values import SetText
 
 #: A filter sees each event mitmproxy sends on a WebSocket connection; returning False keeps it
@@ -342,3 +349,32 @@ def take_parser_failure(flow: http.HTTPFlow) -> ParserFailure | None:
     if from_server is not None:
         return ParserFailure("server", *from_server)
     return None
+
+
+_ORIGINAL_RELAY_MESSAGES = tcp_layer.TCPLayer.relay_messages
+#: TCPFlow.metadata key: "client" or "server", the side whose connection closed first.
+FIRST_CLOSED_METADATA_KEY = "wswatch.first_closed"
+
+
+def _relay_noting_first_close(self: tcp_layer.TCPLayer, event: proxy_events.Event) -> Any:
+    flow = self.flow
+    if (
+        isinstance(event, proxy_events.ConnectionClosed)
+        and flow is not None
+        and events.UPGRADE_FLOW_METADATA_KEY in flow.metadata
+    ):
+        side = "client" if event.connection == self.context.client else "server"
+        flow.metadata.setdefault(FIRST_CLOSED_METADATA_KEY, side)
+    return _ORIGINAL_RELAY_MESSAGES(self, event)
+
+
+def note_first_tcp_close(enabled: bool) -> None:
+    """Note which side first closed each upgraded connection's TCP relay (or stop noting)."""
+    tcp_layer.TCPLayer.relay_messages = (  # type: ignore[method-assign]
+        _relay_noting_first_close if enabled else _ORIGINAL_RELAY_MESSAGES
+    )
+
+
+def first_to_close(flow: tcp.TCPFlow) -> str | None:
+    """The side whose TCP connection closed first, if noted."""
+    return flow.metadata.get(FIRST_CLOSED_METADATA_KEY)

@@ -15,21 +15,25 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mitmproxy import ctx, exceptions, http, tcp
+from mitmproxy import addonmanager, ctx, exceptions, http, tcp
+from mitmproxy.addons.dumper import Dumper
+from mitmproxy.addons.intercept import Intercept
 
 from . import client_identity, events, mitm_internals, reports
 from .client_history import ClientHistory, SincePrevious
 from .event_log import EventLog
 from .flow_redaction import FlowRedaction
+from .frame_reader import ObservedConnection
 from .handshake import Outcome, is_upgrade_request
 from .message_gaps import MessageGaps
 from .mitmproxy_log import RawHeadRedaction
 from .option_errors import logs_option_errors_until_running
 from .redaction import Redactor, scrub_secrets
+from .relay_choice import RELAY_OPTION_CHOICES, MessageLayerUsers, Relay, choose_relay
 from .vendors import (
     DEFAULT_VENDORS_PATH,
     SecretNames,
@@ -44,6 +48,9 @@ from .violations import Violation, classify_violation
 REPORTED_KEY = "wswatch.outcome"
 
 logger = logging.getLogger("wswatch")
+
+#: RFC 6455 section 7.1.5: the code of a connection closed without a Close frame.
+ABORTED = 1006
 
 #: The client_id of an attempt whose client could not be identified (a wswatch bug, logged).
 UNIDENTIFIED_CLIENT = "unidentified"
@@ -101,6 +108,25 @@ class TcpRelay:
 
     flow_id: str  # the HTTP flow whose ws.handshake was reported
     track: ConnectionTrack
+    #: The frames read as they pass, when wswatch chose the observe-only relay.
+    observed: ObservedConnection | None = None
+
+
+def _negotiated_deflate(response: http.Response) -> bool:
+    """RFC 7692: the 101 accepted permessage-deflate, so RSV1 marks compressed messages."""
+    return "permessage-deflate" in response.headers.get("sec-websocket-extensions", "").lower()
+
+
+def _acts_on_messages(addon: Any) -> bool:
+    """An addon whose `websocket_message` hook needs mitmproxy's message layer: not wswatch's
+    own, not the dumper (it only prints), not an inactive interception."""
+    if not hasattr(addon, "websocket_message") or isinstance(addon, Dumper):
+        return False
+    if type(addon).__module__.partition(".")[0] == __name__.partition(".")[0]:
+        return False
+    if isinstance(addon, Intercept):
+        return bool(ctx.options.intercept_active and ctx.options.intercept)
+    return True
 
 
 @logs_option_errors_until_running
@@ -120,10 +146,13 @@ class WsWatch:
         #: Drawn once per run: client ids cannot be matched across runs, nor credentials guessed.
         self.client_salt = os.urandom(client_identity.SALT_BYTES)
         self.client_history = ClientHistory()
+        #: Whether a connection fault could act on a flow (the fault injector answers).
+        self.fault_may_act: Callable[[http.HTTPFlow], bool] = lambda _flow: False
 
     def load(self, loader: Any) -> None:
         self.raw_head_redaction.install()
         mitm_internals.note_parser_failures(True)
+        mitm_internals.note_first_tcp_close(True)
         loader.add_option(
             "wswatch_vendors",
             str,
@@ -170,6 +199,16 @@ class WsWatch:
             "What identifies a client across its reconnects (client_id): empty for a salted hash "
             "of IP, User-Agent and credential; header:NAME or query:NAME for that value (hashed "
             "if NAME is a secret's name).",
+        )
+        loader.add_option(
+            "wswatch_relay",
+            str,
+            Relay.WEBSOCKET.value,
+            "How an accepted WebSocket is relayed: websocket (mitmproxy's message layer), observe "
+            "(relayed as TCP, frames read on the side: fast, constant memory, no message faults "
+            "or views), or auto (observe unless a fault, flow_detail >= 3, a flow view or another "
+            "addon's websocket_message hook needs messages).",
+            choices=RELAY_OPTION_CHOICES,
         )
 
     def configure(self, updated: set[str]) -> None:
@@ -332,6 +371,7 @@ class WsWatch:
         if answered:
             self._follow_upgrade(
                 flow,
+                event.outcome == Outcome.ACCEPTED,
                 ConnectionTrack(
                     event.url,
                     analysis.vendor,
@@ -342,13 +382,35 @@ class WsWatch:
             )
         return analysis.secrets
 
-    def _follow_upgrade(self, flow: http.HTTPFlow, track: ConnectionTrack) -> None:
-        """Track the connection a 101 opened: as a WebSocket, or as the raw TCP relay mitmproxy
-        makes of an upgrade it does not parse."""
-        if flow.websocket is not None:
+    def _follow_upgrade(self, flow: http.HTTPFlow, accepted: bool, track: ConnectionTrack) -> None:
+        """Track the connection a 101 opened: as a WebSocket, as an observe-only relay (an
+        accepted WebSocket nothing needs the message layer of), or as the raw TCP relay
+        mitmproxy makes of an upgrade it does not parse."""
+        if flow.websocket is not None and accepted and self._relay(flow) is Relay.OBSERVE:
+            assert flow.response is not None
+            # mitmproxy picks the child layer after this hook: without WebSocket data, TCP.
+            flow.websocket = None
+            observed = ObservedConnection(deflate=_negotiated_deflate(flow.response))
+            self.tcp_relays[flow.client_conn.id] = TcpRelay(flow.id, track, observed)
+        elif flow.websocket is not None:
             self.connections[flow.id] = track
         elif flow.response is not None and flow.response.status_code == 101:
             self.tcp_relays[flow.client_conn.id] = TcpRelay(flow.id, track)
+
+    def _relay(self, flow: http.HTTPFlow) -> Relay:
+        users = MessageLayerUsers(
+            fault_may_act=self.fault_may_act(flow),
+            # Declared by mitmproxy's dumper, which may not be loaded.
+            flow_detail=ctx.options.flow_detail if "flow_detail" in ctx.options else 0,
+            message_hooks=tuple(
+                type(addon).__name__
+                for addon in addonmanager.traverse(ctx.master.addons.chain)
+                if _acts_on_messages(addon)
+            ),
+            message_view=ctx.master.addons.get("view") is not None,
+            rawtcp=ctx.options.rawtcp,
+        )
+        return choose_relay(Relay(ctx.options.wswatch_relay), users)
 
     def _unanalysed(
         self, flow: http.HTTPFlow, error: Exception, client_id: str, since: SincePrevious
@@ -424,25 +486,50 @@ class WsWatch:
         if relay is None:
             return
         message = flow.messages[-1]
-        relay.track.bytes["client" if message.from_client else "server"] += len(message.content)
+        side = "client" if message.from_client else "server"
+        if relay.observed is None:
+            relay.track.bytes[side] += len(message.content)
+        elif relay.observed.feed(side, message.content, message.timestamp):
+            relay.track.gaps.observe(side, message.timestamp)
 
     def tcp_end(self, flow: tcp.TCPFlow) -> None:
-        self._end_tcp_relay(flow.client_conn.id, None, None, len(flow.messages))
+        self._end_tcp_flow(flow, None)
 
     def tcp_error(self, flow: tcp.TCPFlow) -> None:
-        error = flow.error.msg if flow.error else None
-        self._end_tcp_relay(flow.client_conn.id, error, None, len(flow.messages))
+        self._end_tcp_flow(flow, flow.error.msg if flow.error else None)
+
+    def _end_tcp_flow(self, flow: tcp.TCPFlow, error: str | None) -> None:
+        closed_first = mitm_internals.first_to_close(flow)
+        self._end_tcp_relay(flow.client_conn.id, error, closed_first, len(flow.messages))
 
     def _end_tcp_relay(
         self, client_id: str, reason: str | None, closed_by: str | None, retained: int | None
     ) -> None:
-        """No frames were parsed: no close code, and who closed first is not known."""
+        """Raw TCP: no frames were parsed, so no close code, and who closed first is not known.
+        Observe-only: the first Close frame's code, reason and sender; a connection that ended
+        without one was aborted (1006, as the WebSocket layer reports it)."""
         relay = self.tcp_relays.pop(client_id, None)
         if relay is None:
             return
         ended = time.time()
+        observed = relay.observed
+        if observed is None:
+            self._report_close(
+                relay.flow_id, relay.track, None, reason, None, ended, retained, raw_tcp=True
+            )
+            return
+        code: int | None
+        if observed.first_close is not None:
+            first = observed.readers[observed.first_close]
+            code, reason, closed_by = first.close_code, first.close_reason, observed.first_close
+        elif closed_by != "proxy":
+            code, reason = ABORTED, reason
+        else:
+            code = None
+        relay.track.messages = observed.per_side("messages")
+        relay.track.bytes = observed.per_side("bytes")
         self._report_close(
-            relay.flow_id, relay.track, None, reason, closed_by, ended, retained, raw_tcp=True
+            relay.flow_id, relay.track, code, reason, closed_by, ended, retained, observed=observed
         )
 
     def _report_close(
@@ -459,6 +546,7 @@ class WsWatch:
         violation: Violation | None = None,
         violated_by: str | None = None,
         raw_tcp: bool = False,
+        observed: ObservedConnection | None = None,
     ) -> None:
         self.client_history.connection_ended(track.client_id, ended)
         last_message, longest_gap = (None, None) if raw_tcp else track.gaps.finish(ended)
@@ -486,6 +574,18 @@ class WsWatch:
         event = reports.analyse_close(facts, track.vendor)
         if rule_id:
             event = dataclasses.replace(event, injected=True, rule_id=rule_id)
+        if raw_tcp:
+            event = dataclasses.replace(event, relay=Relay.TCP.value)
+        elif observed is not None:
+            event = dataclasses.replace(
+                event,
+                relay=Relay.OBSERVE.value,
+                pings=observed.per_side("pings"),
+                pongs=observed.per_side("pongs"),
+                pong_rtt_ms=observed.round_trips.fields(),
+                protocol_violations=observed.violations(),
+                bytes_compressed=observed.readers["client"].deflate,
+            )
         self.event_log.emit(
             events.CLOSED,
             event.fields(),
@@ -506,3 +606,4 @@ class WsWatch:
             self._end_tcp_relay(client_id, "proxy shut down", "proxy", None)
         mitm_internals.remove_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
         mitm_internals.note_parser_failures(False)
+        mitm_internals.note_first_tcp_close(False)

@@ -25,9 +25,11 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
     """Every wswatch addon, wired together; pass `event_log` to listen to its events."""
     log = event_log if event_log is not None else EventLog()
     watcher = WsWatch(log)
+    injector = FaultInjector(log, watcher.request_view)
+    watcher.fault_may_act = injector.may_act_on_connection
     return [
         ProxyDefaults(),
-        FaultInjector(log, watcher.request_view),
+        injector,
         watcher,
         MessageWindow(),
         VerdictReport(log, lambda: watcher.catalog.idle_timeouts if watcher.catalog else {}),
