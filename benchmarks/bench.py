@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import functools
-import hashlib
 import re
 import statistics
 import sys
@@ -41,11 +39,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from wswatchlib.handshake import accept_for_key
+
 REPO = Path(__file__).resolve().parents[1]
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
 HOST = "127.0.0.1"
 TIMEOUT = 120.0  # seconds any single wait may take before the run fails
-RFC6455_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG = 0x2, 0x8, 0x9, 0xA  # RFC 6455 s. 5.2
 CLOSE_NORMAL = (1000).to_bytes(2, "big")  # RFC 6455 section 7.4.1
 ZERO_MASK = b"\0\0\0\0"  # a valid masking key that leaves the payload as is: no client-side cost
@@ -132,11 +131,6 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return first & 0x0F, unmask(payload, mask) if mask else payload
 
 
-def accept_key(key: str) -> str:
-    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 section 4.2.2)."""
-    return base64.b64encode(hashlib.sha1(key.encode() + RFC6455_GUID).digest()).decode()
-
-
 # The upstream: /echo echoes, /sink?n=N counts N messages and then says so, /reject answers 401.
 
 
@@ -151,7 +145,7 @@ async def upstream_connection(reader: asyncio.StreamReader, writer: asyncio.Stre
             return
         writer.write(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + f"Sec-WebSocket-Accept: {accept_key(key.group(1))}\r\n\r\n".encode()
+            + f"Sec-WebSocket-Accept: {accept_for_key(key.group(1))}\r\n\r\n".encode()
         )
         if path.startswith("/sink"):
             await count_messages(reader, writer, int(path.partition("n=")[2]))
