@@ -38,6 +38,17 @@ def _retries(retries: Sequence[Retry]) -> list[object]:
     return bounded([retry.evidence() for retry in retries])
 
 
+def _not_retried(
+    timeline: ClientTimeline, context: Context, kind: Callable[[Setback], bool]
+) -> list[Setback]:
+    """Setbacks of `kind` the client never answered, though the log went on a retry window."""
+    return [
+        setback
+        for setback in timeline.unanswered
+        if kind(setback) and context.log_end - setback.at >= context.thresholds.retry_window_s
+    ]
+
+
 def _all_retries(timeline: ClientTimeline) -> list[Retry]:
     return [retry for episode in timeline.episodes for retry in episode.retries]
 
@@ -245,13 +256,11 @@ def status_retry(timeline: ClientTimeline, context: Context) -> list[Finding]:
                 "A client error does not fix itself: stop and report it (refresh a token once).",
             )
         )
-    dropped = [
-        setback
-        for setback in timeline.unanswered
-        if setback.kind is SetbackKind.REJECTED
-        and setback.status in limits.retryable_statuses
-        and context.log_end - setback.at >= limits.retry_window_s
-    ]
+    dropped = _not_retried(
+        timeline,
+        context,
+        lambda s: s.kind is SetbackKind.REJECTED and s.status in limits.retryable_statuses,
+    )
     if dropped:
         findings.append(
             Finding(
@@ -318,13 +327,11 @@ def close_retry(timeline: ClientTimeline, context: Context) -> list[Finding]:
                 "Treat 1000/1002/1003/1007/1008 and auth 4xxx closes as final: fix the cause.",
             )
         )
-    dropped = [
-        setback
-        for setback in timeline.unanswered
-        if setback.kind is SetbackKind.CLOSED
-        and setback.close_code in limits.transient_close_codes
-        and context.log_end - setback.at >= limits.retry_window_s
-    ]
+    dropped = _not_retried(
+        timeline,
+        context,
+        lambda s: s.kind is SetbackKind.CLOSED and s.close_code in limits.transient_close_codes,
+    )
     if dropped:
         codes = "/".join(sorted({setback.describe() for setback in dropped}))
         findings.append(
