@@ -79,7 +79,7 @@ class FlowRecorder:
         if all(kept is not flow for kept in self.flows):
             self.flows.append(flow)
 
-    response = error = websocket_start = tcp_start = _keep
+    response = error = tcp_start = _keep
 
 
 @contextlib.asynccontextmanager

@@ -178,16 +178,18 @@ async def test_deploy_restart_closes_all_with_1012_then_503s_reconnects_until_th
     assert [e["injected"] for e in ended[3:]] == [False] * 3  # the new connections are left alone
 
 
+@pytest.mark.parametrize("relay", ["websocket", "observe"])
 @pytest.mark.parametrize(
     ("code", "reason", "client_sees"),
     [(1012, "deploy", (1012, "deploy")), (1006, "", None)],
     ids=["close-1012", "drop-1006"],
 )
 async def test_disconnect_all_command_closes_every_open_connection_now(
-    tmp_path, confdir, code, reason, client_sees
+    tmp_path, confdir, code, reason, client_sees, relay
 ):
-    """wswatch.disconnect_all: every open client closed at once, logged as injected by the command."""
-    async with scenario_proxy(tmp_path, confdir) as proxy:
+    """wswatch.disconnect_all: every open client closed at once, logged as injected by the
+    command, on either relay path."""
+    async with scenario_proxy(tmp_path, confdir, wswatch_relay=relay) as proxy:
         async with clients(proxy, "/echo", "/v1/listen", "/echo") as open_clients:
             struck = proxy.master.commands.call("wswatch.disconnect_all", code, reason)
             closes = [await closed_by_proxy(ws) for ws in open_clients]
@@ -201,6 +203,9 @@ async def test_disconnect_all_command_closes_every_open_connection_now(
     assert [(e["close_code"], e["injected"], e.get("rule_id")) for e in ended] == [
         (code, True, "wswatch.disconnect_all")
     ] * 3 + [(1000, False, None)]
+    assert [(e["closed_by"], e["relay"]) for e in ended] == [("proxy", relay)] * 3 + [
+        ("client", relay)
+    ]
     assert [e["rule_id"] for e in injected] == ["wswatch.disconnect_all"] * 3
 
 
@@ -224,6 +229,7 @@ async def test_a_moment_loaded_at_runtime_is_armed_and_strikes_on_time(tmp_path,
     empty = tmp_path / "none.yaml"
     empty.write_text("rules: []\n")
     async with scenario_proxy(tmp_path, confdir, wswatch_faults=[str(empty)]) as proxy:
+        # Nothing needed the message layer when they connected: both are observe-only.
         async with clients(proxy, "/echo", "/echo") as open_clients:
             moment_s = proxy.master.addons.get("faultinjector").schedule.elapsed() + 0.5
             later = tmp_path / "later.yaml"
@@ -237,4 +243,4 @@ async def test_a_moment_loaded_at_runtime_is_armed_and_strikes_on_time(tmp_path,
         ended = await closed_events(proxy, 2)
     assert [(close.rcvd.code, close.rcvd.reason) for close in closes] == [(4000, "later")] * 2
     assert struck_at >= moment_s - 0.01
-    assert [e["rule_id"] for e in ended] == ["later"] * 2
+    assert [(e["rule_id"], e["relay"]) for e in ended] == [("later", "observe")] * 2

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import json
 import logging
@@ -1262,16 +1263,16 @@ def secret_problems(places: dict[str, Any]) -> list[str]:
 # The corpus -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-async def test_hostile_input_keeps_the_proxy_serving_and_the_log_true(
-    tmp_path, confdir, caplog, case
-):
-    """Hostile bytes from a client or an upstream: still serving, no crash, one event each,
-    the right outcome, no secret anywhere."""
+async def hostile_case_problems(
+    tmp_path: Path, confdir: Path, caplog: pytest.LogCaptureFixture, case: Case, relay: str
+) -> list[str]:
+    """Every promise `case` breaks behind a proxy relaying upgrades with `relay`."""
     caplog.set_level(logging.DEBUG)
     async with (
         raw_upstream(case.upstream) as upstream,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir) as proxy,
+        running_proxy(
+            tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir, wswatch_relay=relay
+        ) as proxy,
     ):
         received = await asyncio.wait_for(case.client(proxy.port, upstream), 90)
         await settle(proxy, case.expect, case.settle)
@@ -1293,6 +1294,46 @@ async def test_hostile_input_keeps_the_proxy_serving_and_the_log_true(
             "the flows": flow_states,
         }
     )
+    return found
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+async def test_hostile_input_keeps_the_proxy_serving_and_the_log_true(
+    tmp_path, confdir, caplog, case
+):
+    """Hostile bytes from a client or an upstream, on mitmproxy's message layer: still serving,
+    no crash, one event each, the right outcome and close, no secret anywhere."""
+    found = await hostile_case_problems(tmp_path, confdir, caplog, case, "websocket")
+    assert not found, "\n".join(found)
+
+
+def relayed_as_is(expect: Expect) -> Expect:
+    """What an observe-only relay promises for a case: the handshake is judged alike, but frames
+    pass as they are, so neither peer gets a close from the proxy for a violation."""
+    return dataclasses.replace(
+        expect,
+        close_code=None,
+        closed_by=None,
+        client_close=None,
+        client_sees_abnormal_close=False,
+        client_frames=None,
+    )
+
+
+OBSERVED_CASES = [
+    dataclasses.replace(case, expect=relayed_as_is(case.expect))
+    for case in CASES
+    if case.expect.outcome == "accepted"
+]
+
+
+@pytest.mark.parametrize("case", OBSERVED_CASES, ids=[case.id for case in OBSERVED_CASES])
+async def test_hostile_frames_keep_the_observe_relay_serving_and_the_log_true(
+    tmp_path, confdir, caplog, case
+):
+    """The same hostile bytes on an accepted upgrade relayed observe-only: still serving, no
+    crash, exactly one ws.handshake and one ws.closed, no secret anywhere."""
+    found = await hostile_case_problems(tmp_path, confdir, caplog, case, "observe")
     assert not found, "\n".join(found)
 
 

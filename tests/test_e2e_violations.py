@@ -4,6 +4,9 @@ A raw-socket client and a hand-written upstream send hand-built frames (tests/ra
 Each test asserts what the real peers received and what `ws.closed` says: a close the proxy sent
 because a peer broke the protocol is `closed_by: "proxy"` with the rule and the side; a close a
 peer really sent is reported as that peer's, whatever its code and text.
+
+Acting on a violation is the message layer's: these tests pin `wswatch_relay=websocket` (the
+observe-only path reports violations and never acts on them: tests/test_e2e_relay.py).
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from raw_frames import (
 )
 from upstreams import ScriptedUpstream, scripted_upstream
 from wswatchlib.hints import RAW_TCP_HINT
+
+#: The relay that acts on protocol violations (the default, `auto`, would observe these).
+MESSAGE_LAYER = {"wswatch_relay": "websocket"}
 
 
 @dataclass(frozen=True)
@@ -181,7 +187,9 @@ async def test_server_breaking_rfc6455_is_reported_as_a_proxy_close_not_a_server
     broken = SERVER_SENDS[name]
     async with (
         scripted_upstream(with_101=broken.data) as upstream,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir) as proxy,
+        running_proxy(
+            tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir, **MESSAGE_LAYER
+        ) as proxy,
     ):
         async with upgraded_client(proxy.port) as (status_line, reader, _):
             client_got = await frames_until_close(reader)
@@ -201,7 +209,9 @@ async def test_client_breaking_rfc6455_is_reported_as_a_proxy_close_not_a_client
     broken = CLIENT_SENDS[name]
     async with (
         scripted_upstream() as upstream,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir) as proxy,
+        running_proxy(
+            tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir, **MESSAGE_LAYER
+        ) as proxy,
     ):
         async with upgraded_client(proxy.port) as (_, reader, writer):
             writer.write(broken.data)
@@ -218,7 +228,9 @@ async def test_client_garbage_pipelined_with_the_request_is_a_client_violation(t
     broken = Broken(b"garbage before the answer", "invalid_opcode", "Invalid opcode 0x7")
     async with (
         scripted_upstream() as upstream,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir) as proxy,
+        running_proxy(
+            tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir, **MESSAGE_LAYER
+        ) as proxy,
     ):
         async with upgraded_client(proxy.port, pipelined=broken.data) as (status_line, reader, _):
             client_got = await frames_until_close(reader)
@@ -233,7 +245,7 @@ async def test_server_violation_in_regular_proxy_mode_is_told_by_side(tmp_path, 
     broken = SERVER_SENDS["masked frame"]
     async with (
         scripted_upstream(with_101=broken.data) as upstream,
-        running_proxy(tmp_path, "regular", confdir) as proxy,
+        running_proxy(tmp_path, "regular", confdir, **MESSAGE_LAYER) as proxy,
     ):
         target = f"http://127.0.0.1:{upstream.port}/"
         async with upgraded_client(proxy.port, target) as (_, reader, _):
@@ -250,7 +262,9 @@ async def test_server_close_4001_is_reported_as_sent_by_the_server(tmp_path, con
     """A real Close(4001, "bye") from the server stays the server's close, with no violation."""
     async with (
         scripted_upstream(with_101=frame(Opcode.CLOSE, close_payload(4001, b"bye"))) as upstream,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir) as proxy,
+        running_proxy(
+            tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir, **MESSAGE_LAYER
+        ) as proxy,
     ):
         async with upgraded_client(proxy.port) as (_, reader, _):
             client_got = await frames_until_close(reader)
@@ -268,7 +282,9 @@ async def test_client_close_1000_is_reported_as_sent_by_the_client(tmp_path, con
     """A real Close 1000 from the client stays the client's close, with no violation."""
     async with (
         scripted_upstream() as upstream,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir) as proxy,
+        running_proxy(
+            tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir, **MESSAGE_LAYER
+        ) as proxy,
     ):
         async with upgraded_client(proxy.port) as (_, reader, writer):
             writer.write(client_frame(Opcode.CLOSE, close_payload(1000)))
@@ -286,7 +302,9 @@ async def test_server_close_1002_with_wsproto_text_is_still_the_servers_close(tm
     spoof = frame(Opcode.CLOSE, close_payload(1002, b"CLOSE with invalid code"))
     async with (
         scripted_upstream(with_101=spoof) as upstream,
-        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir) as proxy,
+        running_proxy(
+            tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir, **MESSAGE_LAYER
+        ) as proxy,
     ):
         async with upgraded_client(proxy.port) as (_, reader, _):
             await frames_until_close(reader)
@@ -308,7 +326,7 @@ async def test_version_8_upgrade_relayed_as_raw_tcp_gets_exactly_one_closed_even
     """A version-8 upgrade that mitmproxy relays as bytes ends in one ws.closed with TCP counts."""
     async with scripted_upstream(on_first_data=b"pong!") as upstream:
         async with running_proxy(
-            tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir
+            tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir, **MESSAGE_LAYER
         ) as proxy:
             async with upgraded_client(proxy.port, version=8) as (status_line, reader, writer):
                 writer.write(b"0123456789")
@@ -360,6 +378,7 @@ async def test_raw_tcp_relay_keeps_only_max_messages_in_memory(tmp_path, confdir
             tmp_path,
             f"reverse:http://127.0.0.1:{upstream.port}",
             confdir,
+            **MESSAGE_LAYER,
             wswatch_max_messages=2,
         ) as proxy,
     ):

@@ -8,7 +8,7 @@ import pytest
 from wswatchlib.relay_choice import MessageLayerUsers, Relay, choose_relay
 
 NOBODY = MessageLayerUsers(
-    fault_may_act=False, flow_detail=1, message_hooks=(), message_view=False, rawtcp=True
+    fault_may_act=False, flow_detail=1, websocket_hooks=(), message_view=False, rawtcp=True
 )
 
 
@@ -18,7 +18,7 @@ NOBODY = MessageLayerUsers(
         (Relay.AUTO, {}, Relay.OBSERVE),
         (Relay.AUTO, {"fault_may_act": True}, Relay.WEBSOCKET),
         (Relay.AUTO, {"flow_detail": 3}, Relay.WEBSOCKET),
-        (Relay.AUTO, {"message_hooks": ("Recorder",)}, Relay.WEBSOCKET),
+        (Relay.AUTO, {"websocket_hooks": ("Recorder",)}, Relay.WEBSOCKET),
         (Relay.AUTO, {"message_view": True}, Relay.WEBSOCKET),
         (Relay.OBSERVE, {"fault_may_act": True}, Relay.OBSERVE),
         (Relay.WEBSOCKET, {}, Relay.WEBSOCKET),

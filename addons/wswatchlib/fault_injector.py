@@ -134,6 +134,10 @@ class FaultInjector:
         self.presets: dict[str, dict[str, Any]] = {}
         self.armed: dict[str, ArmedFault] = {}
         self.open_flows: dict[str, http.HTTPFlow] = {}
+        #: Open observe-only connections (no message layer), and how to close one: the
+        #: watcher's, set by the wiring.
+        self.observed_flows: Callable[[], list[http.HTTPFlow]] = list
+        self.close_observed: Callable[[http.HTTPFlow, int, str], bool] = lambda *_: False
         self.moment_timers: list[asyncio.TimerHandle] = []
         self.pending_101: dict[str, ArmedFault] = {}
         self.pong_faults: dict[str, tuple[http.HTTPFlow, ArmedFault]] = {}
@@ -280,6 +284,7 @@ class FaultInjector:
             raise exceptions.CommandError(f"{DISCONNECT_ALL}: {error}") from None
         mitm_internals.add_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
         targets = [flow for flow in self.open_flows.values() if self._closable(flow)]
+        targets += self.observed_flows()
         for flow in targets:
             self._strike(flow, ArmedFault(DISCONNECT_ALL, action, self._facts(flow).client_ip))
         logger.info(f"{DISCONNECT_ALL}: closing {len(targets)} WebSocket(s) with {code}")
@@ -302,14 +307,11 @@ class FaultInjector:
         if not self.schedule.take_moment(rule_id):
             return
         rule = next(rule for rule in self.rules if rule.id == rule_id)
-        for flow in list(self.open_flows.values()):
+        open_websockets = [flow for flow in self.open_flows.values() if self._closable(flow)]
+        for flow in open_websockets + self.observed_flows():
             facts = self._facts(flow)
             # decide() counts an attempt, so it is asked only for connections it could strike.
-            if (
-                self._closable(flow)
-                and matches(rule.match, facts)
-                and self.schedule.decide(rule.id, facts.client_ip)
-            ):
+            if matches(rule.match, facts) and self.schedule.decide(rule.id, facts.client_ip):
                 self._strike(flow, ArmedFault(rule.id, rule.action, facts.client_ip))
 
     @staticmethod
@@ -326,8 +328,16 @@ class FaultInjector:
         """Close `flow` now with `armed` (a close or drop), in place of any fault armed on it.
 
         The earlier fault's held-message count is kept, so `ws.closed` still counts as dropped
-        only what never arrived.
+        only what never arrived. An observe-only connection has no message layer: the watcher
+        closes it with a frame to each peer.
         """
+        if flow.websocket is None:
+            action = armed.action
+            code, reason = (action.code, action.reason) if isinstance(action, Close) else (1006, "")
+            if self.close_observed(flow, code, reason):
+                self._mark(flow, armed)
+                flow.metadata[events.FAULT_METADATA_KEY]["closed_by_proxy"] = True
+            return
         previous = self.armed.pop(flow.id, None)
         if previous is not None:
             if previous.timer is not None:

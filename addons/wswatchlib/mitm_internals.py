@@ -281,6 +281,28 @@ def send_raw(flow: http.HTTPFlow, to_client: bool, data: bytes) -> bool:
     return True
 
 
+def close_both_peers(flow: http.HTTPFlow, code: int, reason: str) -> bool:
+    """End a connection mitmproxy relays as TCP as if the proxy closed the WebSocket: a
+    Close(code, reason) frame to each peer (masked toward the server, RFC 6455 5.3), then a
+    TCP close once it is sent; with 1006 or 1015 no frame at all. mitmproxy's TCP layer then
+    sees both connections end. False when either connection is gone already."""
+    handler = _handler(flow)
+    if handler is None:
+        return False
+    found = [
+        getattr(handler.transports.get(connection), "writer", None)
+        for connection in (flow.client_conn, flow.server_conn)
+    ]
+    writers = [writer for writer in found if writer is not None and not writer.is_closing()]
+    if len(writers) != 2:
+        return False
+    for writer, as_client in zip(writers, (False, True), strict=True):
+        if code not in NO_FRAME_CLOSE_CODES:
+            writer.write(wsproto.frame_protocol.FrameProtocol(as_client, []).close(code, reason))
+        writer.close()
+    return True
+
+
 def pending_settings(options: optmanager.OptManager) -> dict[str, object]:
     """Settings mitmproxy holds until their option is declared; `--set` text as `SetText`."""
     return {

@@ -36,8 +36,9 @@ class MessageLayerUsers:
     fault_may_act: bool
     #: mitmproxy's `flow_detail`: at 3 and above the dumper prints each message's content.
     flow_detail: int
-    #: Other addons with a `websocket_message` hook that act on messages.
-    message_hooks: tuple[str, ...]
+    #: Other addons with WebSocket hooks (`websocket_start`/`_message`/`_end`) in force: mitmproxy
+    #: calls none of them on a connection it relays as TCP.
+    websocket_hooks: tuple[str, ...]
     #: An interactive flow view (mitmweb, the mitmproxy console) shows the messages.
     message_view: bool
     #: mitmproxy's `rawtcp` option: without it, it would close an upgrade it does not parse.
@@ -53,7 +54,7 @@ def choose_relay(requested: Relay, users: MessageLayerUsers) -> Relay:
     needed = (
         users.fault_may_act
         or users.flow_detail >= 3
-        or bool(users.message_hooks)
+        or bool(users.websocket_hooks)
         or users.message_view
     )
     return Relay.WEBSOCKET if needed else Relay.OBSERVE

@@ -22,6 +22,8 @@ from typing import Any
 from mitmproxy import addonmanager, ctx, exceptions, http, tcp
 from mitmproxy.addons.dumper import Dumper
 from mitmproxy.addons.intercept import Intercept
+from mitmproxy.addons.save import Save
+from mitmproxy.addons.savehar import SaveHar
 
 from . import client_identity, events, mitm_internals, reports
 from .client_history import ClientHistory, SincePrevious
@@ -106,10 +108,12 @@ class ConnectionTrack:
 class TcpRelay:
     """An upgraded connection mitmproxy relays as raw TCP; `track.bytes` counts raw bytes."""
 
-    flow_id: str  # the HTTP flow whose ws.handshake was reported
+    flow: http.HTTPFlow  # the flow whose ws.handshake was reported
     track: ConnectionTrack
     #: The frames read as they pass, when wswatch chose the observe-only relay.
     observed: ObservedConnection | None = None
+    #: The close code and reason a fault closed this observed connection with, first.
+    proxy_close: tuple[int, str] | None = None
 
 
 def _negotiated_deflate(response: http.Response) -> bool:
@@ -117,15 +121,24 @@ def _negotiated_deflate(response: http.Response) -> bool:
     return "permessage-deflate" in response.headers.get("sec-websocket-extensions", "").lower()
 
 
-def _acts_on_messages(addon: Any) -> bool:
-    """An addon whose `websocket_message` hook needs mitmproxy's message layer: not wswatch's
-    own, not the dumper (it only prints), not an inactive interception."""
-    if not hasattr(addon, "websocket_message") or isinstance(addon, Dumper):
+#: mitmproxy's hooks that only a WebSocket flow gets: an observe-only connection gets none.
+WEBSOCKET_HOOKS = ("websocket_start", "websocket_message", "websocket_end")
+
+
+def _needs_websocket_flow(addon: Any) -> bool:
+    """An addon that would miss its WebSocket hooks on an observe-only connection: not
+    wswatch's own, not the dumper (it only prints), and mitmproxy's interception and flow
+    savers only while they are switched on (a saver writes an upgrade's flow at its end)."""
+    if not any(hasattr(addon, hook) for hook in WEBSOCKET_HOOKS) or isinstance(addon, Dumper):
         return False
     if type(addon).__module__.partition(".")[0] == __name__.partition(".")[0]:
         return False
     if isinstance(addon, Intercept):
         return bool(ctx.options.intercept_active and ctx.options.intercept)
+    if isinstance(addon, Save):
+        return bool(ctx.options.save_stream_file)
+    if isinstance(addon, SaveHar):
+        return bool(ctx.options.hardump)
     return True
 
 
@@ -203,11 +216,11 @@ class WsWatch:
         loader.add_option(
             "wswatch_relay",
             str,
-            Relay.WEBSOCKET.value,
+            Relay.AUTO.value,
             "How an accepted WebSocket is relayed: websocket (mitmproxy's message layer), observe "
             "(relayed as TCP, frames read on the side: fast, constant memory, no message faults "
-            "or views), or auto (observe unless a fault, flow_detail >= 3, a flow view or another "
-            "addon's websocket_message hook needs messages).",
+            "or views), or auto (observe unless a fault, flow_detail >= 3, a flow view, a flow "
+            "saver or another addon's WebSocket hooks need the message layer).",
             choices=RELAY_OPTION_CHOICES,
         )
 
@@ -391,21 +404,21 @@ class WsWatch:
             # mitmproxy picks the child layer after this hook: without WebSocket data, TCP.
             flow.websocket = None
             observed = ObservedConnection(deflate=_negotiated_deflate(flow.response))
-            self.tcp_relays[flow.client_conn.id] = TcpRelay(flow.id, track, observed)
+            self.tcp_relays[flow.client_conn.id] = TcpRelay(flow, track, observed)
         elif flow.websocket is not None:
             self.connections[flow.id] = track
         elif flow.response is not None and flow.response.status_code == 101:
-            self.tcp_relays[flow.client_conn.id] = TcpRelay(flow.id, track)
+            self.tcp_relays[flow.client_conn.id] = TcpRelay(flow, track)
 
     def _relay(self, flow: http.HTTPFlow) -> Relay:
         users = MessageLayerUsers(
             fault_may_act=self.fault_may_act(flow),
             # Declared by mitmproxy's dumper, which may not be loaded.
             flow_detail=ctx.options.flow_detail if "flow_detail" in ctx.options else 0,
-            message_hooks=tuple(
+            websocket_hooks=tuple(
                 type(addon).__name__
                 for addon in addonmanager.traverse(ctx.master.addons.chain)
-                if _acts_on_messages(addon)
+                if _needs_websocket_flow(addon)
             ),
             message_view=ctx.master.addons.get("view") is not None,
             rawtcp=ctx.options.rawtcp,
@@ -476,10 +489,31 @@ class WsWatch:
 
     # Upgrades relayed as raw TCP ------------------------------------------------------------
 
+    def observed_flows(self) -> list[http.HTTPFlow]:
+        """The flows of open observe-only connections no fault is closing yet: the fault
+        injector's commands and moments strike these too."""
+        return [
+            relay.flow
+            for relay in self.tcp_relays.values()
+            if relay.observed is not None and relay.proxy_close is None
+        ]
+
+    def close_observed(self, flow: http.HTTPFlow, code: int, reason: str) -> bool:
+        """Close an observe-only connection as the proxy: Close(code, reason) to both peers,
+        then the TCP connections (1006: no close frame, the connections just end).
+        False when it is not open or a fault is closing it already."""
+        relay = self.tcp_relays.get(flow.client_conn.id)
+        if relay is None or relay.observed is None or relay.proxy_close is not None:
+            return False
+        if not mitm_internals.close_both_peers(flow, code, reason):
+            return False
+        relay.proxy_close = (code, reason)
+        return True
+
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         relay = self.tcp_relays.get(flow.client_conn.id)
         if relay is not None:
-            flow.metadata[events.UPGRADE_FLOW_METADATA_KEY] = relay.flow_id
+            flow.metadata[events.UPGRADE_FLOW_METADATA_KEY] = relay.flow.id
 
     def tcp_message(self, flow: tcp.TCPFlow) -> None:
         relay = self.tcp_relays.get(flow.client_conn.id)
@@ -515,11 +549,14 @@ class WsWatch:
         observed = relay.observed
         if observed is None:
             self._report_close(
-                relay.flow_id, relay.track, None, reason, None, ended, retained, raw_tcp=True
+                relay.flow.id, relay.track, None, reason, None, ended, retained, raw_tcp=True
             )
             return
         code: int | None
-        if observed.first_close is not None:
+        rule_id = (relay.track.flow_metadata.get(events.FAULT_METADATA_KEY) or {}).get("rule_id")
+        if relay.proxy_close is not None:
+            (code, reason), closed_by = relay.proxy_close, "proxy"
+        elif observed.first_close is not None:
             first = observed.readers[observed.first_close]
             code, reason, closed_by = first.close_code, first.close_reason, observed.first_close
         elif closed_by != "proxy":
@@ -529,7 +566,15 @@ class WsWatch:
         relay.track.messages = observed.per_side("messages")
         relay.track.bytes = observed.per_side("bytes")
         self._report_close(
-            relay.flow_id, relay.track, code, reason, closed_by, ended, retained, observed=observed
+            relay.flow.id,
+            relay.track,
+            code,
+            reason,
+            closed_by,
+            ended,
+            retained,
+            rule_id,
+            observed=observed,
         )
 
     def _report_close(

@@ -27,6 +27,8 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
     watcher = WsWatch(log)
     injector = FaultInjector(log, watcher.request_view)
     watcher.fault_may_act = injector.may_act_on_connection
+    injector.observed_flows = watcher.observed_flows
+    injector.close_observed = watcher.close_observed
     return [
         ProxyDefaults(),
         injector,
