@@ -1,7 +1,7 @@
 """Throughput, handshakes, memory and start-up of wswatch, measured side by side in one run.
 
     .venv/bin/python benchmarks/bench.py [--repeat 3] [--memory-repeat 1] [--quick]
-        [--only NAME[,NAME...]] [--stream-messages N]
+        [--only NAME[,NAME...]] [--setups LABEL[,LABEL...]] [--stream-messages N]
 
 Set-ups, all against the same local upstream on 127.0.0.1 (mitmdump in reverse mode, flow_detail=0):
   direct            the client talks to the upstream itself
@@ -24,6 +24,7 @@ that a change in the machine's load touches all of them alike):
   start-up          from the process start to mitmproxy's "listening at" line
 --only picks measurements by name (MEASUREMENTS below), e.g. `--only stream` or
 `--only stream,stream-memory`; a proxy is started only for the set-ups and parts that need it.
+--setups picks set-ups by label, e.g. `--setups "wswatch observe,websocket=false"`.
 The client and the upstream are plain asyncio speaking RFC 6455 directly, cheap enough that the
 proxy is what is measured. Each figure is the median of the repetitions, [lowest - highest], and
 its ratio to bare mitmdump. The machine is shared: compare ratios within one run, not figures
@@ -73,6 +74,8 @@ SETUPS = (
     SetUp("websocket=false", ("--set", "websocket=false")),
 )
 BASELINE = "mitmdump"
+#: mitmproxy relaying the upgraded bytes as raw TCP: what the observe-only relay is compared with.
+CEILING = "websocket=false"
 
 
 @dataclass(frozen=True)
@@ -451,6 +454,7 @@ async def run(options: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
     """Interleaved repetitions; results[measurement][set-up label] = one figure per repetition."""
     counts = counts_for(options)
     only: frozenset[str] = options.only
+    setups = [setup for setup in SETUPS if setup.label in options.setups]
     rated = only & set(RATES) - {"start-up"}
     results: dict[str, dict[str, list[float]]] = {}
     unavailable: set[str] = set()
@@ -463,7 +467,7 @@ async def run(options: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
     async with server:
         upstream = server.sockets[0].getsockname()[1]
         for repetition in range(options.repeat if only & set(RATES) else 0):
-            for setup in SETUPS:
+            for setup in setups:
                 if setup.label in unavailable or (setup.proxy_args is None and not rated):
                     continue
                 print(f"rates {repetition + 1}/{options.repeat}: {setup.label}", file=sys.stderr)
@@ -485,7 +489,7 @@ async def run(options: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
             ):
                 if name not in only:
                     continue
-                for setup in SETUPS:
+                for setup in setups:
                     if setup.proxy_args is None or setup.label in unavailable:
                         continue
                     print(
@@ -515,23 +519,31 @@ def print_table(results: dict[str, dict[str, list[float]]], options: argparse.Na
         f"{counts.concurrent_connections} x {counts.concurrent_round_trips} concurrent, "
         f"{counts.handshakes_single} and {counts.handshakes_concurrent} handshakes; "
         f"measured: {', '.join(name for name in MEASUREMENTS if name in options.only)}\n"
-        f"median [lowest - highest]; x = median / median of bare {BASELINE} "
+        f"median [lowest - highest]; x = median / median of bare {BASELINE}, "
+        f"/ceiling = median / median of {CEILING} "
         "(rates: higher is faster; MB and s: lower is better)\n"
     )
-    print(f"{'measurement':<36} {'set-up':<16} {'median':>9} {'range':>19} {'x':>7}")
+    print(
+        f"{'measurement':<36} {'set-up':<16} {'median':>9} {'range':>19} {'x':>7} {'/ceiling':>8}"
+    )
     for measurement, by_label in results.items():
-        baseline = by_label.get(BASELINE)
+        baseline, ceiling = by_label.get(BASELINE), by_label.get(CEILING)
         base = statistics.median(baseline) if baseline else None
+        top = statistics.median(ceiling) if ceiling else None
         for setup in SETUPS:
             figures = by_label.get(setup.label)
             if figures is None:
-                if setup.proxy_args is not None:
+                if setup.proxy_args is not None and setup.label in options.setups:
                     print(f"{measurement:<36} {setup.label:<16} {'n/a (option not available)':>29}")
                 continue
             median = statistics.median(figures)
             spread = f"[{shown(min(figures))} - {shown(max(figures))}]"
             ratio = f"{median / base:.2f}x" if base else ""
-            print(f"{measurement:<36} {setup.label:<16} {shown(median):>9} {spread:>19} {ratio:>7}")
+            of_ceiling = f"{median / top:.2f}" if top else ""
+            print(
+                f"{measurement:<36} {setup.label:<16} {shown(median):>9} {spread:>19} {ratio:>7} "
+                f"{of_ceiling:>8}"
+            )
         print()
 
 
@@ -545,6 +557,18 @@ def measurement_names(text: str) -> frozenset[str]:
             f"choose from {', '.join(MEASUREMENTS)}"
         )
     return names
+
+
+def setup_labels(text: str) -> frozenset[str]:
+    """`--setups`' value: comma-separated labels from SETUPS."""
+    labels = frozenset(label.strip() for label in text.split(",") if label.strip())
+    unknown = sorted(labels - {setup.label for setup in SETUPS})
+    if unknown or not labels:
+        raise argparse.ArgumentTypeError(
+            f"unknown set-up {', '.join(unknown) or repr(text)}; "
+            f"choose from {', '.join(setup.label for setup in SETUPS)}"
+        )
+    return labels
 
 
 def main() -> None:
@@ -562,6 +586,13 @@ def main() -> None:
         default=frozenset(MEASUREMENTS),
         metavar="NAME[,NAME...]",
         help=f"measure only these, of: {', '.join(MEASUREMENTS)}",
+    )
+    parser.add_argument(
+        "--setups",
+        type=setup_labels,
+        default=frozenset(setup.label for setup in SETUPS),
+        metavar="LABEL[,LABEL...]",
+        help=f"run only these set-ups, of: {', '.join(setup.label for setup in SETUPS)}",
     )
     parser.add_argument(
         "--stream-messages",
