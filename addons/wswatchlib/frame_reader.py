@@ -215,18 +215,19 @@ class FrameReader:
         )
         start_position = position
         messages = payload_bytes = 0
-        while position + 2 <= end:
+        last_header_start, short_header = end - 2, 2 + mask_length
+        while position <= last_header_start:
             second = data[position + 1]
             if data[position] not in plain_first_bytes or second & 0x80 != mask_bit:
                 break
             length = second & 0x7F
             if length < 126:
-                after = position + 2 + mask_length + length
+                after = position + short_header + length
             elif length == 126 and position + 4 <= end:
                 length = data[position + 2] << 8 | data[position + 3]
                 if length < 126:
                     break  # a non-minimal length: the general path notes it
-                after = position + 4 + mask_length + length
+                after = position + short_header + 2 + length
             else:
                 break  # a 64-bit length (rare, long frames) or a header cut by the chunk's end
             if after > end:
