@@ -51,7 +51,7 @@ from wswatchlib.handshake import accept_for_key
 REPO = Path(__file__).resolve().parents[1]
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
 HOST = "127.0.0.1"
-TIMEOUT = 120.0  # seconds any single wait may take before the run fails
+TIMEOUT = 600.0  # seconds any single wait may take (a slow proxy drains its backlog for long)
 OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG = 0x2, 0x8, 0x9, 0xA  # RFC 6455 s. 5.2
 CLOSE_NORMAL = (1000).to_bytes(2, "big")  # RFC 6455 section 7.4.1
 ZERO_MASK = b"\0\0\0\0"  # a valid masking key that leaves the payload as is: no client-side cost
