@@ -1,6 +1,7 @@
 """Throughput, handshakes, memory and start-up of wswatch, measured side by side in one run.
 
     .venv/bin/python benchmarks/bench.py [--repeat 3] [--memory-repeat 1] [--quick]
+        [--only NAME[,NAME...]] [--setups LABEL[,LABEL...]] [--stream-messages N]
 
 Set-ups, all against the same local upstream on 127.0.0.1 (mitmdump in reverse mode, flow_detail=0):
   direct            the client talks to the upstream itself
@@ -16,9 +17,14 @@ that a change in the machine's load touches all of them alike):
   50 conns msgs/s   1 KB round trips on 50 concurrent connections, aggregate
   handshakes/s      open and close (accepted) or a 401 from the upstream (rejected), 1 and 50
                     concurrent clients
-  memory            the proxy's VmRSS and VmHWM (/proc/PID/status), in a fresh proxy: after the
-                    short connections, then after the small messages streamed on one connection
+  memory            the proxy's VmRSS and VmHWM (/proc/PID/status), each in a fresh proxy: after
+                    the short connections; and on one connection, after 1,000 small messages,
+                    then the peak (VmHWM) once 300,000 more have streamed as fast as possible, and
+                    that peak / the resident size after 1,000 (the growth a fast sender causes)
   start-up          from the process start to mitmproxy's "listening at" line
+--only picks measurements by name (MEASUREMENTS below), e.g. `--only stream` or
+`--only stream,stream-memory`; a proxy is started only for the set-ups and parts that need it.
+--setups picks set-ups by label, e.g. `--setups "wswatch observe,websocket=false"`.
 The client and the upstream are plain asyncio speaking RFC 6455 directly, cheap enough that the
 proxy is what is measured. Each figure is the median of the repetitions, [lowest - highest], and
 its ratio to bare mitmdump. The machine is shared: compare ratios within one run, not figures
@@ -30,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import re
 import statistics
@@ -44,7 +51,7 @@ from wswatchlib.handshake import accept_for_key
 REPO = Path(__file__).resolve().parents[1]
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
 HOST = "127.0.0.1"
-TIMEOUT = 120.0  # seconds any single wait may take before the run fails
+TIMEOUT = 600.0  # seconds any single wait may take (a slow proxy drains its backlog for long)
 OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG = 0x2, 0x8, 0x9, 0xA  # RFC 6455 s. 5.2
 CLOSE_NORMAL = (1000).to_bytes(2, "big")  # RFC 6455 section 7.4.1
 ZERO_MASK = b"\0\0\0\0"  # a valid masking key that leaves the payload as is: no client-side cost
@@ -67,6 +74,8 @@ SETUPS = (
     SetUp("websocket=false", ("--set", "websocket=false")),
 )
 BASELINE = "mitmdump"
+#: mitmproxy relaying the upgraded bytes as raw TCP: what the observe-only relay is compared with.
+CEILING = "websocket=false"
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,12 @@ class Counts:
 
 FULL = Counts(2000, 20_000, 50, 50, 300, 1000, 50, 300_000, 3000)
 QUICK = Counts(50, 500, 50, 2, 20, 100, 50, 2000, 100)
+#: Messages streamed before the resident size the stream's peak is compared with.
+MEMORY_WARM_UP_MESSAGES = 1000
+#: What --only can pick: the rates, then the two memory measurements (each on a fresh proxy).
+RATES = ("round-trips", "stream", "concurrent", "handshakes", "start-up")
+MEMORY = ("conns-memory", "stream-memory")
+MEASUREMENTS = RATES + MEMORY
 SMALL_MESSAGE = b"0123456789abcdef0123456789abcdef"  # 32 bytes
 ROUND_TRIP_MESSAGE = bytes(1024)
 
@@ -131,7 +146,8 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return first & 0x0F, unmask(payload, mask) if mask else payload
 
 
-# The upstream: /echo echoes, /sink?n=N counts N messages and then says so, /reject answers 401.
+# The upstream: /echo echoes, /sink?n=N[,M...] counts messages and says so on reaching each of
+# N, M..., /reject answers 401.
 
 
 async def upstream_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -148,7 +164,8 @@ async def upstream_connection(reader: asyncio.StreamReader, writer: asyncio.Stre
             + f"Sec-WebSocket-Accept: {accept_for_key(key.group(1))}\r\n\r\n".encode()
         )
         if path.startswith("/sink"):
-            await count_messages(reader, writer, int(path.partition("n=")[2]))
+            checkpoints = [int(n) for n in path.partition("n=")[2].split(",")]
+            await count_messages(reader, writer, checkpoints)
         else:
             await echo_messages(reader, writer)
     except (asyncio.IncompleteReadError, ConnectionError):
@@ -170,9 +187,9 @@ async def echo_messages(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
 
 
 async def count_messages(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, expected: int
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, checkpoints: list[int]
 ) -> None:
-    """Count final data frames in the buffer (no await per frame); say so at `expected`."""
+    """Count final data frames in the buffer (no await per frame); say so at each checkpoint."""
     buffer = bytearray()
     counted = 0
     while True:
@@ -200,7 +217,7 @@ async def count_messages(
                 return
             if first & 0x80 and opcode < OPCODE_CLOSE:
                 counted += 1
-                if counted == expected:
+                if counted in checkpoints:
                     writer.write(frame(OPCODE_BINARY, str(counted).encode()))
             offset = end
         del buffer[:offset]
@@ -248,17 +265,28 @@ async def round_trips(port: int, count: int) -> None:
             await asyncio.wait_for(read_frame(reader), TIMEOUT)
 
 
-async def stream(port: int, count: int) -> None:
-    """Send `count` small messages one way in large writes; return once the upstream has them."""
+async def stream(
+    port: int, count: int, *, warm_up: int = 0, warmed_up: Callable[[], None] | None = None
+) -> None:
+    """Send `count` small messages one way in large writes; return once the upstream has them.
+    With `warm_up`, first send that many more, and call `warmed_up` once the upstream has them."""
     batch = 1000
     message = frame(OPCODE_BINARY, SMALL_MESSAGE, ZERO_MASK)
-    async with websocket(port, f"/sink?n={count}") as (reader, writer):
-        for sent in range(0, count, batch):
-            writer.write(message * min(batch, count - sent))
-            await asyncio.wait_for(writer.drain(), TIMEOUT)
-        _, payload = await asyncio.wait_for(read_frame(reader), TIMEOUT)
-        if payload != str(count).encode():
-            raise RuntimeError(f"the upstream counted {payload!r}, expected {count}")
+    checkpoints = [warm_up, warm_up + count] if warm_up else [count]
+    path = "/sink?n=" + ",".join(map(str, checkpoints))
+    async with websocket(port, path) as (reader, writer):
+        sent = 0
+        for checkpoint in checkpoints:
+            while sent < checkpoint:
+                now = min(batch, checkpoint - sent)
+                writer.write(message * now)
+                await asyncio.wait_for(writer.drain(), TIMEOUT)
+                sent += now
+            _, payload = await asyncio.wait_for(read_frame(reader), TIMEOUT)
+            if payload != str(checkpoint).encode():
+                raise RuntimeError(f"the upstream counted {payload!r}, expected {checkpoint}")
+            if checkpoint == warm_up and warmed_up is not None:
+                warmed_up()
 
 
 async def in_parallel(total: int, concurrency: int, one: Callable[[], Awaitable[None]]) -> None:
@@ -291,19 +319,24 @@ def per_second(count: int, started: float) -> float:
     return count / (time.perf_counter() - started)
 
 
-async def rates(port: int, counts: Counts) -> dict[str, float]:
-    """Every rate measurement on one proxy, in a fixed order."""
+async def rates(port: int, counts: Counts, only: frozenset[str]) -> dict[str, float]:
+    """The rate measurements in `only` on one proxy, in a fixed order."""
     results: dict[str, float] = {}
-    started = time.perf_counter()
-    await round_trips(port, counts.round_trips)
-    results["round trips/s (1 KB echo)"] = per_second(counts.round_trips, started)
-    started = time.perf_counter()
-    await stream(port, counts.stream_messages)
-    results["stream msgs/s (32 B, one way)"] = per_second(counts.stream_messages, started)
+    if "round-trips" in only:
+        started = time.perf_counter()
+        await round_trips(port, counts.round_trips)
+        results["round trips/s (1 KB echo)"] = per_second(counts.round_trips, started)
+    if "stream" in only:
+        started = time.perf_counter()
+        await stream(port, counts.stream_messages)
+        results["stream msgs/s (32 B, one way)"] = per_second(counts.stream_messages, started)
     connections, each = counts.concurrent_connections, counts.concurrent_round_trips
-    started = time.perf_counter()
-    await asyncio.gather(*(round_trips(port, each) for _ in range(connections)))
-    results[f"{connections} conns msgs/s (1 KB echo)"] = per_second(connections * each, started)
+    if "concurrent" in only:
+        started = time.perf_counter()
+        await asyncio.gather(*(round_trips(port, each) for _ in range(connections)))
+        results[f"{connections} conns msgs/s (1 KB echo)"] = per_second(connections * each, started)
+    if "handshakes" not in only:
+        return results
     for kind, one in (("accepted", open_and_close), ("rejected", rejected)):
         for total, concurrency in (
             (counts.handshakes_single, 1),
@@ -323,22 +356,32 @@ def memory_mb(pid: int) -> tuple[float, float]:
     return rss, hwm
 
 
-async def memory(port: int, pid: int, counts: Counts) -> dict[str, float]:
-    """Short connections first, then one fast stream, on a fresh proxy."""
-    connections, messages = counts.memory_connections, counts.memory_messages
+async def connections_memory(port: int, pid: int, counts: Counts) -> dict[str, float]:
+    """Many short connections on a fresh proxy."""
+    connections = counts.memory_connections
     await in_parallel(
         connections, counts.handshake_concurrency, functools.partial(open_and_close, port)
     )
     rss, hwm = memory_mb(pid)
-    results = {
+    return {
         f"VmRSS MB after {connections:,} conns": rss,
         f"VmHWM MB after {connections:,} conns": hwm,
     }
-    await stream(port, messages)
+
+
+async def stream_memory(port: int, pid: int, counts: Counts) -> dict[str, float]:
+    """One fast stream on a fresh proxy: the resident size once the first messages passed, the
+    peak over the rest, and how much the stream grew the proxy."""
+    messages, warm_up = counts.memory_messages, MEMORY_WARM_UP_MESSAGES
+    warm: list[float] = []
+    await stream(port, messages, warm_up=warm_up, warmed_up=lambda: warm.append(memory_mb(pid)[0]))
     rss, hwm = memory_mb(pid)
-    results[f"VmRSS MB after +{messages:,} msgs"] = rss
-    results[f"VmHWM MB after +{messages:,} msgs"] = hwm
-    return results
+    return {
+        f"VmRSS MB after {warm_up:,} msgs": warm[0],
+        f"VmRSS MB after +{messages:,} msgs": rss,
+        f"VmHWM MB after +{messages:,} msgs": hwm,
+        f"peak / after {warm_up:,} msgs (x)": hwm / warm[0],
+    }
 
 
 @contextlib.asynccontextmanager
@@ -400,9 +443,19 @@ async def mitmdump(upstream: int, setup: SetUp) -> AsyncIterator[tuple[int, int,
             drain.cancel()
 
 
+def counts_for(options: argparse.Namespace) -> Counts:
+    counts = QUICK if options.quick else FULL
+    if options.stream_messages:
+        counts = dataclasses.replace(counts, stream_messages=options.stream_messages)
+    return counts
+
+
 async def run(options: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
     """Interleaved repetitions; results[measurement][set-up label] = one figure per repetition."""
-    counts = QUICK if options.quick else FULL
+    counts = counts_for(options)
+    only: frozenset[str] = options.only
+    setups = [setup for setup in SETUPS if setup.label in options.setups]
+    rated = only & set(RATES) - {"start-up"}
     results: dict[str, dict[str, list[float]]] = {}
     unavailable: set[str] = set()
 
@@ -413,31 +466,42 @@ async def run(options: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
     server = await asyncio.start_server(upstream_connection, HOST, 0, backlog=1024)
     async with server:
         upstream = server.sockets[0].getsockname()[1]
-        for repetition in range(options.repeat):
-            for setup in SETUPS:
-                if setup.label in unavailable:
+        for repetition in range(options.repeat if only & set(RATES) else 0):
+            for setup in setups:
+                if setup.label in unavailable or (setup.proxy_args is None and not rated):
                     continue
                 print(f"rates {repetition + 1}/{options.repeat}: {setup.label}", file=sys.stderr)
                 if setup.proxy_args is None:
-                    record(setup.label, await rates(upstream, counts))
+                    record(setup.label, await rates(upstream, counts, only))
                     continue
                 try:
                     async with mitmdump(upstream, setup) as (port, _, startup):
-                        record(setup.label, {"start-up s (to listening)": startup})
-                        record(setup.label, await rates(port, counts))
+                        if "start-up" in only:
+                            record(setup.label, {"start-up s (to listening)": startup})
+                        record(setup.label, await rates(port, counts, only))
                 except OptionUnavailable as error:
                     print(f"  {setup.label}: {error}", file=sys.stderr)
                     unavailable.add(setup.label)
         for repetition in range(options.memory_repeat):
-            for setup in SETUPS:
-                if setup.proxy_args is None or setup.label in unavailable:
+            for name, measure in (
+                ("conns-memory", connections_memory),
+                ("stream-memory", stream_memory),
+            ):
+                if name not in only:
                     continue
-                print(
-                    f"memory {repetition + 1}/{options.memory_repeat}: {setup.label}",
-                    file=sys.stderr,
-                )
-                async with mitmdump(upstream, setup) as (port, pid, _):
-                    record(setup.label, await memory(port, pid, counts))
+                for setup in setups:
+                    if setup.proxy_args is None or setup.label in unavailable:
+                        continue
+                    print(
+                        f"{name} {repetition + 1}/{options.memory_repeat}: {setup.label}",
+                        file=sys.stderr,
+                    )
+                    try:
+                        async with mitmdump(upstream, setup) as (port, pid, _):
+                            record(setup.label, await measure(port, pid, counts))
+                    except OptionUnavailable as error:
+                        print(f"  {setup.label}: {error}", file=sys.stderr)
+                        unavailable.add(setup.label)
     return results
 
 
@@ -447,31 +511,64 @@ def shown(value: float) -> str:
 
 
 def print_table(results: dict[str, dict[str, list[float]]], options: argparse.Namespace) -> None:
-    counts = QUICK if options.quick else FULL
+    counts = counts_for(options)
     print(
         f"\n{'quick smoke run (figures meaningless)' if options.quick else 'full run'}: "
         f"{options.repeat} repetition(s) of the rates, {options.memory_repeat} of memory; "
         f"{counts.round_trips} round trips, {counts.stream_messages:,} streamed, "
         f"{counts.concurrent_connections} x {counts.concurrent_round_trips} concurrent, "
-        f"{counts.handshakes_single} and {counts.handshakes_concurrent} handshakes\n"
-        f"median [lowest - highest]; x = median / median of bare {BASELINE} "
+        f"{counts.handshakes_single} and {counts.handshakes_concurrent} handshakes; "
+        f"measured: {', '.join(name for name in MEASUREMENTS if name in options.only)}\n"
+        f"median [lowest - highest]; x = median / median of bare {BASELINE}, "
+        f"/ceiling = median / median of {CEILING} "
         "(rates: higher is faster; MB and s: lower is better)\n"
     )
-    print(f"{'measurement':<36} {'set-up':<16} {'median':>9} {'range':>19} {'x':>7}")
+    print(
+        f"{'measurement':<36} {'set-up':<16} {'median':>9} {'range':>19} {'x':>7} {'/ceiling':>8}"
+    )
     for measurement, by_label in results.items():
-        baseline = by_label.get(BASELINE)
+        baseline, ceiling = by_label.get(BASELINE), by_label.get(CEILING)
         base = statistics.median(baseline) if baseline else None
+        top = statistics.median(ceiling) if ceiling else None
         for setup in SETUPS:
             figures = by_label.get(setup.label)
             if figures is None:
-                if setup.proxy_args is not None:
+                if setup.proxy_args is not None and setup.label in options.setups:
                     print(f"{measurement:<36} {setup.label:<16} {'n/a (option not available)':>29}")
                 continue
             median = statistics.median(figures)
             spread = f"[{shown(min(figures))} - {shown(max(figures))}]"
             ratio = f"{median / base:.2f}x" if base else ""
-            print(f"{measurement:<36} {setup.label:<16} {shown(median):>9} {spread:>19} {ratio:>7}")
+            of_ceiling = f"{median / top:.2f}" if top else ""
+            print(
+                f"{measurement:<36} {setup.label:<16} {shown(median):>9} {spread:>19} {ratio:>7} "
+                f"{of_ceiling:>8}"
+            )
         print()
+
+
+def measurement_names(text: str) -> frozenset[str]:
+    """`--only`'s value: comma-separated names from MEASUREMENTS."""
+    names = frozenset(name.strip() for name in text.split(",") if name.strip())
+    unknown = sorted(names - set(MEASUREMENTS))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown measurement {', '.join(unknown) or repr(text)}; "
+            f"choose from {', '.join(MEASUREMENTS)}"
+        )
+    return names
+
+
+def setup_labels(text: str) -> frozenset[str]:
+    """`--setups`' value: comma-separated labels from SETUPS."""
+    labels = frozenset(label.strip() for label in text.split(",") if label.strip())
+    unknown = sorted(labels - {setup.label for setup in SETUPS})
+    if unknown or not labels:
+        raise argparse.ArgumentTypeError(
+            f"unknown set-up {', '.join(unknown) or repr(text)}; "
+            f"choose from {', '.join(setup.label for setup in SETUPS)}"
+        )
+    return labels
 
 
 def main() -> None:
@@ -482,6 +579,28 @@ def main() -> None:
     parser.add_argument("--memory-repeat", type=int, default=1, help="repetitions of memory")
     parser.add_argument(
         "--quick", action="store_true", help="tiny counts, one repetition: CI smoke"
+    )
+    parser.add_argument(
+        "--only",
+        type=measurement_names,
+        default=frozenset(MEASUREMENTS),
+        metavar="NAME[,NAME...]",
+        help=f"measure only these, of: {', '.join(MEASUREMENTS)}",
+    )
+    parser.add_argument(
+        "--setups",
+        type=setup_labels,
+        default=frozenset(setup.label for setup in SETUPS),
+        metavar="LABEL[,LABEL...]",
+        help=f"run only these set-ups, of: {', '.join(setup.label for setup in SETUPS)}",
+    )
+    parser.add_argument(
+        "--stream-messages",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"messages in the stream rate (default {FULL.stream_messages:,}; quick: "
+        f"{QUICK.stream_messages:,})",
     )
     options = parser.parse_args()
     if options.quick:

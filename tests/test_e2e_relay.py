@@ -49,6 +49,17 @@ async def _echo_then_client_close(ws: ClientConnection) -> None:
     await ws.close(1000, "done")
 
 
+async def _burst_then_client_close(ws: ClientConnection) -> None:
+    """Many small messages sent before any echo is read: each TCP read holds many whole frames."""
+    sent = [bytes([index % 256]) * (index % 300) for index in range(400)]
+    sent += [f"text {index}" for index in range(100)]
+    for message in sent:
+        await ws.send(message)
+    for message in sent:
+        assert await asyncio.wait_for(ws.recv(), 5) == message
+    await ws.close(1000, "burst done")
+
+
 async def _server_closes_4001(ws: ClientConnection) -> None:
     with pytest.raises(websockets.ConnectionClosed):
         await asyncio.wait_for(ws.recv(), 5)
@@ -63,6 +74,7 @@ async def _server_aborts(ws: ClientConnection) -> None:
 
 SCENARIOS = {
     "/echo": _echo_then_client_close,
+    "/burst": _burst_then_client_close,
     "/close4001": _server_closes_4001,
     "/abort": _server_aborts,
 }

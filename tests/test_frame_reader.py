@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -197,3 +198,93 @@ def test_unanswered_pings_forgotten_beyond_the_bound() -> None:
     assert len(trips.pending["client"]) == MAX_PENDING_PINGS
     FrameReader("server", trips).feed(frame(Opcode.PONG, b"0"), 2.0)
     assert trips.fields()["client"] is None
+
+
+def _plain_run(count: int, make: Callable[[int, bytes], bytes]) -> tuple[bytes, int]:
+    """`count` whole binary messages of lengths 0..124 and 126..300 (7- and 16-bit lengths),
+    built by `make`; the bytes and the payload total."""
+    lengths = [(index * 37) % 125 if index % 3 else 126 + index % 175 for index in range(count)]
+    return b"".join(make(Opcode.BINARY, b"m" * length) for length in lengths), sum(lengths)
+
+
+_RUN, _RUN_BYTES = _plain_run(40, client_frame)
+_SERVER_RUN, _SERVER_RUN_BYTES = _plain_run(40, frame)
+#: Streams where runs of whole plain messages (the fast path) meet every other kind of frame.
+FAST_PATH_STREAMS: dict[str, tuple[str, bytes, bool, Expected]] = {
+    "client_runs_around_fragments_controls_and_64_bit": (
+        "client",
+        _RUN
+        + client_frame(Opcode.TEXT, b"ab", fin=False)
+        + client_frame(Opcode.PING, b"p1")
+        + client_frame(Opcode.CONTINUATION, b"cd", fin=False)
+        + client_frame(Opcode.PONG, b"p0")
+        + client_frame(Opcode.CONTINUATION, b"ef")
+        + _RUN
+        + client_frame(Opcode.BINARY, BIG)
+        + _RUN
+        + client_frame(Opcode.CLOSE, close_payload(4002, b"done " * 20)),
+        False,
+        Expected(3 * 40 + 2, 3 * _RUN_BYTES + 6 + len(BIG), 4002, "done " * 20, 1, 1),
+    ),
+    "server_run_with_a_non_minimal_length_and_a_masked_frame": (
+        "server",
+        _SERVER_RUN
+        + frame(Opcode.BINARY, b"s", length_bytes=2)
+        + _SERVER_RUN
+        + frame(Opcode.TEXT, b"masked", mask=b"abcd")
+        + _SERVER_RUN
+        + frame(Opcode.CLOSE, close_payload(1001)),
+        False,
+        Expected(
+            3 * 40 + 2,
+            3 * _SERVER_RUN_BYTES + 7,
+            1001,
+            "",
+            violations=[Violation.NON_MINIMAL_LENGTH, Violation.SERVER_MASKED_FRAME],
+        ),
+    ),
+    "client_compressed_and_plain_run": (
+        "client",
+        _RUN + client_frame(Opcode.TEXT, b"\x01\x02", rsv=0b100) + _RUN,
+        True,
+        Expected(81, 2 * _RUN_BYTES + 2),
+    ),
+    "client_run_without_deflate_rsv1_is_a_violation": (
+        "client",
+        _RUN + client_frame(Opcode.TEXT, b"\x01\x02", rsv=0b100) + _RUN,
+        False,
+        Expected(81, 2 * _RUN_BYTES + 2, violations=[Violation.RESERVED_BITS_SET]),
+    ),
+    "client_unmasked_frame_inside_a_run": (
+        "client",
+        _RUN + frame(Opcode.BINARY, b"bare") + _RUN,
+        False,
+        Expected(81, 2 * _RUN_BYTES + 4, violations=[Violation.CLIENT_UNMASKED_FRAME]),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(FAST_PATH_STREAMS))
+def test_fast_path_conclusion_wrong_when_cut_at_any_byte(name: str) -> None:
+    """Many whole frames per chunk conclude as the byte-by-byte reading does, cut anywhere."""
+    side, data, deflate, expected = FAST_PATH_STREAMS[name]
+    slow = FrameReader(side, RoundTrips(), deflate=deflate)
+    for index in range(len(data)):
+        slow.feed(data[index : index + 1], 1.0)
+    assert _conclusion(slow) == expected
+    cuts = range(len(data) + 1) if len(data) < 20_000 else _cuts(len(data))
+    for cut in cuts:
+        reader = FrameReader(side, RoundTrips(), deflate=deflate)
+        completed = reader.feed(data[:cut], 1.0) + reader.feed(data[cut:], 1.0)
+        assert (_conclusion(reader), completed) == (expected, expected.messages), f"cut at {cut}"
+
+
+def test_fast_path_in_chunks_of_every_size_counts_every_message() -> None:
+    """Chunks of 1 to 600 bytes through a long run: each message counted once, by the chunk
+    that completes it, and nothing of the payloads kept."""
+    data = _RUN * 5
+    for size in range(1, 601):
+        reader = FrameReader("client", RoundTrips())
+        completed = [reader.feed(data[at : at + size], 1.0) for at in range(0, len(data), size)]
+        assert (sum(completed), reader.messages, reader.bytes) == (200, 200, 5 * _RUN_BYTES)
+        assert (reader.head, reader.control, reader.remaining) == (b"", None, 0)

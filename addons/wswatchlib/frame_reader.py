@@ -9,6 +9,9 @@ The rules this file keeps:
   running counters. Data payloads are skipped, never copied or unmasked.
 - Counts as the WebSocket path counts (watcher.py): a fragmented message is one message, and a
   message and its payload bytes are counted once its last frame has passed whole.
+- Fast where streams are busy: a run of whole, unfragmented, well-formed data frames inside one
+  chunk (the bulk of a fast stream) is skipped by header arithmetic alone, with no slicing and
+  no per-frame calls (`_skip_plain_messages`); everything else takes the general path.
 - Violations are noted (the first time each rule is broken by this side), never acted on; the
   reader keeps following the framing whatever the payloads hold. Text payloads are not decoded,
   so `Violation.INVALID_UTF8` is never reported here.
@@ -117,10 +120,13 @@ class FrameReader:
         "head",
         "in_message",
         "mask",
+        "mask_bit",
+        "mask_length",
         "message_bytes",
         "messages",
         "opcode",
         "pings",
+        "plain_first_bytes",
         "pongs",
         "remaining",
         "round_trips",
@@ -135,6 +141,15 @@ class FrameReader:
         #: permessage-deflate was negotiated (RFC 7692): RSV1 marks a compressed message, and
         #: byte counts are of compressed payloads.
         self.deflate = deflate
+        #: Section 5.3: the mask bit and masking-key length a well-formed frame from this side has.
+        self.mask_bit, self.mask_length = (0x80, 4) if self.from_client else (0, 0)
+        #: First header bytes of a final text or binary frame with no reserved bit set that this
+        #: side may send (RSV1 too with permessage-deflate): what the fast path handles.
+        self.plain_first_bytes = frozenset(
+            0x80 | rsv | opcode
+            for opcode in DATA_OPCODES
+            for rsv in ((0, 0x40) if deflate else (0,))
+        )
         self.head = b""  # the start of a frame header split across chunks
         self.remaining = 0  # payload bytes of the current frame still to pass
         self.control: bytearray | None = None  # the current control frame's payload, masked
@@ -159,6 +174,11 @@ class FrameReader:
         completed = 0
         position, end = 0, len(data)
         while position < end:
+            if not self.remaining and not self.head and not self.in_message:
+                position, skipped = self._skip_plain_messages(data, position, end)
+                completed += skipped
+                if position == end:
+                    break
             if self.remaining:
                 take = min(self.remaining, end - position)
                 if self.control is not None and len(self.control) < MAX_CONTROL_PAYLOAD:
@@ -181,6 +201,44 @@ class FrameReader:
             if not self.remaining:
                 completed += self._frame_done(at)
         return completed
+
+    def _skip_plain_messages(self, data: bytes, position: int, end: int) -> tuple[int, int]:
+        """From a frame boundary outside a fragmented message: pass the whole frames that are
+        each a complete, well-formed text or binary message with a 7- or minimal 16-bit length,
+        counting them; stop at the first other frame or at one the chunk does not hold whole.
+        Returns where it stopped and how many messages it passed. Such a frame breaks no rule
+        and ends a message, so the general path would conclude the same."""
+        plain_first_bytes, mask_bit, mask_length = (
+            self.plain_first_bytes,
+            self.mask_bit,
+            self.mask_length,
+        )
+        start_position = position
+        messages = payload_bytes = 0
+        last_header_start, short_header = end - 2, 2 + mask_length
+        while position <= last_header_start:
+            second = data[position + 1]
+            if data[position] not in plain_first_bytes or second & 0x80 != mask_bit:
+                break
+            length = second & 0x7F
+            if length < 126:
+                after = position + short_header + length
+            elif length == 126 and position + 4 <= end:
+                length = data[position + 2] << 8 | data[position + 3]
+                if length < 126:
+                    break  # a non-minimal length: the general path notes it
+                after = position + short_header + 2 + length
+            else:
+                break  # a 64-bit length (rare, long frames) or a header cut by the chunk's end
+            if after > end:
+                break
+            position = after
+            messages += 1
+            payload_bytes += length
+        if position != start_position:
+            self.messages += messages
+            self.bytes += payload_bytes
+        return position, messages
 
     @staticmethod
     def _header_length(header: bytes) -> int | None:
