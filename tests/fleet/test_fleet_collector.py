@@ -25,7 +25,7 @@ RSYSLOGD = shutil.which("rsyslogd") or next(
     (path for path in ("/usr/sbin/rsyslogd", "/sbin/rsyslogd") if os.path.exists(path)), None
 )
 
-pytestmark = pytest.mark.skipif(
+needs_rsyslogd = pytest.mark.skipif(
     RSYSLOGD is None and os.environ.get("CI") != "true",
     reason="rsyslogd is not installed (Debian package rsyslog; .ci/run installs it)",
 )
@@ -81,6 +81,7 @@ async def rsyslogd(tmp_path: Path, events_file: Path, port: int) -> AsyncIterato
             await asyncio.wait_for(process.wait(), 30)
 
 
+@needs_rsyslogd
 async def test_rsyslog_ships_every_event_of_a_run_intact_and_in_seq_order(
     tmp_path: Path, confdir: Path
 ) -> None:
@@ -109,3 +110,9 @@ async def test_rsyslog_ships_every_event_of_a_run_intact_and_in_seq_order(
     assert [event["seq"] for event in events] == list(range(1, len(events) + 1))
     assert events[-1]["event"] == "session.summary"
     assert {"ws.handshake", "ws.closed", "client.verdict"} <= {e["event"] for e in events}
+
+
+def test_readme_shows_the_tested_rsyslog_configuration_word_for_word() -> None:
+    """The README's rsyslog snippet is the file the shipping test runs, so it cannot drift."""
+    readme = (REPO / "README.md").read_text()
+    assert f"```\n{CONFIG.read_text()}```" in readme
