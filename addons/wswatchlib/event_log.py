@@ -46,7 +46,8 @@ PREPARE = (redact_event, encodable_event)
 #: Keys every JSON line starts with, in this order.
 LEADING_KEYS = ("event", "schema", "ts", "flow_id")
 
-#: Keys shown in the terminal headline rather than as key=value pairs.
+#: Keys not printed as key=value pairs: shown in the terminal headline, or (the fleet fields)
+#: not on the terminal at all.
 _HEADLINE_KEYS = {
     "event",
     "schema",
@@ -60,8 +61,7 @@ _HEADLINE_KEYS = {
     "close_code",
     "close_reason",
     "lines",
-    # For pipelines, not for people (README "The JSON event contract").
-    *FLEET_KEYS,
+    *FLEET_KEYS,  # for pipelines, not for people
 }
 
 #: Per event, keys shown otherwise: a verdict's in its headline and one line per finding, the

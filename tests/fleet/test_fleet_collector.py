@@ -37,7 +37,7 @@ class LineListener:
     def __init__(self) -> None:
         self.lines: list[bytes] = []
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while line := await reader.readline():
             self.lines.append(line)
         writer.close()
@@ -46,7 +46,7 @@ class LineListener:
 @contextlib.asynccontextmanager
 async def line_listener() -> AsyncIterator[tuple[LineListener, int]]:
     listener = LineListener()
-    server = await asyncio.start_server(listener._serve, "127.0.0.1", 0, limit=1 << 20)
+    server = await asyncio.start_server(listener.serve, "127.0.0.1", 0, limit=1 << 20)
     try:
         yield listener, server.sockets[0].getsockname()[1]
     finally:
