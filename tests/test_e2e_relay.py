@@ -30,6 +30,8 @@ NOT_COMPARED = {
     "pong_rtt_ms",
     "protocol_violations",
     "bytes_compressed",
+    "proxy_id",  # two proxies, two runs
+    "run_id",
 }
 
 

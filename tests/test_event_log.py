@@ -157,7 +157,9 @@ async def test_emit_writes_json_lines(log_path: Path) -> None:
     """Two emits write two flushed JSON lines, common keys first, scrubbed, without _secrets."""
     event_log = EventLog(clock=lambda: 1.5)
     with taddons.context(event_log) as tctx:
-        tctx.configure(event_log, wswatch_log=str(log_path), wswatch_console=False)
+        tctx.configure(
+            event_log, wswatch_log=str(log_path), wswatch_console=False, wswatch_proxy_id="px"
+        )
         event_log.emit(
             "ws.handshake",
             {"url": "wss://h/p?token=[redacted]", "error": "bad key dgkey123", "status": 401},
@@ -171,7 +173,11 @@ async def test_emit_writes_json_lines(log_path: Path) -> None:
         await tctx.master.done()
     assert written.endswith("\n") and len(raw_lines) == 2
     first, second = (json.loads(line) for line in raw_lines)
-    assert list(first) == ["event", "schema", "ts", "flow_id", "url", "error", "status"]
+    assert list(first) == [
+        *["event", "schema", "ts", "flow_id", "url", "error", "status"],
+        *["proxy_id", "run_id", "seq"],
+    ]
+    fleet = {"proxy_id": "px", "run_id": event_log.stamp.run_id}
     assert first == {
         "event": "ws.handshake",
         "schema": 1,
@@ -180,6 +186,8 @@ async def test_emit_writes_json_lines(log_path: Path) -> None:
         "url": "wss://h/p?token=[redacted]",
         "error": "bad key [redacted]",
         "status": 401,
+        **fleet,
+        "seq": 1,
     }
     assert SECRETS_KEY not in first and "dgkey123" not in written
     assert second == {
@@ -188,6 +196,8 @@ async def test_emit_writes_json_lines(log_path: Path) -> None:
         "ts": "1970-01-01T00:00:01.500Z",
         "flow_id": "flow-1",
         "close_code": 1000,
+        **fleet,
+        "seq": 2,
     }
 
 
@@ -338,7 +348,8 @@ async def test_unwritable_log_file_is_reported_once_and_events_still_printed(
 async def test_lines_a_full_pipe_refused_are_written_in_order_once_it_drains(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A named pipe whose reader lags refuses lines; they are held, then written in order."""
+    """A named pipe whose reader lags refuses lines; they are held, then written in order,
+    each with the seq it was given when emitted."""
     caplog.set_level(logging.INFO, logger=LOGGER_NAME)
     fifo = tmp_path / "events.pipe"
     os.mkfifo(fifo)
@@ -366,8 +377,10 @@ async def test_lines_a_full_pipe_refused_are_written_in_order_once_it_drains(
             await tctx.master.done()
     finally:
         os.close(reader)
-    numbers = [json.loads(line)["n"] for line in received.decode().splitlines()]
-    assert numbers == list(range(sent + 1))
+    lines = [json.loads(line) for line in received.decode().splitlines()]
+    assert [line["n"] for line in lines] == list(range(sent + 1))
+    # Held lines keep the seq they were given when emitted: the file stays contiguous.
+    assert [line["seq"] for line in lines] == list(range(1, sent + 2))
     notices = [r.getMessage() for r in caplog.records if r.getMessage().startswith("wswatch:")]
     assert len(notices) == 2 and notices[1] == f"wswatch: writing wswatch_log {fifo} again"
 
@@ -392,7 +405,9 @@ async def test_listeners_see_each_event_as_written_and_cannot_break_the_outputs(
     event_log.add_listener(broken)
     event_log.add_listener(seen.append)
     with taddons.context(event_log) as tctx:
-        tctx.configure(event_log, wswatch_log=str(log_path), wswatch_console=False)
+        tctx.configure(
+            event_log, wswatch_log=str(log_path), wswatch_console=False, wswatch_proxy_id="px"
+        )
         written = event_log.emit(
             "ws.handshake",
             {"error": f"key dgkey123 {UNDECODABLE}"},
@@ -407,6 +422,9 @@ async def test_listeners_see_each_event_as_written_and_cannot_break_the_outputs(
             "ts": "1970-01-01T00:00:00.000Z",
             "flow_id": None,
             "error": "key [redacted] bad \\xff byte",
+            "proxy_id": "px",
+            "run_id": event_log.stamp.run_id,
+            "seq": 1,
         }
     ]
     assert lines_of(log_path) == seen

@@ -6,9 +6,10 @@ is left alone): two wrapped loggers share the same small processors, each ends i
   log handler prints it in order with its output (and mitmweb shows it in its event log).
 - File (`wswatch_log`): one JSON object per line, appended with one write per event, so a crash
   loses at most the event in flight; lines the file refuses are held and retried (`JsonLinesFile`).
-Every event passes `redact_event`, then `encodable_event` (`PREPARE`), once, before either
-renderer or any listener (`add_listener`: the session summary) sees it, and `emit` never raises:
-a hook that reports an event still redacts its flow and relays.
+Every event passes `redact_event`, then `encodable_event` (`PREPARE`), then the fleet stamp
+(`proxy_id`, `run_id`, `seq`: fleet/identity.py), once, before either renderer or any listener
+(`add_listener`: the session summary) sees it, and `emit` never raises: a hook that reports an
+event still redacts its flow and relays.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
+from secrets import randbits
 from typing import Any
 
 import structlog
@@ -26,6 +29,8 @@ from mitmproxy import ctx, exceptions
 from structlog.typing import EventDict, WrappedLogger
 
 from . import events
+from .fleet.identity import FLEET_KEYS, FleetStamp, default_proxy_id, new_run_id
+from .fleet.listen_port import proxy_listen_port
 from .option_errors import logs_option_errors_until_running
 from .redaction import SECRETS_KEY, redact_event
 from .safe_text import encodable_event, terminal_safe
@@ -41,7 +46,8 @@ PREPARE = (redact_event, encodable_event)
 #: Keys every JSON line starts with, in this order.
 LEADING_KEYS = ("event", "schema", "ts", "flow_id")
 
-#: Keys shown in the terminal headline rather than as key=value pairs.
+#: Keys not printed as key=value pairs: shown in the terminal headline, or (the fleet fields)
+#: not on the terminal at all.
 _HEADLINE_KEYS = {
     "event",
     "schema",
@@ -55,6 +61,7 @@ _HEADLINE_KEYS = {
     "close_code",
     "close_reason",
     "lines",
+    *FLEET_KEYS,  # for pipelines, not for people
 }
 
 #: Per event, keys shown otherwise: a verdict's in its headline and one line per finding, the
@@ -204,6 +211,11 @@ class EventLog:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
+        #: Numbers this run's events; a new EventLog (a start, a script reload) is a new run.
+        self.stamp = FleetStamp(
+            new_run_id(int(time.time() * 1000), randbits(74)),
+            lambda: default_proxy_id(socket.gethostname(), proxy_listen_port()),
+        )
         self._file: JsonLinesFile | None = None
         self._json: Any = None
         self._console: Any = None
@@ -224,6 +236,13 @@ class EventLog:
             True,
             "Print one readable line per wswatch event on mitmproxy's terminal and event log.",
         )
+        loader.add_option(
+            "wswatch_proxy_id",
+            str,
+            "",
+            "The proxy_id every event carries; empty: HOST:PORT, this machine's host name and "
+            "the port of the proxy's first listening address.",
+        )
         # Bound once: a lazy proxy would assemble a new bound logger for every event.
         self._console = structlog.wrap_logger(
             logging.getLogger(LOGGER_NAME),
@@ -233,6 +252,8 @@ class EventLog:
     def configure(self, updated: set[str]) -> None:
         if "wswatch_console" in updated:
             self._console_enabled = ctx.options.wswatch_console
+        if "wswatch_proxy_id" in updated:
+            self.stamp.override = ctx.options.wswatch_proxy_id
         if "wswatch_log" in updated:
             self._close_file()
             path = ctx.options.wswatch_log
@@ -304,10 +325,10 @@ class EventLog:
                 logger.error(f"wswatch: could not print event {event}: {error!r}")
         return written
 
-    @staticmethod
-    def _prepared(event_dict: EventDict) -> EventDict:
-        """Scrubbed of its secrets and made encodable, once, for every output and listener."""
-        for processor in PREPARE:
+    def _prepared(self, event_dict: EventDict) -> EventDict:
+        """Scrubbed of its secrets, made encodable and numbered, once, for every output and
+        listener; numbered last, so an event that cannot be prepared takes no `seq`."""
+        for processor in (*PREPARE, self.stamp):
             event_dict = processor(None, "", event_dict)
         return event_dict
 

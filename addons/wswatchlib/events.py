@@ -2,7 +2,8 @@
 
 Pipelines and tests depend on these names and meanings (README "JSON event contract"). Fields
 may be added; none may change meaning. Every event also gets `event`, `schema`, `ts` and
-`flow_id` from the event log.
+`flow_id` from the event log, and `proxy_id`, `run_id`, `seq` from its fleet stamp
+(fleet/identity.py).
 """
 
 from __future__ import annotations
