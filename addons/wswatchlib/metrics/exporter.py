@@ -70,23 +70,27 @@ class MetricsExporter:
             wanted = parse_listen_address(value) if value else None
         except ValueError as error:
             raise exceptions.OptionsError(f"Cannot parse {OPTION} option: {error}") from error
-        if wanted == self.configured and (wanted is None) == (self.server is None):
+        if wanted == self.configured:
             return
-        self._stop()
-        if wanted is not None:
-            self._start(wanted)
+        if wanted is None:
+            self._stop()
+            return
+        if self.address is not None and self.address.port == wanted.port:
+            self._stop()  # the new address needs this port
+        self._start(wanted)
 
     def _start(self, wanted: ListenAddress) -> None:
+        """Serve on `wanted`, then stop the previous server: a refused address leaves the
+        previous one serving (and mitmproxy's rollback then finds it in place)."""
         try:
-            self.server, self.thread = start_http_server(
-                wanted.port, wanted.host, registry=self.registry
-            )
+            server, thread = start_http_server(wanted.port, wanted.host, registry=self.registry)
         except OSError as error:
             raise exceptions.OptionsError(
                 f"Cannot serve {OPTION} on {wanted}: {error.strerror or error}"
             ) from error
-        self.configured = wanted
-        self.address = ListenAddress(wanted.host, self.server.server_port)
+        self._stop()
+        self.server, self.thread, self.configured = server, thread, wanted
+        self.address = ListenAddress(wanted.host, server.server_port)
         logger.info(f"wswatch: Prometheus metrics at http://{self.address}/metrics")
 
     def _stop(self) -> None:
