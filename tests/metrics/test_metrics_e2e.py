@@ -78,6 +78,9 @@ async def test_metrics_count_what_the_events_say_and_show_no_secret(tmp_path: Pa
         with pytest.raises(websockets.InvalidStatus):
             async with connect(f"{base}/denied?key={SECRET}", additional_headers=secret_headers):
                 pass
+        with pytest.raises(websockets.InvalidStatus):  # the upstream echoes every credential
+            async with connect(f"{base}/echo-all401", additional_headers=secret_headers):
+                pass
         async with connect(f"{base}/close4001", additional_headers=secret_headers) as ws:
             with pytest.raises(websockets.ConnectionClosed):
                 await ws.recv()
@@ -94,20 +97,20 @@ async def test_metrics_count_what_the_events_say_and_show_no_secret(tmp_path: Pa
         final = await scrape(address)
         handshakes, closes = proxy.events("ws.handshake"), proxy.events("ws.closed")
 
-    assert len(handshakes) == 5 and len(closes) == 3
+    assert len(handshakes) == 6 and len(closes) == 3
     assert final.by("wswatch_handshakes_total", "outcome", "status_class", "injected") == Counter(
         (e["outcome"], status_class(e["status"]), str(e["injected"]).lower()) for e in handshakes
     )
     assert final.by("wswatch_handshakes_total", "outcome", "status_class", "injected") == {
         ("accepted", "1xx", "false"): 3,
-        ("rejected", "4xx", "false"): 1,
+        ("rejected", "4xx", "false"): 2,
         ("rejected", "5xx", "true"): 1,
     }
     assert final.by("wswatch_handshakes_total", "vendor") == Counter(
         (e["vendor"] or "none",) for e in handshakes
     )
-    assert final.value("wswatch_handshakes_total", server_address="127.0.0.1") == 5
-    assert final.value("wswatch_handshake_duration_seconds_count") == 5
+    assert final.value("wswatch_handshakes_total", server_address="127.0.0.1") == 6
+    assert final.value("wswatch_handshake_duration_seconds_count") == 6
     assert final.by(
         "wswatch_connection_closes_total", "close_code", "closed_by", "clean"
     ) == Counter((str(e["close_code"]), e["closed_by"], str(e["clean"]).lower()) for e in closes)
