@@ -2,7 +2,8 @@
 
 Order matters: the fault injector acts before the watcher reports (so events know a fault was
 injected), the verdicts after every addon whose `done` still reports (the watcher's last
-closes), the session summary after them (it counts their findings), the event log after them
+closes), the session summary after them (it counts their findings), the metrics exporter after every
+addon that emits (its `done` stops the /metrics server), the event log after them
 (its `done` closes the file after the final events), and the option check comes last: its
 `load` needs every wswatch option declared.
 """
@@ -14,6 +15,7 @@ from typing import Any
 from .event_log import EventLog
 from .fault_injector import FaultInjector
 from .message_window import MessageWindow
+from .metrics.exporter import MetricsExporter
 from .option_errors import OptionCheck
 from .proxy_defaults import ProxyDefaults
 from .session_summary import SessionSummaryReport
@@ -36,6 +38,7 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
         MessageWindow(),
         VerdictReport(log, lambda: watcher.catalog.idle_timeouts if watcher.catalog else {}),
         SessionSummaryReport(log),
+        MetricsExporter(log),
         log,
         OptionCheck(),
     ]
