@@ -2,8 +2,9 @@
 
 Order matters: the fault injector acts before the watcher reports (so events know a fault was
 injected), the verdicts after every addon whose `done` still reports (the watcher's last
-closes), the session summary after them (it counts their findings), the event log after them
-(its `done` closes the file after the final events), and the option check comes last: its
+closes), the session summary after them (it counts their findings), the session report after
+them (it shows every event they wrote), the event log after them (its `done` closes the file
+after the final events), and the option check comes last: its
 `load` needs every wswatch option declared.
 """
 
@@ -16,6 +17,7 @@ from .fault_injector import FaultInjector
 from .message_window import MessageWindow
 from .option_errors import OptionCheck
 from .proxy_defaults import ProxyDefaults
+from .report.recorder import SessionReportWriter
 from .session_summary import SessionSummaryReport
 from .verdict_report import VerdictReport
 from .watcher import WsWatch
@@ -27,13 +29,15 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
     watcher = WsWatch(log)
     injector = FaultInjector(log, watcher.request_view)
     watcher.fault_may_act = injector.may_act_on_connection
+    verdicts = VerdictReport(log, lambda: watcher.catalog.idle_timeouts if watcher.catalog else {})
     return [
         ProxyDefaults(),
         injector,
         watcher,
         MessageWindow(),
-        VerdictReport(log, lambda: watcher.catalog.idle_timeouts if watcher.catalog else {}),
+        verdicts,
         SessionSummaryReport(log),
+        SessionReportWriter(log, lambda: watcher.catalog, lambda: verdicts.thresholds),
         log,
         OptionCheck(),
     ]
