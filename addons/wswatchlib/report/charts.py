@@ -94,8 +94,11 @@ def _seconds_label(value: float) -> str:
 
 
 def envelope_s(retry: int, cap_s: float) -> float:
-    """The reference backoff before the `retry`-th retry (1-based), uncapped jitter excluded."""
-    return min(ENVELOPE_INITIAL_S * ENVELOPE_MULTIPLIER ** (retry - 1), cap_s)
+    """The reference backoff before the `retry`-th retry (1-based), without its jitter."""
+    growth = (retry - 1) * math.log(ENVELOPE_MULTIPLIER)
+    if growth >= math.log(cap_s / ENVELOPE_INITIAL_S):
+        return cap_s
+    return ENVELOPE_INITIAL_S * math.exp(growth)
 
 
 def _axis(span: float, scale: float, height: int) -> list[str]:
@@ -311,6 +314,8 @@ def retry_chart(model: ReportModel, thresholds: Thresholds | None = None) -> str
     upper, lower = [], []
     for number in range(2, most + 1):
         reference = envelope_s(number - 1, cap)
+        if reference >= cap and number not in (most, 2) and envelope_s(number - 2, cap) >= cap:
+            continue  # flat at the cap: its two ends draw it
         upper.append(f"{x_of(number):.1f},{y_of(reference * (1 + ENVELOPE_JITTER)):.1f}")
         lower.append(f"{x_of(number):.1f},{y_of(reference * (1 - ENVELOPE_JITTER)):.1f}")
     if upper:

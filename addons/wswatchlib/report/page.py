@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..safe_text import make_encodable
+from ..safe_text import terminal_safe
 from ..vendors import VendorCatalog
 from ..verdicts.analysis import analyse
 from ..verdicts.thresholds import Thresholds
@@ -43,7 +43,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:
 background:#f6f7f9}
 main{max-width:1400px;margin:0 auto;padding:16px 24px 48px}
 h1{font-size:22px;margin:8px 0 2px}h2{font-size:17px;margin:26px 0 6px}
-.lede{color:#444;margin:0 0 12px}.note{color:#555;font-size:13px}
+.lede{color:#444;margin:0 0 12px}.headline{font-size:16px;margin:8px 0}.note{color:#555;font-size:13px}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:10px 0}
 .card{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:8px 12px;min-width:110px}
 .card b{display:block;font-size:22px}.card span{color:#555;font-size:12px}
@@ -197,9 +197,20 @@ refilter();
 """
 
 
+def _visible(value: Any) -> Any:
+    """`value` with every string as the charts show it: encodable, control characters escaped."""
+    if isinstance(value, str):
+        return terminal_safe(value)
+    if isinstance(value, dict):
+        return {_visible(key): _visible(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_visible(item) for item in value]
+    return value
+
+
 def _json_for_script(value: Any) -> str:
     """JSON that cannot end its <script> element or open markup, whatever the strings hold."""
-    text = json.dumps(make_encodable(value), ensure_ascii=True, separators=(",", ":"))
+    text = json.dumps(_visible(value), ensure_ascii=True, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
@@ -222,6 +233,28 @@ def _cards(model: ReportModel) -> str:
     return "".join(
         f'<div class="card" data-count="{key}"><b>{value}</b><span>{page_text(label)}</span></div>'
         for key, value, label in cards
+    )
+
+
+def _headline(model: ReportModel) -> str:
+    """One sentence: which clients misbehaved, worst first."""
+    if model.verdicts is None or not model.lanes:
+        return ""
+    by_worst: dict[str, list[str]] = {}
+    for lane in model.lanes:
+        by_worst.setdefault(lane.worst or "ok", []).append(lane.client)
+    named = [
+        f"{len(by_worst[worst])} with {worst}s ({', '.join(by_worst[worst][:5])}"
+        + (", ..." if len(by_worst[worst]) > 5 else "")
+        + ")"
+        for worst in ("error", "warning")
+        if worst in by_worst
+    ]
+    verdict = "; ".join(named) if named else "none misbehaved"
+    return (
+        f'<p class="headline" id="headline"><b>In short:</b> {len(model.lanes)} clients, '
+        f"{page_text(verdict)}. {model.real_failures} real failures and "
+        f"{model.injected_failures} failures injected by wswatch on purpose.</p>"
     )
 
 
@@ -318,7 +351,7 @@ def render_page(model: ReportModel, title: str, thresholds: Thresholds | None = 
         "every connection attempt and every connection end. This page shows who connected, "
         f"what went wrong, and how each client retried. Session start: {_when(model.started)}, "
         f"length {model.span_s:.1f} s.</p>{dropped}"
-        f'<section id="summary"><div class="cards">{_cards(model)}</div>'
+        f'{_headline(model)}<section id="summary"><div class="cards">{_cards(model)}</div>'
         '<div class="panel"><h2>Top failure reasons</h2>'
         f"{_reasons(model)}</div></section>{_verdicts(model)}"
         "<h2>How to read the charts</h2>"
