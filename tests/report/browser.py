@@ -93,9 +93,9 @@ async def opened_report(report: Path, width: int = 1400) -> AsyncIterator[Opened
                 opened = OpenedReport(page)
                 page.on(
                     "console",
-                    lambda message: opened.errors.append(message.text)
-                    if message.type == "error"
-                    else None,
+                    lambda message: (
+                        opened.errors.append(message.text) if message.type == "error" else None
+                    ),
                 )
                 page.on("pageerror", lambda error: opened.errors.append(str(error)))
                 started = time.perf_counter()

@@ -71,11 +71,8 @@ def test_counts_split_outcomes_and_real_from_injected_failures():
     assert dict(model.attempts) == {"accepted": 1, "rejected": 3, "failed": 1}
     assert dict(model.closes) == {ABNORMAL_CLOSE: 1}
     assert (model.real_failures, model.injected_failures) == (4, 1)
-    assert [(r.reason, r.count, r.hint) for r in model.top_reasons][0] == (
-        "401 Unauthorized",
-        2,
-        "Check the key.",
-    )
+    top = model.top_reasons[0]
+    assert (top.reason, top.count, top.hint) == ("401 Unauthorized", 2, "Check the key.")
 
 
 def test_close_meaning_is_the_events_else_the_vendors_else_rfc_6455s():
@@ -114,7 +111,10 @@ def test_hostile_event_text_is_escaped_everywhere_it_lands_in_the_page():
     rows_json = re.search(r'<script type="application/json" id="rows">(.*?)</script>', page, re.S)
     assert rows_json is not None
     [first, _] = json.loads(rows_json.group(1))
-    assert first["reason"] == "</script><script>alert('x')</script>\"'&\\x1b[31m\\ud800<img src=x onerror=alert(1)>"
+    assert (
+        first["reason"]
+        == "</script><script>alert('x')</script>\"'&\\x1b[31m\\ud800<img src=x onerror=alert(1)>"
+    )
     assert html.escape("</script><script>alert('x')", quote=True) in page
 
 

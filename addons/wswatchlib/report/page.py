@@ -43,7 +43,8 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:
 background:#f6f7f9}
 main{max-width:1400px;margin:0 auto;padding:16px 24px 48px}
 h1{font-size:22px;margin:8px 0 2px}h2{font-size:17px;margin:26px 0 6px}
-.lede{color:#444;margin:0 0 12px}.headline{font-size:16px;margin:8px 0}.note{color:#555;font-size:13px}
+.lede{color:#444;margin:0 0 12px}.headline{font-size:16px;margin:8px 0}
+.note{color:#555;font-size:13px}
 .cards{display:flex;flex-wrap:wrap;gap:10px;margin:10px 0}
 .card{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:8px 12px;min-width:110px}
 .card b{display:block;font-size:22px}.card span{color:#555;font-size:12px}

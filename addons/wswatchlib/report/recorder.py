@@ -22,9 +22,10 @@ from ..vendors import VendorCatalog
 from ..verdicts.thresholds import Thresholds
 from .page import build_report
 
-#: Events kept for the report. About 0.7 KB each as kept (measured with tracemalloc on real
-#: events), so at most about 35 MB; a longer session's report shows its latest events.
-MAX_KEPT_EVENTS = 50_000
+#: Events kept for the report: at most 1.6 KB each as kept (tracemalloc, real session events
+#: re-parsed so no string is shared), so at most about 32 MB. A longer session's report shows
+#: its latest events and says how many it left out; `wswatch report` on the file has them all.
+MAX_KEPT_EVENTS = 20_000
 
 #: The fields the report reads (README "The JSON event contract").
 KEPT_FIELDS = (
