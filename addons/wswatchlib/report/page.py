@@ -10,6 +10,7 @@ no event text can close the element or start markup; the script writes row field
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -198,12 +199,17 @@ refilter();
 """
 
 
+#: `terminal_safe`, remembered: a big session repeats the same hosts, reasons and hints.
+_shown_text = functools.lru_cache(maxsize=65_536)(terminal_safe)
+
+
 def _visible(value: Any) -> Any:
-    """`value` with every string as the charts show it: encodable, control characters escaped."""
+    """`value` with every string as the charts show it: encodable, control characters escaped.
+    Keys are the report's own field names, left as they are."""
     if isinstance(value, str):
-        return terminal_safe(value)
+        return _shown_text(value)
     if isinstance(value, dict):
-        return {_visible(key): _visible(item) for key, item in value.items()}
+        return {key: _visible(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_visible(item) for item in value]
     return value
