@@ -259,7 +259,8 @@ def _headline(model: ReportModel) -> str:
     ]
     verdict = "; ".join(named) if named else "none misbehaved"
     return (
-        f'<p class="headline" id="headline"><b>In short:</b> {len(model.lanes)} clients, '
+        f'<p class="headline" id="headline"><b>In short:</b> {len(model.lanes)} '
+        f"client{'' if len(model.lanes) == 1 else 's'}, "
         f"{page_text(verdict)}. {model.real_failures} real failures and "
         f"{model.injected_failures} failures injected by wswatch on purpose.</p>"
     )
