@@ -1,4 +1,5 @@
-"""The `wswatch` command: `wswatch analyse events.jsonl [more.jsonl]` grades each client.
+"""The `wswatch` command: `wswatch analyse events.jsonl [more.jsonl]` grades each client;
+`wswatch report events.jsonl [more.jsonl] -o report.html` writes the HTML session report.
 
 Exit codes: 0 done (no finding at or above --fail-on), 1 a finding at or above --fail-on,
 2 usage or input error (one line on stderr, no traceback).
@@ -12,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from .report.page import build_report
 from .vendors import DEFAULT_VENDORS_PATH, VendorFileError, load_catalog
 from .verdicts.analysis import analyse
 from .verdicts.findings import Severity
@@ -59,7 +61,62 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_VENDORS_PATH,
         help="vendor profiles, for idle timeouts (default: the shipped config/vendors.yaml)",
     )
+    report_command = commands.add_parser(
+        "report",
+        help="write a self-contained HTML report of a session, from JSON-lines event files",
+        description="Write one offline HTML file showing a session: outcomes, one lane per "
+        "client, retry spacing, client verdicts and a filterable table of every attempt and "
+        "close (events merged by time).",
+    )
+    report_command.add_argument("files", nargs="+", metavar="events.jsonl")
+    report_command.add_argument(
+        "-o", "--output", required=True, metavar="report.html", help="the HTML file to write"
+    )
+    report_command.add_argument(
+        "--thresholds", metavar="YAML", help="a YAML mapping overriding rule thresholds"
+    )
+    report_command.add_argument(
+        "--vendors",
+        metavar="YAML",
+        default=DEFAULT_VENDORS_PATH,
+        help="vendor profiles, for names, close-code meanings and idle timeouts "
+        "(default: the shipped config/vendors.yaml)",
+    )
     return parser
+
+
+def _print_skipped(command: str, skipped: Sequence[str]) -> None:
+    for message in skipped[:SKIPPED_SHOWN]:
+        print(f"wswatch {command}: {message}", file=sys.stderr)
+    if len(skipped) > SKIPPED_SHOWN:
+        print(
+            f"wswatch {command}: ... {len(skipped) - SKIPPED_SHOWN} more lines skipped "
+            f"({len(skipped)} in all)",
+            file=sys.stderr,
+        )
+
+
+def _report(arguments: argparse.Namespace) -> int:
+    try:
+        thresholds = load_thresholds(arguments.thresholds) if arguments.thresholds else Thresholds()
+        catalog = load_catalog(arguments.vendors)
+        reading = read_event_files(arguments.files)
+    except (ThresholdsError, VendorFileError, EventFileError) as error:
+        print(f"wswatch report: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    _print_skipped("report", reading.skipped)
+    page = build_report(reading.events, catalog, thresholds)
+    try:
+        with open(arguments.output, "w", encoding="utf-8") as output:
+            output.write(page)
+    except OSError as error:
+        print(
+            f"wswatch report: error: {arguments.output}: cannot write: {error.strerror or error}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    print(f"wswatch report: wrote {arguments.output}")
+    return EXIT_OK
 
 
 def _analyse(arguments: argparse.Namespace) -> int:
@@ -70,14 +127,7 @@ def _analyse(arguments: argparse.Namespace) -> int:
     except (ThresholdsError, VendorFileError, EventFileError) as error:
         print(f"wswatch analyse: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    for message in reading.skipped[:SKIPPED_SHOWN]:
-        print(f"wswatch analyse: {message}", file=sys.stderr)
-    if len(reading.skipped) > SKIPPED_SHOWN:
-        print(
-            f"wswatch analyse: ... {len(reading.skipped) - SKIPPED_SHOWN} more lines skipped "
-            f"({len(reading.skipped)} in all)",
-            file=sys.stderr,
-        )
+    _print_skipped("analyse", reading.skipped)
     verdicts = analyse(reading.events, thresholds, catalog.idle_timeouts)
     if arguments.json:
         print(json.dumps({**verdicts.fields(), "skipped_lines": len(reading.skipped)}, indent=2))
@@ -93,6 +143,8 @@ def _analyse(arguments: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a `wswatch` command; returns its exit code."""
     arguments = _parser().parse_args(argv)
+    if arguments.command == "report":
+        return _report(arguments)
     return _analyse(arguments)
 
 

@@ -2,9 +2,10 @@
 
 Order matters: the fault injector acts before the watcher reports (so events know a fault was
 injected), the verdicts after every addon whose `done` still reports (the watcher's last
-closes), the session summary after them (it counts their findings), the metrics exporter after every
-addon that emits (its `done` stops the /metrics server), the event log after them
-(its `done` closes the file after the final events), and the option check comes last: its
+closes), the session summary after them (it counts their findings), the metrics exporter and the
+session report after every addon that emits (the exporter's `done` stops the /metrics server;
+the report shows every event written), the event log after them (its `done` closes the file
+after the final events), and the option check comes last: its
 `load` needs every wswatch option declared.
 """
 
@@ -18,6 +19,7 @@ from .message_window import MessageWindow
 from .metrics.exporter import MetricsExporter
 from .option_errors import OptionCheck
 from .proxy_defaults import ProxyDefaults
+from .report.recorder import SessionReportWriter
 from .session_summary import SessionSummaryReport
 from .verdict_report import VerdictReport
 from .watcher import WsWatch
@@ -31,14 +33,16 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
     watcher.fault_may_act = injector.may_act_on_connection
     injector.observed_flows = watcher.observed_flows
     injector.close_observed = watcher.close_observed
+    verdicts = VerdictReport(log, lambda: watcher.catalog.idle_timeouts if watcher.catalog else {})
     return [
         ProxyDefaults(),
         injector,
         watcher,
         MessageWindow(),
-        VerdictReport(log, lambda: watcher.catalog.idle_timeouts if watcher.catalog else {}),
+        verdicts,
         SessionSummaryReport(log),
         MetricsExporter(log),
+        SessionReportWriter(log, lambda: watcher.catalog, lambda: verdicts.thresholds),
         log,
         OptionCheck(),
     ]

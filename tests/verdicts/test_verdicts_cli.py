@@ -112,8 +112,8 @@ def test_json_output(hot_loop_file: Path, spread_file: Path) -> None:
             "wswatch analyse: error: argument --fail-on: invalid choice: 'info' (choose from 'warning', 'error') (see --help)\n",
         ),
         (
-            ("report",),
-            "wswatch: error: argument command: invalid choice: 'report' (choose from 'analyse') (see --help)\n",
+            ("graph",),
+            "wswatch: error: argument command: invalid choice: 'graph' (choose from 'analyse', 'report') (see --help)\n",
         ),
     ],
 )

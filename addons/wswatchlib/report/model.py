@@ -1,0 +1,324 @@
+"""The report's data, built from events: one row per attempt and per close, one lane per client.
+
+The rules this file keeps:
+- A row is a `ws.handshake` (an attempt) or a `ws.closed` (a close); other events are not rows.
+- Times are seconds since the session's first row. An attempt is placed at `started` (else at
+  `ts - duration_ms`), a close at its `ts`; its connection opened `duration_s` earlier.
+- A client is its `client_id` (the verdicts' UNKNOWN_CLIENT when missing); a close without one
+  takes its handshake's (same `flow_id`).
+- The gap before an attempt is its `since_previous_attempt_s`, else the time since the
+  client's previous attempt in these events; a client's first attempt has none.
+- A failure is an attempt that was not accepted or a connection that did not end with a clean
+  1000; it is injected when wswatch's fault injection caused it (`injected`).
+- Close-code meanings come from the event (`close_meaning`), else from `hints.close_meaning`
+  with the vendor's profile; vendor names from the vendor catalog. No second table here.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import events as contract
+from ..hints import close_meaning
+from ..summary import failure_reason
+from ..vendors import VendorCatalog
+from ..verdicts.analysis import Verdicts
+from ..verdicts.episodes import UNKNOWN_CLIENT
+from ..verdicts.reading import parse_ts
+
+#: Kinds of row.
+ATTEMPT = "attempt"
+CLOSE = "close"
+
+#: Attempt outcomes in the order the report lists them (README "The JSON event contract").
+OUTCOMES = ("accepted", "rejected", "failed", "invalid")
+
+#: Outcome shown for a close: clean (a close frame was exchanged) or abnormal.
+CLEAN_CLOSE = "closed clean"
+ABNORMAL_CLOSE = "closed abnormally"
+
+#: Failure reasons listed in the header.
+TOP_REASONS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One attempt or one close, with every field the report shows."""
+
+    index: int
+    kind: str
+    #: Seconds since the session's first row: an attempt's start, a close's end.
+    at: float
+    client: str
+    host: str | None
+    path: str | None
+    outcome: str
+    status: int | None = None
+    close_code: int | None = None
+    closed_by: str | None = None
+    clean: bool | None = None
+    injected: bool = False
+    rule_id: str | None = None
+    #: The client's attempt number (1 for its first), attempts only.
+    number: int | None = None
+    #: Seconds since the client's previous attempt started, attempts only.
+    gap_s: float | None = None
+    retry_after: float | None = None
+    #: A close's connection lifetime in seconds; it opened at `at - duration_s`.
+    duration_s: float | None = None
+    duration_ms: float | None = None
+    reason: str | None = None
+    error: str | None = None
+    vendor: str | None = None
+    request_id: str | None = None
+    hint: str | None = None
+    meaning: str | None = None
+    failure: str | None = None
+    body_excerpt: str | None = None
+    url: str | None = None
+    flow_id: str | None = None
+
+    @property
+    def is_failure(self) -> bool:
+        """Not accepted, or a connection that did not end with a clean 1000."""
+        if self.kind == ATTEMPT:
+            return self.outcome != "accepted"
+        return not self.clean or self.close_code not in (1000, None)
+
+    def fields(self) -> dict[str, Any]:
+        """The row as JSON-ready fields (None values left out, to keep big reports small)."""
+        return {
+            name: getattr(self, name)
+            for name in self.__slots__  # type: ignore[attr-defined]
+            if getattr(self, name) is not None and getattr(self, name) is not False
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """An upgraded connection on a lane: from `opened` to `closed` (the session's end if it was
+    still open), with the row of its close when there is one."""
+
+    opened: float
+    closed: float
+    close_row: int | None
+
+
+@dataclass
+class Lane:
+    """One client's marks on the shared time axis."""
+
+    client: str
+    attempts: list[int] = field(default_factory=list)
+    connections: list[Connection] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    worst: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FailureReason:
+    reason: str
+    count: int
+    hint: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportModel:
+    """Everything the page shows, computed once from the events."""
+
+    rows: tuple[Row, ...]
+    lanes: tuple[Lane, ...]
+    #: Seconds from the first row to the last (0 for an empty session).
+    span_s: float
+    #: Epoch seconds of the session's first row, None without rows.
+    started: float | None
+    attempts: Counter[str]
+    closes: Counter[str]
+    real_failures: int
+    injected_failures: int
+    top_reasons: tuple[FailureReason, ...]
+    verdicts: Verdicts | None
+    #: Events in the input that are neither attempts nor closes, counted.
+    other_events: int = 0
+    #: Events the producer did not keep (the proxy's memory bound), said in the header.
+    events_dropped: int = 0
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _attempt_start(event: Mapping[str, Any], ts: float) -> float:
+    started = parse_ts(event.get("started"))
+    if started is not None:
+        return started
+    return ts - (_number(event.get("duration_ms")) or 0.0) / 1000
+
+
+def _vendor_name(catalog: VendorCatalog | None, vendor_id: object) -> str | None:
+    if vendor_id is None:
+        return None
+    if catalog is not None:
+        for profile in (*catalog.vendors, catalog.generic):
+            if profile.id == vendor_id:
+                return profile.name
+    return str(vendor_id)
+
+
+def _meaning(catalog: VendorCatalog | None, event: Mapping[str, Any]) -> str | None:
+    if event.get("close_meaning"):
+        return str(event["close_meaning"])
+    profile = None
+    if catalog is not None:
+        profile = next((v for v in catalog.vendors if v.id == event.get("vendor")), None)
+    return close_meaning(profile, _int(event.get("close_code")))
+
+
+#: (time, event) pairs: an attempt's start or a close's end, and its event.
+Timed = list[tuple[float, Mapping[str, Any]]]
+
+
+def _timed(events: Iterable[Mapping[str, Any]]) -> tuple[Timed, int]:
+    """(time, event) of every attempt and close, by time; and how many other events there were."""
+    timed: Timed = []
+    others = 0
+    for event in events:
+        name = event.get("event")
+        ts = parse_ts(event.get("ts"))
+        if name not in (contract.HANDSHAKE, contract.CLOSED) or ts is None:
+            others += 1
+            continue
+        timed.append((_attempt_start(event, ts) if name == contract.HANDSHAKE else ts, event))
+    timed.sort(key=lambda pair: pair[0])
+    return timed, others
+
+
+def build_model(
+    events: Iterable[Mapping[str, Any]],
+    catalog: VendorCatalog | None = None,
+    verdicts: Verdicts | None = None,
+    events_dropped: int = 0,
+) -> ReportModel:
+    """The report of an event stream (any order; rows are sorted by time)."""
+    timed, others = _timed(events)
+    origin = timed[0][0] if timed else 0.0
+    rows: list[Row] = []
+    lanes: dict[str, Lane] = {}
+    client_of_flow: dict[Any, str] = {}
+    previous_start: dict[str, float] = {}
+    numbers: Counter[str] = Counter()
+    attempts: Counter[str] = Counter()
+    closes: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    reason_hints: dict[str, str | None] = {}
+    failures = Counter[bool]()
+    for at, event in timed:
+        flow_id = event.get("flow_id")
+        client = _text(event.get("client_id")) or client_of_flow.get(flow_id) or UNKNOWN_CLIENT
+        lane = lanes.setdefault(client, Lane(client))
+        common: dict[str, Any] = {
+            "index": len(rows),
+            "at": round(at - origin, 3),
+            "client": client,
+            "host": _text(event.get("host")),
+            "path": _text(event.get("path")),
+            "injected": bool(event.get("injected")),
+            "rule_id": _text(event.get("rule_id")),
+            "vendor": _vendor_name(catalog, event.get("vendor")),
+            "hint": _text(event.get("hint")),
+            "url": _text(event.get("url")),
+            "flow_id": _text(flow_id),
+        }
+        if event.get("event") == contract.HANDSHAKE:
+            client_of_flow[flow_id] = client
+            numbers[client] += 1
+            gap = _number(event.get("since_previous_attempt_s"))
+            if gap is None and client in previous_start:
+                gap = round(at - previous_start[client], 3)
+            previous_start[client] = at
+            outcome = str(event.get("outcome"))
+            row = Row(
+                kind=ATTEMPT,
+                outcome=outcome,
+                status=_int(event.get("status")),
+                number=numbers[client],
+                gap_s=gap,
+                retry_after=_number(event.get("retry_after")),
+                duration_ms=_number(event.get("duration_ms")),
+                reason=_text(event.get("reason")),
+                error=_text(event.get("error")),
+                request_id=_text(event.get("request_id")),
+                failure=_text(event.get("failure")),
+                body_excerpt=_text(event.get("body_excerpt")),
+                **common,
+            )
+            attempts[outcome] += 1
+            lane.attempts.append(row.index)
+            lane.outcomes[outcome] += 1
+            reason = failure_reason(event) if outcome != "accepted" else None
+            if reason:
+                reasons[reason] += 1
+                reason_hints.setdefault(reason, row.hint)
+        else:
+            duration = _number(event.get("duration_s")) or 0.0
+            clean = bool(event.get("clean"))
+            row = Row(
+                kind=CLOSE,
+                outcome=CLEAN_CLOSE if clean else ABNORMAL_CLOSE,
+                close_code=_int(event.get("close_code")),
+                closed_by=_text(event.get("closed_by")),
+                clean=clean,
+                duration_s=duration,
+                reason=_text(event.get("close_reason")),
+                meaning=_meaning(catalog, event),
+                **common,
+            )
+            closes[row.outcome] += 1
+            lane.connections.append(Connection(max(0.0, row.at - duration), row.at, row.index))
+        if row.is_failure:
+            failures[row.injected] += 1
+        rows.append(row)
+    span = rows[-1].at if rows else 0.0
+    _add_open_connections(rows, lanes, span)
+    if verdicts is not None:
+        for lane in lanes.values():
+            worst = verdicts.worst(lane.client)
+            lane.worst = worst.label if worst is not None else "ok"
+    return ReportModel(
+        rows=tuple(rows),
+        lanes=tuple(lanes.values()),
+        span_s=span,
+        started=origin if timed else None,
+        attempts=attempts,
+        closes=closes,
+        real_failures=failures[False],
+        injected_failures=failures[True],
+        top_reasons=tuple(
+            FailureReason(reason, count, reason_hints.get(reason))
+            for reason, count in reasons.most_common(TOP_REASONS)
+        ),
+        verdicts=verdicts,
+        other_events=others,
+        events_dropped=events_dropped,
+    )
+
+
+def _add_open_connections(rows: Sequence[Row], lanes: Mapping[str, Lane], end: float) -> None:
+    """An accepted attempt with no close in the events was still open at the end: a bar to it."""
+    closed = {row.flow_id for row in rows if row.kind == CLOSE}
+    for row in rows:
+        if row.kind == ATTEMPT and row.outcome == "accepted" and row.flow_id not in closed:
+            lanes[row.client].connections.append(Connection(row.at, end, None))
