@@ -130,8 +130,8 @@ class Client:
 
     name: str
     user_agent: str
-    #: (failures in a row, Retry-After asked for or None) -> seconds to wait before retrying.
-    wait_after: Callable[[int, float | None], float]
+    #: (its random source, failures so far, Retry-After asked for or None) -> seconds to wait.
+    wait_after: Callable[[random.Random, int, float | None], float]
     #: Seconds between the chunks it streams while connected.
     send_every_s: float = 0.25
     #: Seconds after the session starts when it first connects.
@@ -139,6 +139,11 @@ class Client:
     #: What it saw, in order: "accepted", "429", "close 1013", ...
     seen: list[str] = field(default_factory=list)
     attempts: int = 0
+    #: Jitter seeded by the client's name: the same waits run after run (timing aside).
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(f"wswatch-demo-{self.name}")
 
     @property
     def key(self) -> str:
@@ -176,7 +181,7 @@ class Client:
                     return  # it closed at the end of the session
                 self.seen.append(f"close {close_code}")
             failures += 1
-            wait = self.wait_after(failures, retry_after)
+            wait = self.wait_after(self.rng, failures, retry_after)
             await asyncio.sleep(max(0.0, min(wait, ends - loop.time())))
 
     async def _stream(self, connection: ClientConnection, ends: float) -> int | None:
@@ -200,25 +205,25 @@ class Client:
             return connection.close_code
 
 
-def polite_wait(failures: int, retry_after: float | None) -> float:
+def polite_wait(rng: random.Random, failures: int, retry_after: float | None) -> float:
     """Exponential backoff (0.5 s doubling, cap 8 s) with equal jitter; at least Retry-After."""
     backoff = min(8.0, 0.5 * 2 ** (failures - 1))
     if retry_after is not None:
-        return retry_after + random.uniform(0.05, 0.3)
-    return random.uniform(backoff / 2, backoff)
+        return retry_after + rng.uniform(0.05, 0.3)
+    return rng.uniform(backoff / 2, backoff)
 
 
-def hammer_wait(_failures: int, _retry_after: float | None) -> float:
+def hammer_wait(_rng: random.Random, _failures: int, _retry_after: float | None) -> float:
     """Straight back: a 30 ms pause, whatever happened."""
     return 0.03
 
 
-def impatient_wait(failures: int, _retry_after: float | None) -> float:
+def impatient_wait(rng: random.Random, failures: int, _retry_after: float | None) -> float:
     """Its own exponential backoff (0.2 s, x1.6, +-20 %), Retry-After ignored."""
-    return 0.2 * 1.6 ** (failures - 1) * random.uniform(0.8, 1.2)
+    return 0.2 * 1.6 ** (failures - 1) * rng.uniform(0.8, 1.2)
 
 
-def revoked_wait(_failures: int, _retry_after: float | None) -> float:
+def revoked_wait(_rng: random.Random, _failures: int, _retry_after: float | None) -> float:
     """A fixed half second, forever: the key will not start working."""
     return 0.5
 
@@ -339,13 +344,14 @@ def main() -> None:
     clients = demo_clients()
     began = time.monotonic()
     events = asyncio.run(run_session(arguments.out, arguments.duration, clients))
-    print(f"session done in {time.monotonic() - began:.1f} s; what each client saw:")
+    print(f"session done in {time.monotonic() - began:.1f} s")
+    print(f"  {'client':<12} {'attempts':>8}  what it saw")
     for client in clients:
         counts = ", ".join(f"{n} x {what}" for what, n in Counter(client.seen).items())
-        print(f"  {client.name:<12} {client.attempts:>3} attempts: {counts}")
-    print(f"events:    {events}")
+        print(f"  {client.name:<12} {client.attempts:>8}  {counts}")
+    print(f"events:    {arguments.out / events.name}")
     print(f"proxy log: {arguments.out / 'proxy.log'}")
-    print(f"next:      wswatch analyse {arguments.out / 'events.jsonl'}")
+    print(f"next:      .venv/bin/wswatch analyse {arguments.out / events.name}")
 
 
 if __name__ == "__main__":
