@@ -2,9 +2,10 @@
 
 Usage (after `python -m venv .venv && .venv/bin/pip install -e '.[test]'`):
 
-    .venv/bin/python examples/demo_session.py            # about 10 s; writes demo/events.jsonl
+    .venv/bin/python examples/demo_session.py            # about 13 s; writes demo/events.jsonl
     .venv/bin/wswatch analyse demo/events.jsonl
 
+The clients run 10 s (`--duration`); starting and stopping the proxy adds about 3 s.
 Everything runs on 127.0.0.1 and stops at the end:
 - a streaming service (a `websockets` server) that behaves like a real API: an unknown key gets
   401 with a request id, an error header and a body that echoes the key (careless, but common);
@@ -12,12 +13,12 @@ Everything runs on 127.0.0.1 and stops at the end:
   it answers every message it receives;
 - `mitmdump -s addons/wswatch.py` in reverse mode in front of it, exactly as the README starts
   it, writing the events to `events.jsonl` and its terminal to `proxy.log`, with one injected
-  fault (`examples/demo-faults.yaml`: every open stream closed with 1013 two seconds in);
+  fault (`examples/demo-faults.yaml`: the first three streams closed with 1013 after 2 s);
 - five clients (python `websockets`), told apart by an `x-client-id` header
   (`wswatch_client_key=header:x-client-id`), each with a fake API key wswatch must redact:
   `polite` backs off with jitter and honours Retry-After; `hammer` reconnects at once, again and
   again; `impatient` backs off on its own schedule and ignores Retry-After; `revoked-key` retries
-  its 401 every 0.5 s; `streamer` joins after the overload and streams until the end.
+  its 401 every 0.5 s; `streamer` joins 2.5 s in and streams until the end.
 """
 
 from __future__ import annotations
@@ -48,14 +49,16 @@ REPO = Path(__file__).resolve().parents[1]
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
 FAULTS = REPO / "examples" / "demo-faults.yaml"
 
-#: The session needs this long: the overload comes at 2 s, the rate limit lifts about 3 s in.
+#: The session needs this long: the first streams are shed 2 s in, the rate limit lifts 3 s in.
 MIN_DURATION_S = 6.0
 #: The service lets each API key open one stream per this many seconds.
 CONNECTION_INTERVAL_S = 3.0
-#: When `streamer` joins: after the injected overload (2 s after the proxy starts).
+#: When `streamer` joins: after the first three streams, the ones the injected overload sheds.
 STREAMER_JOINS_S = 2.5
 #: No client makes more attempts than this, whatever its schedule.
-MAX_ATTEMPTS = 100
+MAX_ATTEMPTS = 300
+#: At the end, how long a client waits for each answer still due before it closes.
+ANSWER_TIMEOUT_S = 1.0
 #: Bounds on starting and stopping the proxy.
 PROXY_START_TIMEOUT_S = 30.0
 PROXY_STOP_TIMEOUT_S = 30.0
@@ -88,7 +91,7 @@ class DemoService:
                 "Unauthorized",
                 {
                     "www-authenticate": 'Bearer error="invalid_token", '
-                    'error_description="The API key is revoked"'
+                    'error_description="The API key is invalid or revoked"'
                 },
                 {"code": "invalid_api_key", "message": f"Invalid API key provided: {key}"},
             )
@@ -99,7 +102,10 @@ class DemoService:
                 429,
                 "Too Many Requests",
                 {"retry-after": str(math.ceil(wait)), "x-error": "stream rate limit exceeded"},
-                {"code": "rate_limited", "message": "One new stream per key every 3 s."},
+                {
+                    "code": "rate_limited",
+                    "message": f"One new stream per key every {self.interval_s:g} s.",
+                },
             )
         self.last_opened[key] = now
         return None
@@ -185,20 +191,28 @@ class Client:
             await asyncio.sleep(max(0.0, min(wait, ends - loop.time())))
 
     async def _stream(self, connection: ClientConnection, ends: float) -> int | None:
-        """Send a chunk every `send_every_s` and read the answers; at `ends` close (1000).
+        """Send a chunk every `send_every_s` and read the answers; at `ends`, read the answers
+        still due (for up to ANSWER_TIMEOUT_S each), then close (1000).
 
         Returns the code the service (or the proxy) closed with, None when it closed itself.
         """
         loop = asyncio.get_running_loop()
         next_send = loop.time()
         chunk = bytes(640)  # 20 ms of 16 kHz 16-bit silence
+        sent = answered = 0
         try:
             while (now := loop.time()) < ends:
                 if now >= next_send:
                     await connection.send(chunk)
+                    sent += 1
                     next_send += self.send_every_s
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(connection.recv(), min(next_send, ends) - now)
+                    answered += 1
+            with contextlib.suppress(TimeoutError):
+                while answered < sent:
+                    await asyncio.wait_for(connection.recv(), ANSWER_TIMEOUT_S)
+                    answered += 1
             await connection.close()
             return None
         except ConnectionClosed:
@@ -214,8 +228,8 @@ def polite_wait(rng: random.Random, failures: int, retry_after: float | None) ->
 
 
 def hammer_wait(_rng: random.Random, _failures: int, _retry_after: float | None) -> float:
-    """Straight back: a 30 ms pause, whatever happened."""
-    return 0.03
+    """Straight back, whatever happened."""
+    return 0.0
 
 
 def impatient_wait(rng: random.Random, failures: int, _retry_after: float | None) -> float:
@@ -309,6 +323,11 @@ async def run_session(out_dir: Path, duration_s: float, clients: list[Client]) -
     if duration_s < MIN_DURATION_S:
         raise ValueError(
             f"the demo session needs at least {MIN_DURATION_S:g} s, got {duration_s:g}"
+        )
+    if not MITMDUMP.exists():
+        raise FileNotFoundError(
+            f"mitmdump is not next to {sys.executable}: run this with the Python of the venv "
+            "wswatch is installed in (.venv/bin/python)"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     events = (out_dir / "events.jsonl").resolve()

@@ -88,7 +88,7 @@ def test_analyse_misses_no_misbehaving_client_and_flags_no_good_one(demo: DemoRu
 
 
 def test_polite_client_waited_out_the_retry_after_it_was_given(demo: DemoRun) -> None:
-    """polite: accepted, closed 1013 by the injected overload, one 429, then in after Retry-After."""
+    """polite: accepted, shed with 1013 by the injected fault, one 429, in after its Retry-After."""
     attempts = demo.of("ws.handshake", "polite")
     assert [(a["outcome"], a["status"]) for a in attempts] == [
         ("accepted", 101),
@@ -96,7 +96,7 @@ def test_polite_client_waited_out_the_retry_after_it_was_given(demo: DemoRun) ->
         ("accepted", 101),
     ]
     limited, retry = attempts[1], attempts[2]
-    assert limited["retry_after"] in (1.0, 2.0)
+    assert limited["retry_after"] >= 1
     assert limited["hint"].startswith("Rate limited")
     assert retry["since_previous_attempt_s"] >= limited["retry_after"]
 
@@ -128,7 +128,7 @@ def test_revoked_key_got_only_401s_with_request_id_and_hint(demo: DemoRun) -> No
     assert {a["status"] for a in attempts} == {401}
     assert all(a["request_id"].startswith("req_") for a in attempts)
     assert {a["error"] for a in attempts} == {
-        'Bearer error="invalid_token", error_description="The API key is revoked"'
+        'Bearer error="invalid_token", error_description="The API key is invalid or revoked"'
     }
     assert all(a["hint"].startswith("Authentication failed") for a in attempts)
 
@@ -172,3 +172,15 @@ def test_too_short_duration_is_refused_with_message(tmp_path: Path) -> None:
     with pytest.raises(ValueError) as raised:
         demo_session.run_demo(tmp_path, duration_s=3)
     assert str(raised.value) == "the demo session needs at least 6 s, got 3"
+
+
+def test_missing_mitmdump_is_reported_with_the_python_to_use(tmp_path: Path, monkeypatch) -> None:
+    """Run with a Python that has no mitmdump beside it, the session says which Python to use."""
+    monkeypatch.setattr(demo_session, "MITMDUMP", tmp_path / "mitmdump")
+    with pytest.raises(FileNotFoundError) as raised:
+        demo_session.run_demo(tmp_path / "out", duration_s=6)
+    assert str(raised.value) == (
+        f"mitmdump is not next to {sys.executable}: run this with the Python of the venv "
+        "wswatch is installed in (.venv/bin/python)"
+    )
+    assert not (tmp_path / "out").exists()
