@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from mitmproxy import tcp
 import websockets
+from mitmproxy import tcp
 from proxy_harness import scenario_proxy
 from websockets.asyncio.client import connect
 

@@ -7,14 +7,12 @@ read from its JSON events, so another real session can take its place.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import DOCS_SCREENSHOT, chromium_or_skip, opened_report
+from browser import chromium_or_skip, opened_report
 from report_sessions import RecordedSession, record_session
 from wswatchlib.cli import main
 from wswatchlib.verdicts.reading import read_event_files
@@ -57,10 +55,6 @@ async def test_every_client_has_a_lane_and_every_count_matches_the_events(
         )
         shown = await page.text_content("#shown")
         await opened.screenshot("report-overview.png")
-        if os.environ.get("WSWATCH_UPDATE_SCREENSHOTS") == "1":
-            await page.hover("#lanes path.mk")  # the injected fault's details in the side box
-            DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
-            shutil.copy(await opened.screenshot("report-docs.png"), DOCS_SCREENSHOT)
     assert sorted(lanes) == sorted({e["client_id"] for e in handshakes})
     counted = dict(cards)
     assert counted["attempts"] == str(len(handshakes))

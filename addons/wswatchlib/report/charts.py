@@ -39,15 +39,15 @@ OUTCOME_COLOURS = {
 CONNECTION_CLEAN = "#78909c"
 CONNECTION_ABNORMAL = "#d84315"
 INJECTED_STROKE = "#111111"
-#: Line colours of the clients in the retry-spacing chart.
+#: Line colours of the clients in the retry-spacing chart: no red, which marks Retry-After.
 CLIENT_COLOURS = (
     "#1565c0",
-    "#c62828",
+    "#f9a825",
     "#2e7d32",
     "#6a1b9a",
     "#ef6c00",
     "#00838f",
-    "#ad1457",
+    "#455a64",
     "#4e342e",
     "#558b2f",
     "#283593",
