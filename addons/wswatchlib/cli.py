@@ -11,13 +11,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 from .report.page import build_report
-from .vendors import DEFAULT_VENDORS_PATH, VendorFileError, load_catalog
+from .vendors import DEFAULT_VENDORS_PATH, VendorCatalog, VendorFileError, load_catalog
 from .verdicts.analysis import analyse
 from .verdicts.findings import Severity
-from .verdicts.reading import EventFileError, read_event_files
+from .verdicts.reading import EventFileError, Reading, read_event_files
 from .verdicts.table import render
 from .verdicts.thresholds import Thresholds, ThresholdsError, load_thresholds
 
@@ -96,16 +96,31 @@ def _print_skipped(command: str, skipped: Sequence[str]) -> None:
         )
 
 
-def _report(arguments: argparse.Namespace) -> int:
+class _Inputs(NamedTuple):
+    thresholds: Thresholds
+    catalog: VendorCatalog
+    reading: Reading
+
+
+def _read_inputs(command: str, arguments: argparse.Namespace) -> _Inputs | None:
+    """The thresholds, vendor profiles and events a command works on; None (said on stderr,
+    in one line) when one cannot be read. Skipped event lines are said too."""
     try:
         thresholds = load_thresholds(arguments.thresholds) if arguments.thresholds else Thresholds()
         catalog = load_catalog(arguments.vendors)
         reading = read_event_files(arguments.files)
     except (ThresholdsError, VendorFileError, EventFileError) as error:
-        print(f"wswatch report: error: {error}", file=sys.stderr)
+        print(f"wswatch {command}: error: {error}", file=sys.stderr)
+        return None
+    _print_skipped(command, reading.skipped)
+    return _Inputs(thresholds, catalog, reading)
+
+
+def _report(arguments: argparse.Namespace) -> int:
+    inputs = _read_inputs("report", arguments)
+    if inputs is None:
         return EXIT_USAGE
-    _print_skipped("report", reading.skipped)
-    page = build_report(reading.events, catalog, thresholds)
+    page = build_report(inputs.reading.events, inputs.catalog, inputs.thresholds)
     try:
         with open(arguments.output, "w", encoding="utf-8") as output:
             output.write(page)
@@ -120,14 +135,10 @@ def _report(arguments: argparse.Namespace) -> int:
 
 
 def _analyse(arguments: argparse.Namespace) -> int:
-    try:
-        thresholds = load_thresholds(arguments.thresholds) if arguments.thresholds else Thresholds()
-        catalog = load_catalog(arguments.vendors)
-        reading = read_event_files(arguments.files)
-    except (ThresholdsError, VendorFileError, EventFileError) as error:
-        print(f"wswatch analyse: error: {error}", file=sys.stderr)
+    inputs = _read_inputs("analyse", arguments)
+    if inputs is None:
         return EXIT_USAGE
-    _print_skipped("analyse", reading.skipped)
+    thresholds, catalog, reading = inputs
     verdicts = analyse(reading.events, thresholds, catalog.idle_timeouts)
     if arguments.json:
         print(json.dumps({**verdicts.fields(), "skipped_lines": len(reading.skipped)}, indent=2))
