@@ -39,12 +39,14 @@ async def test_a_longer_session_is_reported_on_its_latest_events_and_says_so(
     assert "The proxy kept only its latest events: 2 earlier ones are not in this report." in page
 
 
-async def test_no_report_is_written_when_the_option_is_empty(tmp_path: Path) -> None:
-    """With wswatch_report empty (the default) the addon writes nothing at stop."""
+async def test_no_event_is_kept_and_no_report_written_when_the_option_is_empty(
+    tmp_path: Path,
+) -> None:
+    """With wswatch_report empty (the default) the addon holds no event and writes nothing."""
     event_log = EventLog()
     writer = SessionReportWriter(event_log, lambda: None, Thresholds)
     with taddons.context(writer, event_log) as tctx:
         tctx.configure(event_log, wswatch_console=False)
         _emit_attempts(event_log, 2)
         await tctx.master.done()
-    assert len(writer.kept) == 2 and list(tmp_path.iterdir()) == []
+    assert len(writer.kept) == 0 and list(tmp_path.iterdir()) == []

@@ -76,6 +76,8 @@ class SessionReportWriter:
         self.thresholds = thresholds
         self.kept: deque[dict[str, Any]] = deque(maxlen=max_kept)
         self.seen = 0
+        #: Events are kept only while a report is asked for: nothing is held by default.
+        self.recording = False
         event_log.add_listener(self._keep)
 
     def load(self, loader: Any) -> None:
@@ -87,8 +89,12 @@ class SessionReportWriter:
             "'wswatch report'); empty: no report.",
         )
 
+    def configure(self, updated: set[str]) -> None:
+        if "wswatch_report" in updated:
+            self.recording = bool(ctx.options.wswatch_report)
+
     def _keep(self, event: Mapping[str, Any]) -> None:
-        if event.get("event") not in _KEPT:
+        if not self.recording or event.get("event") not in _KEPT:
             return
         self.seen += 1
         self.kept.append({key: event[key] for key in KEPT_FIELDS if key in event})
