@@ -1,6 +1,7 @@
 """Throughput, handshakes, memory and start-up of wswatch, measured side by side in one run.
 
     .venv/bin/python benchmarks/bench.py [--repeat 3] [--memory-repeat 1] [--quick]
+        [--only handshakes memory ...] [--setups mitmdump wswatch ...]
 
 Set-ups, all against the same local upstream on 127.0.0.1 (mitmdump in reverse mode, flow_detail=0):
   direct            the client talks to the upstream itself
@@ -291,19 +292,27 @@ def per_second(count: int, started: float) -> float:
     return count / (time.perf_counter() - started)
 
 
-async def rates(port: int, counts: Counts) -> dict[str, float]:
-    """Every rate measurement on one proxy, in a fixed order."""
-    results: dict[str, float] = {}
+async def round_trip_rate(port: int, counts: Counts) -> dict[str, float]:
     started = time.perf_counter()
     await round_trips(port, counts.round_trips)
-    results["round trips/s (1 KB echo)"] = per_second(counts.round_trips, started)
+    return {"round trips/s (1 KB echo)": per_second(counts.round_trips, started)}
+
+
+async def stream_rate(port: int, counts: Counts) -> dict[str, float]:
     started = time.perf_counter()
     await stream(port, counts.stream_messages)
-    results["stream msgs/s (32 B, one way)"] = per_second(counts.stream_messages, started)
+    return {"stream msgs/s (32 B, one way)": per_second(counts.stream_messages, started)}
+
+
+async def connections_rate(port: int, counts: Counts) -> dict[str, float]:
     connections, each = counts.concurrent_connections, counts.concurrent_round_trips
     started = time.perf_counter()
     await asyncio.gather(*(round_trips(port, each) for _ in range(connections)))
-    results[f"{connections} conns msgs/s (1 KB echo)"] = per_second(connections * each, started)
+    return {f"{connections} conns msgs/s (1 KB echo)": per_second(connections * each, started)}
+
+
+async def handshake_rates(port: int, counts: Counts) -> dict[str, float]:
+    results: dict[str, float] = {}
     for kind, one in (("accepted", open_and_close), ("rejected", rejected)):
         for total, concurrency in (
             (counts.handshakes_single, 1),
@@ -312,6 +321,25 @@ async def rates(port: int, counts: Counts) -> dict[str, float]:
             started = time.perf_counter()
             await in_parallel(total, concurrency, functools.partial(one, port))
             results[f"handshakes/s {kind}, {concurrency} client(s)"] = per_second(total, started)
+    return results
+
+
+#: The rate measurements by the name `--only` selects them with, in the order they run.
+RATES: dict[str, Callable[[int, Counts], Awaitable[dict[str, float]]]] = {
+    "round-trips": round_trip_rate,
+    "stream": stream_rate,
+    "connections": connections_rate,
+    "handshakes": handshake_rates,
+}
+MEASUREMENTS = (*RATES, "memory")
+
+
+async def rates(port: int, counts: Counts, only: set[str]) -> dict[str, float]:
+    """The selected rate measurements on one proxy, in a fixed order."""
+    results: dict[str, float] = {}
+    for name, measure in RATES.items():
+        if name in only:
+            results.update(await measure(port, counts))
     return results
 
 
@@ -405,6 +433,12 @@ async def run(options: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
     counts = QUICK if options.quick else FULL
     results: dict[str, dict[str, list[float]]] = {}
     unavailable: set[str] = set()
+    only = set(options.only)
+    setups = [setup for setup in SETUPS if setup.label in options.setups]
+    if not only & set(RATES):
+        options.repeat = 0
+    if "memory" not in only:
+        options.memory_repeat = 0
 
     def record(label: str, figures: dict[str, float]) -> None:
         for measurement, figure in figures.items():
@@ -414,22 +448,22 @@ async def run(options: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
     async with server:
         upstream = server.sockets[0].getsockname()[1]
         for repetition in range(options.repeat):
-            for setup in SETUPS:
+            for setup in setups:
                 if setup.label in unavailable:
                     continue
                 print(f"rates {repetition + 1}/{options.repeat}: {setup.label}", file=sys.stderr)
                 if setup.proxy_args is None:
-                    record(setup.label, await rates(upstream, counts))
+                    record(setup.label, await rates(upstream, counts, only))
                     continue
                 try:
                     async with mitmdump(upstream, setup) as (port, _, startup):
                         record(setup.label, {"start-up s (to listening)": startup})
-                        record(setup.label, await rates(port, counts))
+                        record(setup.label, await rates(port, counts, only))
                 except OptionUnavailable as error:
                     print(f"  {setup.label}: {error}", file=sys.stderr)
                     unavailable.add(setup.label)
         for repetition in range(options.memory_repeat):
-            for setup in SETUPS:
+            for setup in setups:
                 if setup.proxy_args is None or setup.label in unavailable:
                     continue
                 print(
@@ -464,7 +498,7 @@ def print_table(results: dict[str, dict[str, list[float]]], options: argparse.Na
         for setup in SETUPS:
             figures = by_label.get(setup.label)
             if figures is None:
-                if setup.proxy_args is not None:
+                if setup.proxy_args is not None and setup.label in options.setups:
                     print(f"{measurement:<36} {setup.label:<16} {'n/a (option not available)':>29}")
                 continue
             median = statistics.median(figures)
@@ -482,6 +516,21 @@ def main() -> None:
     parser.add_argument("--memory-repeat", type=int, default=1, help="repetitions of memory")
     parser.add_argument(
         "--quick", action="store_true", help="tiny counts, one repetition: CI smoke"
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=MEASUREMENTS,
+        default=list(MEASUREMENTS),
+        help="run only these measurements (start-up is taken with any rate)",
+    )
+    parser.add_argument(
+        "--setups",
+        nargs="+",
+        choices=[setup.label for setup in SETUPS],
+        default=[setup.label for setup in SETUPS],
+        metavar="LABEL",
+        help="run only these set-ups (quote labels with spaces); default: all",
     )
     options = parser.parse_args()
     if options.quick:
