@@ -1,7 +1,8 @@
 """Where wswatch's events go: readable lines on mitmproxy's terminal, JSON lines in a file.
 
-Explicit structlog configuration (no global `structlog.configure`, so a user's own structlog setup
-is left alone): two wrapped loggers share the same small processors, each ends in its renderer.
+structlog processors, called directly (no global `structlog.configure`, so a user's own structlog
+setup is left alone, and no bound logger assembling each call): every event is prepared once, then
+each output renders it with its own renderer.
 - Terminal: one line per event through Python logging, logger "wswatch", so mitmproxy's own
   log handler prints it in order with its output (and mitmweb shows it in its event log).
 - File (`wswatch_log`): one JSON object per line, appended with one write per event, so a crash
@@ -15,6 +16,7 @@ event still redacts its flow and relays.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import socket
@@ -24,7 +26,6 @@ from collections.abc import Callable
 from secrets import randbits
 from typing import Any
 
-import structlog
 from mitmproxy import ctx, exceptions
 from structlog.typing import EventDict, WrappedLogger
 
@@ -148,6 +149,12 @@ def render_console_line(_logger: WrappedLogger, _method: str, event_dict: EventD
     return line
 
 
+def render_json_line(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> str:
+    """structlog renderer: one JSON object, the contract's common keys first."""
+    ordered = put_leading_keys_first(_logger, _method, event_dict)
+    return json.dumps(ordered, ensure_ascii=False, default=str)
+
+
 class JsonLinesFile:
     """A structlog logger appending one line per call to a file, one write per line (no buffer
     to flush, so a crash loses at most the event in flight).
@@ -217,8 +224,7 @@ class EventLog:
             lambda: default_proxy_id(socket.gethostname(), proxy_listen_port()),
         )
         self._file: JsonLinesFile | None = None
-        self._json: Any = None
-        self._console: Any = None
+        self._console: logging.Logger | None = None
         self._console_enabled = True
         self._file_failing = False
         self._listeners: list[Callable[[EventDict], None]] = []
@@ -243,11 +249,7 @@ class EventLog:
             "The proxy_id every event carries; empty: HOST:PORT, this machine's host name and "
             "the port of the proxy's first listening address.",
         )
-        # Bound once: a lazy proxy would assemble a new bound logger for every event.
-        self._console = structlog.wrap_logger(
-            logging.getLogger(LOGGER_NAME),
-            processors=[render_console_line],
-        ).bind()
+        self._console = logging.getLogger(LOGGER_NAME)
 
     def configure(self, updated: set[str]) -> None:
         if "wswatch_console" in updated:
@@ -264,13 +266,6 @@ class EventLog:
                     raise exceptions.OptionsError(
                         f"Cannot open wswatch_log file {path}: {error.strerror or error}"
                     ) from error
-                self._json = structlog.wrap_logger(
-                    self._file,
-                    processors=[
-                        put_leading_keys_first,
-                        structlog.processors.JSONRenderer(ensure_ascii=False, default=str),
-                    ],
-                ).bind()
 
     def emit(
         self,
@@ -308,18 +303,18 @@ class EventLog:
             except Exception as error:  # a listener's bug must not cost the outputs the event
                 logger.error(f"wswatch: {listener!r} failed on event {event}: {error!r}")
         written = False
-        if self._json is not None and self._file is not None:
+        if self._file is not None:
             try:
-                self._json.msg(**written_event)
+                self._file.msg(render_json_line(None, "", written_event))
             except Exception as error:  # a value no renderer takes must not stop the hook
                 logger.error(f"wswatch: could not write event {event}: {error!r}")
             else:
                 written = self._file.failure is None
                 self._notice_file_state(self._file)
         if self._console is not None and (self._console_enabled or self._file_failing):
-            method = logging.getLevelName(level).lower()
             try:
-                getattr(self._console, method)(**written_event, lines=list(console_lines))
+                shown = {**written_event, "lines": console_lines}
+                self._console.log(level, render_console_line(None, "", shown))
                 written = True
             except Exception as error:  # as above
                 logger.error(f"wswatch: could not print event {event}: {error!r}")
@@ -361,7 +356,6 @@ class EventLog:
                 )
             file.close()
         self._file = None
-        self._json = None
         self._file_failing = False
 
     def done(self) -> None:

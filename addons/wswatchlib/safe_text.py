@@ -46,8 +46,17 @@ def terminal_safe(text: str) -> str:
     return _CONTROL.sub(lambda found: repr(found.group())[1:-1], encodable(text))
 
 
+#: Values that hold no text: passed through as they are.
+_TEXTLESS = frozenset({int, float, bool, type(None)})
+
+
 def make_encodable(value: Any) -> Any:
-    """`value` with every string, key and nested item made encodable."""
+    """`value` with every string, key and nested item made encodable (containers copied)."""
+    kind = type(value)
+    if kind is str:
+        return value if value.isascii() else encodable(value)
+    if kind in _TEXTLESS:
+        return value
     if isinstance(value, str):
         return encodable(value)
     if isinstance(value, dict):

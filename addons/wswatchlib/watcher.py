@@ -411,6 +411,10 @@ class WsWatch:
             self.tcp_relays[flow.client_conn.id] = TcpRelay(flow, track)
 
     def _relay(self, flow: http.HTTPFlow) -> Relay:
+        requested = Relay(ctx.options.wswatch_relay)
+        if requested is Relay.WEBSOCKET:
+            # choose_relay keeps it whatever the users: spare the addon walk on every handshake.
+            return requested
         users = MessageLayerUsers(
             fault_may_act=self.fault_may_act(flow),
             # Declared by mitmproxy's dumper, which may not be loaded.
@@ -423,7 +427,7 @@ class WsWatch:
             message_view=ctx.master.addons.get("view") is not None,
             rawtcp=ctx.options.rawtcp,
         )
-        return choose_relay(Relay(ctx.options.wswatch_relay), users)
+        return choose_relay(requested, users)
 
     def _unanalysed(
         self, flow: http.HTTPFlow, error: Exception, client_id: str, since: SincePrevious
