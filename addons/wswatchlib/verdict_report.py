@@ -80,7 +80,9 @@ class VerdictReport:
         self.open_connections: dict[Any, str] = {}
         #: client id -> episodes already graded at their end.
         self.episodes_graded: dict[str, int] = {}
-        self.timers: list[asyncio.TimerHandle] = []
+        #: flow id -> the timer grading its client once the connection has proved stable; one
+        #: per open connection (cancelled at its close), so a long session does not pile them up.
+        self.timers: dict[Any, asyncio.TimerHandle] = {}
         event_log.add_listener(self._keep)
 
     def load(self, loader: Any) -> None:
@@ -121,6 +123,9 @@ class VerdictReport:
             self._check_when_stable(str(client_id), flow_id)
         elif name == events.CLOSED:
             self.open_connections.pop(flow_id, None)
+            timer = self.timers.pop(flow_id, None)
+            if timer is not None:
+                timer.cancel()
 
     def _check_when_stable(self, client_id: str, flow_id: Any) -> None:
         """Once this connection has stayed up `stable_connection_s`, the client's episode (if
@@ -129,13 +134,12 @@ class VerdictReport:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no proxy running (the events are being replayed)
             return
-        self.timers.append(
-            loop.call_later(
-                self.thresholds.stable_connection_s, self._episode_ended, client_id, flow_id
-            )
+        self.timers[flow_id] = loop.call_later(
+            self.thresholds.stable_connection_s, self._episode_ended, client_id, flow_id
         )
 
     def _episode_ended(self, client_id: str, flow_id: Any) -> None:
+        self.timers.pop(flow_id, None)
         if self.open_connections.get(flow_id) != client_id or not ctx.options.wswatch_verdicts:
             return
         own = [event for event in self.kept if event.get("client_id") == client_id]
@@ -152,7 +156,7 @@ class VerdictReport:
         self.event_log.emit(events.CLIENT_VERDICT, {**fields, "when": when}, level=level)
 
     def done(self) -> None:
-        for timer in self.timers:
+        for timer in self.timers.values():
             timer.cancel()
         self.timers.clear()
         if not ctx.options.wswatch_verdicts:

@@ -77,3 +77,25 @@ async def test_bad_thresholds_file_is_refused_naming_file_and_field(tmp_path: Pa
         assert "hot_loop_floor_s" in str(refused.value)
         assert tctx.options.wswatch_verdict_thresholds == ""
         assert report.thresholds == Thresholds()
+
+
+async def test_closed_connections_leave_no_stability_timer_behind() -> None:
+    """Each accepted connection arms one timer; its close cancels and forgets it, so a long
+    session of short connections holds none (it used to keep one per connection until stop)."""
+    stream = Stream()
+    for number in range(50):
+        opened = 1_800_000_000.0 + number
+        flow_id = stream.handshake("c-1", opened, "accepted")
+        stream.closed("c-1", flow_id, opened, 0.5, code=1000, closed_by="client")
+    last = stream.handshake("c-1", 1_800_000_100.0, "accepted")
+    event_log = EventLog()
+    report = VerdictReport(event_log, dict)
+    with taddons.context(report, event_log) as tctx:
+        tctx.configure(event_log, wswatch_console=False)
+        for event in stream.events:
+            fields = {k: v for k, v in event.items() if k not in ("event", "schema", "ts")}
+            event_log.emit(event["event"], fields, flow_id=event["flow_id"])
+        still_armed = list(report.timers)
+        await tctx.master.done()
+    assert still_armed == [last]
+    assert report.timers == {}
