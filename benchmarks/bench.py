@@ -46,7 +46,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from wswatchlib.handshake import accept_for_key
+from wswatchlib.watch.handshake import accept_for_key
 
 REPO = Path(__file__).resolve().parents[1]
 MITMDUMP = Path(sys.executable).with_name("mitmdump")

@@ -19,7 +19,7 @@ from typing import Any
 from mitmproxy import options
 from mitmproxy.tools.dump import DumpMaster
 from upstreams import scenario_server
-from wswatchlib.event_log import LOGGER_NAME
+from wswatchlib.output.event_log import LOGGER_NAME
 
 SCRIPT = Path(__file__).resolve().parents[1] / "addons" / "wswatch.py"
 

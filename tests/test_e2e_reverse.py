@@ -19,8 +19,12 @@ from upstreams import (
     self_signed_context,
 )
 from websockets.asyncio.client import connect
-from wswatchlib.hints import CLIENT_HUNG_UP_AT_ONCE_HINT, CLIENT_HUNG_UP_AT_ONCE_S, FAILURE_HINTS
-from wswatchlib.network_errors import FailureKind
+from wswatchlib.watch.hints import (
+    CLIENT_HUNG_UP_AT_ONCE_HINT,
+    CLIENT_HUNG_UP_AT_ONCE_S,
+    FAILURE_HINTS,
+)
+from wswatchlib.watch.network_errors import FailureKind
 
 
 async def test_accepted_then_deepgram_net0001_close_is_reported_with_keepalive_hint(

@@ -32,7 +32,7 @@ from raw_frames import (
     upgrade_request,
 )
 from upstreams import ScriptedUpstream, scripted_upstream
-from wswatchlib.hints import RAW_TCP_HINT
+from wswatchlib.watch.hints import RAW_TCP_HINT
 
 #: The relay that acts on protocol violations (the default, `auto`, would observe these).
 MESSAGE_LAYER = {"wswatch_relay": "websocket"}

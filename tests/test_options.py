@@ -10,11 +10,11 @@ import pytest
 from mitmproxy import exceptions
 from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.test import taddons
-from wswatchlib.client_identity import ClientKey, KeySource
-from wswatchlib.event_log import EventLog
-from wswatchlib.message_window import MessageWindow
-from wswatchlib.option_values import KINDS
-from wswatchlib.watcher import WsWatch
+from wswatchlib.options.values import KINDS
+from wswatchlib.output.event_log import EventLog
+from wswatchlib.watch.client_identity import ClientKey, KeySource
+from wswatchlib.watch.message_window import MessageWindow
+from wswatchlib.watch.watcher import WsWatch
 
 REPO = Path(__file__).resolve().parents[1]
 

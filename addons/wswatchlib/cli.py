@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from typing import NamedTuple, NoReturn
 
 from .report.page import build_report
-from .vendors import DEFAULT_VENDORS_PATH, VendorCatalog, VendorFileError, load_catalog
 from .verdicts.analysis import analyse
 from .verdicts.findings import Severity
 from .verdicts.reading import EventFileError, Reading, read_event_files
 from .verdicts.table import render
 from .verdicts.thresholds import Thresholds, ThresholdsError, load_thresholds
+from .watch.vendors import DEFAULT_VENDORS_PATH, VendorCatalog, VendorFileError, load_catalog
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1

@@ -57,7 +57,7 @@ from mitmproxy.proxy.layers import websocket as websocket_layer
 from wsproto.frame_protocol import Frame, ParseFailed
 
 from . import events
-from .option_values import SetText
+from .options.values import SetText
 
 #: A filter sees each event mitmproxy sends on a WebSocket connection; returning False keeps it
 #: off the wire (wsproto's state still advances, so the connection stays consistent).

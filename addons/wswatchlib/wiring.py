@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .event_log import EventLog
-from .fault_injector import FaultInjector
-from .message_window import MessageWindow
+from .faults.injector import FaultInjector
 from .metrics.exporter import MetricsExporter
-from .option_errors import OptionCheck
-from .proxy_defaults import ProxyDefaults
+from .options.errors import OptionCheck
+from .options.proxy_defaults import ProxyDefaults
+from .output.event_log import EventLog
+from .output.session_summary import SessionSummaryReport
 from .report.recorder import SessionReportWriter
-from .session_summary import SessionSummaryReport
-from .verdict_report import VerdictReport
-from .watcher import WsWatch
+from .verdicts.reporter import VerdictReport
+from .watch.message_window import MessageWindow
+from .watch.watcher import WsWatch
 
 
 def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:

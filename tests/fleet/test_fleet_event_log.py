@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from mitmproxy.test import taddons
-from wswatchlib.event_log import LOGGER_NAME, EventLog
+from wswatchlib.output.event_log import LOGGER_NAME, EventLog
 
 
 class Unprintable:

@@ -8,7 +8,6 @@ import re
 
 import pytest
 from report_events import closed, handshake, large_session
-from wswatchlib.hints import CLOSE_CODE_HINTS
 from wswatchlib.report.charts import (
     MAX_MARKS_PER_LANE,
     envelope_s,
@@ -18,7 +17,8 @@ from wswatchlib.report.charts import (
 )
 from wswatchlib.report.model import ABNORMAL_CLOSE, build_model
 from wswatchlib.report.page import build_report
-from wswatchlib.vendors import DEFAULT_VENDORS_PATH, load_catalog
+from wswatchlib.watch.hints import CLOSE_CODE_HINTS
+from wswatchlib.watch.vendors import DEFAULT_VENDORS_PATH, load_catalog
 
 
 def test_gap_is_the_events_since_previous_attempt_else_the_time_since_the_clients_last_start():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mitmproxy.test import taddons
 from report_events import handshake
-from wswatchlib.event_log import EventLog
+from wswatchlib.output.event_log import EventLog
 from wswatchlib.report.recorder import SessionReportWriter
 from wswatchlib.verdicts.thresholds import Thresholds
 

@@ -10,11 +10,11 @@ from mitmproxy import exceptions
 from mitmproxy.test import taddons
 from test_verdicts_calibration import fleet, retries_401_forever
 from verdict_streams import Stream
-from wswatchlib.event_log import EventLog
-from wswatchlib.verdict_report import VerdictReport, verdict_events
+from wswatchlib.output.event_log import EventLog
 from wswatchlib.verdicts.analysis import analyse
 from wswatchlib.verdicts.episodes import EVENT_FIELDS
 from wswatchlib.verdicts.findings import FLEET
+from wswatchlib.verdicts.reporter import VerdictReport, verdict_events
 from wswatchlib.verdicts.thresholds import Thresholds
 
 

@@ -18,8 +18,8 @@ from typing import Any
 from mitmproxy import ctx, exceptions
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from ..event_log import LOGGER_NAME, EventLog
-from ..option_errors import logs_option_errors_until_running
+from ..options.errors import logs_option_errors_until_running
+from ..output.event_log import LOGGER_NAME, EventLog
 from .address import ListenAddress, parse_listen_address
 from .catalog import CATALOG, Kind, MetricSpec
 from .mapping import EventMetrics, Operation

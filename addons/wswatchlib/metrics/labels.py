@@ -83,12 +83,12 @@ def server_addresses() -> BoundedNames:
 
 
 def fault_rule_ids() -> BoundedNames:
-    """Fault rule ids (fault_rules.py's id pattern) and `client-requested`."""
+    """Fault rule ids (faults/rules.py's id pattern) and `client-requested`."""
     return BoundedNames(r"[a-z0-9][a-z0-9._-]{0,63}", 64)
 
 
 def fault_actions() -> BoundedNames:
-    """Fault action kinds (`reject`, `close`, ...): a fixed set in fault_rules.py."""
+    """Fault action kinds (`reject`, `close`, ...): a fixed set in faults/rules.py."""
     return BoundedNames(r"[a-z][a-z0-9_]{0,39}", 32)
 
 

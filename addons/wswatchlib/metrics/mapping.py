@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import events
-from ..handshake import Outcome
-from ..network_errors import FailureKind
+from ..watch.handshake import Outcome
+from ..watch.network_errors import FailureKind
 from . import catalog, labels
 from .catalog import MetricSpec
 

@@ -14,7 +14,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-from ..safe_text import terminal_safe
+from ..output.safe_text import terminal_safe
 from ..verdicts.thresholds import Thresholds
 from .model import OUTCOMES, Connection, Lane, ReportModel, Row
 

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import events as contract
-from ..hints import close_meaning
-from ..summary import failure_reason
-from ..vendors import VendorCatalog
+from ..output.summary import failure_reason
 from ..verdicts.analysis import Verdicts
 from ..verdicts.episodes import UNKNOWN_CLIENT
 from ..verdicts.reading import parse_ts
+from ..watch.hints import close_meaning
+from ..watch.vendors import VendorCatalog
 
 #: Kinds of row.
 ATTEMPT = "attempt"

@@ -15,10 +15,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..safe_text import terminal_safe
-from ..vendors import VendorCatalog
+from ..output.safe_text import terminal_safe
 from ..verdicts.analysis import analyse
 from ..verdicts.thresholds import Thresholds
+from ..watch.vendors import VendorCatalog
 from .charts import (
     CONNECTION_ABNORMAL,
     CONNECTION_CLEAN,

@@ -17,9 +17,9 @@ from typing import Any
 from mitmproxy import ctx
 
 from .. import events
-from ..event_log import LOGGER_NAME, EventLog
-from ..vendors import VendorCatalog
+from ..output.event_log import LOGGER_NAME, EventLog
 from ..verdicts.thresholds import Thresholds
+from ..watch.vendors import VendorCatalog
 from .page import build_report
 
 #: Events kept for the report: at most 1.6 KB each as kept (tracemalloc, real session events

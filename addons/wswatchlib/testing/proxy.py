@@ -21,7 +21,7 @@ from typing import Any
 from mitmproxy import hooks, options
 from mitmproxy.tools.dump import DumpMaster
 
-from ..event_log import EventLog
+from ..output.event_log import EventLog
 from ..verdicts.analysis import Verdicts, analyse
 from ..verdicts.thresholds import Thresholds
 from ..wiring import wswatch_addons

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .. import config_fields as fields
+from ..options import config_fields as fields
 
 
 class ThresholdsError(ValueError):

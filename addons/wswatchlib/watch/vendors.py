@@ -1,0 +1,361 @@
+"""Vendor profiles: who runs an endpoint, where it puts its error text and request id, which of
+its headers and query parameters hold secrets, and what its close codes mean.
+
+Profiles come from `config/vendors.yaml` (users edit it; this module holds no vendor facts).
+A vendor is recognised by host glob first, then by signature (headers, subprotocols, paths), so a
+self-hosted or staging endpoint is still recognised: a 401 carrying `dg-request-id` is Deepgram's.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..options import config_fields as fields
+
+#: The vendor file shipped with wswatch; `--set wswatch_vendors=PATH` replaces it.
+DEFAULT_VENDORS_PATH = str(Path(__file__).resolve().parents[3] / "config" / "vendors.yaml")
+
+_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class VendorFileError(ValueError):
+    """The vendor file cannot be used; the message names the file, the entry and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class SecretNames:
+    """Where secrets travel in a handshake request."""
+
+    headers: frozenset[str] = frozenset()
+    query: frozenset[str] = frozenset()
+    #: Sec-WebSocket-Protocol entries whose NEXT entry is a secret (Deepgram's "token, KEY").
+    subprotocol_markers: frozenset[str] = frozenset()
+    #: Sec-WebSocket-Protocol entries with a secret after a prefix ("openai-insecure-api-key.KEY").
+    subprotocol_prefixes: tuple[str, ...] = ()
+
+    def merged(self, other: SecretNames) -> SecretNames:
+        return SecretNames(
+            self.headers | other.headers,
+            self.query | other.query,
+            self.subprotocol_markers | other.subprotocol_markers,
+            tuple(dict.fromkeys(self.subprotocol_prefixes + other.subprotocol_prefixes)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CloseCodeInfo:
+    meaning: str
+    hint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Expectations:
+    """What a vendor expects of its clients, for grading them (verdicts)."""
+
+    #: The vendor closes a connection after this many seconds without data from the client.
+    idle_timeout_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VendorProfile:
+    """What wswatch knows about one vendor (or, with id "generic", about every endpoint)."""
+
+    id: str
+    name: str
+    hosts: tuple[str, ...] = ()
+    signature_headers: tuple[str, ...] = ()
+    signature_subprotocols: tuple[str, ...] = ()
+    signature_paths: tuple[str, ...] = ()
+    request_id_headers: tuple[str, ...] = ()
+    error_headers: tuple[str, ...] = ()
+    error_body_fields: tuple[str, ...] = ()
+    secrets: SecretNames = SecretNames()
+    status_hints: Mapping[int, str] = field(default_factory=dict)
+    error_hints: tuple[tuple[str, str], ...] = ()
+    close_codes: Mapping[int, CloseCodeInfo] = field(default_factory=dict)
+    close_reason_hints: tuple[tuple[str, str], ...] = ()
+    expectations: Expectations = Expectations()
+
+
+@dataclass(frozen=True, slots=True)
+class VendorCatalog:
+    vendors: tuple[VendorProfile, ...]
+    generic: VendorProfile
+
+    @property
+    def all_secrets(self) -> SecretNames:
+        """Secret names of every profile: redacted whoever the vendor turns out to be."""
+        secrets = self.generic.secrets
+        for vendor in self.vendors:
+            secrets = secrets.merged(vendor.secrets)
+        return secrets
+
+    @property
+    def idle_timeouts(self) -> dict[str, float]:
+        """Vendor id -> idle timeout in seconds, for the vendors that state one."""
+        return {
+            vendor.id: vendor.expectations.idle_timeout_s
+            for vendor in self.vendors
+            if vendor.expectations.idle_timeout_s is not None
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """The plain facts of one handshake that vendor recognition and extraction look at."""
+
+    host: str
+    path: str
+    request_headers: Mapping[str, str]
+    response_headers: Mapping[str, str]
+    subprotocols: tuple[str, ...] = ()
+
+
+@functools.cache
+def glob_matcher(patterns: tuple[str, ...], lower: bool = False) -> Callable[[str], bool]:
+    """One compiled test for "any of these globs matches", as `fnmatch.fnmatchcase` decides
+    (patterns lower-cased first if `lower`); built once per pattern tuple, not per handshake."""
+    if not patterns:
+        return lambda _text: False
+    joined = "|".join(
+        f"(?:{fnmatch.translate(pattern.lower() if lower else pattern)})" for pattern in patterns
+    )
+    compiled = re.compile(joined)
+    return lambda text: compiled.match(text) is not None
+
+
+def identify(catalog: VendorCatalog, exchange: Exchange) -> VendorProfile | None:
+    """The vendor behind an exchange: by host glob, else by signature; None if unknown."""
+    host = exchange.host.lower()
+    for vendor in catalog.vendors:
+        if glob_matcher(vendor.hosts, lower=True)(host):
+            return vendor
+    header_names = set(exchange.request_headers) | set(exchange.response_headers)
+    for vendor in catalog.vendors:
+        if (
+            any(name in header_names for name in vendor.signature_headers)
+            or any(
+                glob_matcher(vendor.signature_subprotocols)(protocol)
+                for protocol in exchange.subprotocols
+            )
+            or glob_matcher(vendor.signature_paths)(exchange.path)
+        ):
+            return vendor
+    return None
+
+
+def _profiles(catalog: VendorCatalog, vendor: VendorProfile | None) -> tuple[VendorProfile, ...]:
+    return (vendor, catalog.generic) if vendor else (catalog.generic,)
+
+
+def request_id(
+    catalog: VendorCatalog, vendor: VendorProfile | None, headers: Mapping[str, str]
+) -> str | None:
+    """The first request-id header present, the vendor's before the generic ones."""
+    for profile in _profiles(catalog, vendor):
+        for name in profile.request_id_headers:
+            if headers.get(name):
+                return headers[name]
+    return None
+
+
+def error_headers(
+    catalog: VendorCatalog, vendor: VendorProfile | None, headers: Mapping[str, str]
+) -> dict[str, str]:
+    """Every error-carrying header present in a response, by name."""
+    found: dict[str, str] = {}
+    for profile in _profiles(catalog, vendor):
+        for name in profile.error_headers:
+            if name in headers and name not in found:
+                found[name] = headers[name]
+    return found
+
+
+def _dotted(document: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(document, Mapping) or part not in document:
+            return None
+        document = document[part]
+    return document
+
+
+def error_text(
+    catalog: VendorCatalog,
+    vendor: VendorProfile | None,
+    headers: Mapping[str, str],
+    body: str,
+) -> str | None:
+    """The vendor's error text: an error header, else a field of a JSON body."""
+    for value in error_headers(catalog, vendor, headers).values():
+        if value:
+            return value
+    try:
+        document = json.loads(body) if body.lstrip().startswith("{") else None
+    except ValueError:
+        document = None
+    for profile in _profiles(catalog, vendor):
+        for path in profile.error_body_fields:
+            value = _dotted(document, path)
+            if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+                return str(value)
+    return None
+
+
+_PROFILE_FIELDS = (
+    "name",
+    "hosts",
+    "signature",
+    "request_id_headers",
+    "error_headers",
+    "error_body_fields",
+    "secrets",
+    "status_hints",
+    "error_hints",
+    "close_codes",
+    "close_reasons",
+    "expectations",
+)
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A list of header names, lower-cased (HTTP header names are case-insensitive)."""
+    return tuple(name.lower() for name in fields.string_list(value))
+
+
+def _text_table(value: Any) -> tuple[tuple[str, str], ...]:
+    """{substring: hint}, in the order written (the first match wins)."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a mapping, got {fields.show(value)}")
+    table = []
+    for needle, hint in value.items():
+        try:
+            table.append((fields.nonempty(needle), fields.string(hint)))
+        except ValueError as error:
+            raise fields.FieldError(str(needle), str(error)) from None
+    return tuple(table)
+
+
+def _keyed_by_code(value: Any, low: int, high: int, read: fields.Check[Any]) -> dict[int, Any]:
+    """{code: entry} with codes in [low, high]; an entry's error is reported under its code."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"must be a mapping, got {fields.show(value)}")
+    table = {}
+    for code, entry in value.items():
+        checked = fields.integer_between(low, high)(code)
+        try:
+            table[checked] = read(entry)
+        except fields.FieldError as error:
+            raise error.within(str(code)) from None
+        except ValueError as error:
+            raise fields.FieldError(str(code), str(error)) from None
+    return table
+
+
+def _close_code_info(value: Any) -> CloseCodeInfo:
+    """A close code's meaning: a string, or {meaning, hint}."""
+    if isinstance(value, str):
+        return CloseCodeInfo(value)
+    spec = fields.Fields(value, ("meaning", "hint"))
+    return CloseCodeInfo(spec.require("meaning", fields.string), spec.get("hint", fields.string))
+
+
+def _signature(value: Any) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    spec = fields.Fields(value, ("headers", "subprotocols", "paths"))
+    return (
+        spec.get("headers", _names, ()),
+        spec.get("subprotocols", fields.string_list, ()),
+        spec.get("paths", fields.string_list, ()),
+    )
+
+
+def _secrets(value: Any) -> SecretNames:
+    spec = fields.Fields(value, ("headers", "query", "subprotocol_markers", "subprotocol_prefixes"))
+    return SecretNames(
+        headers=frozenset(spec.get("headers", _names, ())),
+        query=frozenset(spec.get("query", _names, ())),
+        subprotocol_markers=frozenset(spec.get("subprotocol_markers", _names, ())),
+        subprotocol_prefixes=spec.get("subprotocol_prefixes", fields.string_list, ()),
+    )
+
+
+def _positive_seconds(value: Any) -> float:
+    seconds = fields.number(value)
+    if seconds <= 0:
+        raise ValueError(f"must be > 0, got {fields.show(value)}")
+    return seconds
+
+
+def _expectations(value: Any) -> Expectations:
+    spec = fields.Fields(value, ("idle_timeout_s",))
+    return Expectations(idle_timeout_s=spec.get("idle_timeout_s", _positive_seconds))
+
+
+def parse_profile(profile_id: str, entry: Any) -> VendorProfile:
+    """One vendor entry of the YAML file as a profile (raises ValueError / FieldError)."""
+    spec = fields.Fields(entry, _PROFILE_FIELDS)
+    headers, subprotocols, paths = spec.get("signature", _signature, ((), (), ()))
+    return VendorProfile(
+        id=profile_id,
+        name=spec.get("name", fields.string, profile_id),
+        hosts=spec.get("hosts", fields.string_list, ()),
+        signature_headers=headers,
+        signature_subprotocols=subprotocols,
+        signature_paths=paths,
+        request_id_headers=spec.get("request_id_headers", _names, ()),
+        error_headers=spec.get("error_headers", _names, ()),
+        error_body_fields=spec.get("error_body_fields", fields.string_list, ()),
+        secrets=spec.get("secrets", _secrets, SecretNames()),
+        status_hints=spec.get(
+            "status_hints", lambda value: _keyed_by_code(value, 100, 599, fields.string), {}
+        ),
+        error_hints=spec.get("error_hints", _text_table, ()),
+        close_codes=spec.get(
+            "close_codes", lambda value: _keyed_by_code(value, 1000, 4999, _close_code_info), {}
+        ),
+        close_reason_hints=spec.get("close_reasons", _text_table, ()),
+        expectations=spec.get("expectations", _expectations, Expectations()),
+    )
+
+
+def parse_catalog(document: Any, path: str) -> VendorCatalog:
+    """The whole vendor file as a catalog; errors name the file, the vendor and the field."""
+    if not isinstance(document, Mapping) or not isinstance(document.get("vendors"), Mapping):
+        raise VendorFileError(f"{path}: top level must be a mapping with a 'vendors' mapping")
+    for key in document:
+        if key not in ("vendors", "generic"):
+            raise VendorFileError(
+                f"{path}: unknown top-level field {key!r} (expected: vendors, generic)"
+            )
+    vendors = []
+    for vendor_id, entry in document["vendors"].items():
+        if not isinstance(vendor_id, str) or not _ID_PATTERN.match(vendor_id):
+            raise VendorFileError(
+                f"{path}: vendor {vendor_id!r}: id must match {_ID_PATTERN.pattern}"
+            )
+        try:
+            vendors.append(parse_profile(vendor_id, entry))
+        except ValueError as error:
+            raise VendorFileError(
+                fields.locate(path, f"vendor {vendor_id!r}", error=error)
+            ) from error
+    try:
+        generic = parse_profile("generic", document.get("generic") or {})
+    except ValueError as error:
+        raise VendorFileError(fields.locate(path, "generic", error=error)) from error
+    return VendorCatalog(tuple(vendors), generic)
+
+
+def load_catalog(path: str) -> VendorCatalog:
+    """Read and parse a vendor file."""
+    try:
+        document = fields.parse_yaml(fields.read_text(path), path)
+    except fields.ConfigFileError as error:
+        raise VendorFileError(str(error)) from error
+    return parse_catalog(document, path)

@@ -1,0 +1,659 @@
+"""Addon: watch every WebSocket upgrade and follow each upgraded connection to its end.
+
+Thin hooks: copy plain facts out of the flow, let `reports` decide, hand the event to the event log.
+One `ws.handshake` per upgrade attempt (from `response` or `error`, whichever comes first), one
+`ws.closed` per upgraded connection (from `websocket_end`, or at shutdown for those still open).
+A 101 that mitmproxy relays as raw TCP (request version not 13) gets its `ws.closed` from the
+TCP flow that follows it on the same client connection (`tcp_end` / `tcp_error`).
+Each attempt is tied to its client (`client_identity`, `client_history`); each connection keeps
+its last message and longest silence per side (`message_gaps`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mitmproxy import addonmanager, ctx, exceptions, http, tcp
+from mitmproxy.addons.dumper import Dumper
+from mitmproxy.addons.intercept import Intercept
+from mitmproxy.addons.save import Save
+from mitmproxy.addons.savehar import SaveHar
+
+from .. import events, mitm_internals
+from ..options.errors import logs_option_errors_until_running
+from ..output.event_log import EventLog
+from ..redaction.flows import FlowRedaction
+from ..redaction.mitmproxy_log import RawHeadRedaction
+from ..redaction.redactor import Redactor, scrub_secrets
+from ..relay.choice import RELAY_OPTION_CHOICES, MessageLayerUsers, Relay, choose_relay
+from ..relay.frame_reader import ObservedConnection
+from . import client_identity, reports
+from .client_history import ClientHistory, SincePrevious
+from .handshake import Outcome, is_upgrade_request
+from .message_gaps import MessageGaps
+from .vendors import (
+    DEFAULT_VENDORS_PATH,
+    SecretNames,
+    VendorCatalog,
+    VendorFileError,
+    VendorProfile,
+    load_catalog,
+)
+from .violations import Violation, classify_violation
+
+#: flow.metadata key marking a flow whose handshake was already reported.
+REPORTED_KEY = "wswatch.outcome"
+
+logger = logging.getLogger("wswatch")
+
+#: RFC 6455 section 7.1.5: the code of a connection closed without a Close frame.
+ABORTED = 1006
+
+#: The client_id of an attempt whose client could not be identified (a wswatch bug, logged).
+UNIDENTIFIED_CLIENT = "unidentified"
+
+
+def header_map(headers: http.Headers) -> dict[str, str]:
+    """Lower-cased name -> value; repeated headers joined with ", " as RFC 9110 allows."""
+    joined: dict[str, str] = {}
+    for name, value in headers.items(multi=True):
+        name = name.lower()
+        joined[name] = f"{joined[name]}, {value}" if name in joined else value
+    return joined
+
+
+def _address(peername: Any) -> str:
+    return f"{peername[0]}:{peername[1]}" if peername else ""
+
+
+def _ws_scheme(flow: http.HTTPFlow) -> str:
+    return "wss" if flow.request.scheme == "https" else "ws"
+
+
+def _body_text(response: http.Response) -> str:
+    """The body as text, whatever its declared charset or encoding claims."""
+    try:
+        return response.get_text(strict=False) or ""
+    except ValueError:  # e.g. a Content-Encoding the body does not match
+        return (response.raw_content or b"").decode("utf-8", "surrogateescape")
+
+
+@dataclass
+class ConnectionTrack:
+    """Running counts for one upgraded connection; the per-message hot path touches only this."""
+
+    url: str
+    vendor: VendorProfile | None
+    secrets: frozenset[str]
+    started: float = field(default_factory=time.time)
+    messages: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
+    bytes: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
+    #: Messages not forwarded when they arrived (a stall or delay may still deliver them later).
+    dropped: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
+    #: The flow's metadata, where the fault injector counts the held messages it delivered.
+    flow_metadata: dict[str, Any] = field(default_factory=dict)
+    client_id: str = ""
+    gaps: MessageGaps = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gaps = MessageGaps(self.started)
+
+
+@dataclass
+class TcpRelay:
+    """An upgraded connection mitmproxy relays as raw TCP; `track.bytes` counts raw bytes."""
+
+    flow: http.HTTPFlow  # the flow whose ws.handshake was reported
+    track: ConnectionTrack
+    #: The frames read as they pass, when wswatch chose the observe-only relay.
+    observed: ObservedConnection | None = None
+    #: The close code and reason a fault closed this observed connection with, first.
+    proxy_close: tuple[int, str] | None = None
+
+
+def _negotiated_deflate(response: http.Response) -> bool:
+    """RFC 7692: the 101 accepted permessage-deflate, so RSV1 marks compressed messages."""
+    return "permessage-deflate" in response.headers.get("sec-websocket-extensions", "").lower()
+
+
+#: mitmproxy's hooks that only a WebSocket flow gets: an observe-only connection gets none.
+WEBSOCKET_HOOKS = ("websocket_start", "websocket_message", "websocket_end")
+
+
+def _needs_websocket_flow(addon: Any) -> bool:
+    """An addon that would miss its WebSocket hooks on an observe-only connection: not
+    wswatch's own, not the dumper (it only prints), and mitmproxy's interception and flow
+    savers only while they are switched on (a saver writes an upgrade's flow at its end)."""
+    if not any(hasattr(addon, hook) for hook in WEBSOCKET_HOOKS) or isinstance(addon, Dumper):
+        return False
+    if type(addon).__module__.partition(".")[0] == __name__.partition(".")[0]:
+        return False
+    if isinstance(addon, Intercept):
+        return bool(ctx.options.intercept_active and ctx.options.intercept)
+    if isinstance(addon, Save):
+        return bool(ctx.options.save_stream_file)
+    if isinstance(addon, SaveHar):
+        return bool(ctx.options.hardump)
+    return True
+
+
+@logs_option_errors_until_running
+class WsWatch:
+    """Reports upgrade attempts and connection ends as structured events."""
+
+    def __init__(self, event_log: EventLog) -> None:
+        self.event_log = event_log
+        self.catalog: VendorCatalog | None = None
+        self.redactor = Redactor(SecretNames())
+        self.connections: dict[str, ConnectionTrack] = {}
+        self.flow_redaction = FlowRedaction(lambda: self.redactor)
+        self.raw_head_redaction = RawHeadRedaction(lambda: self.redactor)
+        #: Raw TCP relays of upgraded connections, by client connection id (one upgrade each).
+        self.tcp_relays: dict[str, TcpRelay] = {}
+        self.client_key = client_identity.ClientKey()
+        #: Drawn once per run: client ids cannot be matched across runs, nor credentials guessed.
+        self.client_salt = os.urandom(client_identity.SALT_BYTES)
+        self.client_history = ClientHistory()
+        #: Whether a connection fault could act on a flow (the fault injector answers).
+        self.fault_may_act: Callable[[http.HTTPFlow], bool] = lambda _flow: False
+
+    def load(self, loader: Any) -> None:
+        self.raw_head_redaction.install()
+        mitm_internals.note_parser_failures(True)
+        mitm_internals.note_first_tcp_close(True)
+        loader.add_option(
+            "wswatch_vendors",
+            str,
+            DEFAULT_VENDORS_PATH,
+            "Vendor profiles (YAML): error and request-id headers, secrets, close codes, hints.",
+        )
+        loader.add_option(
+            "wswatch_redact_headers",
+            Sequence[str],
+            [],
+            "More header names whose values are secrets (added to the vendor profiles' list).",
+        )
+        loader.add_option(
+            "wswatch_redact_params",
+            Sequence[str],
+            [],
+            "More query parameter names whose values are secrets.",
+        )
+        loader.add_option(
+            "wswatch_redact_flows",
+            bool,
+            True,
+            "Once a handshake is reported, also redact secrets in the flow's request (already sent "
+            "upstream) and in a 101 once sent, so mitmproxy's output, mitmweb and saved flows do "
+            "not show them. Responses reach the client unchanged.",
+        )
+        loader.add_option(
+            "wswatch_body_excerpt",
+            int,
+            512,
+            "How many characters of a rejection body to report in body_excerpt.",
+        )
+        loader.add_option(
+            "wswatch_faithful_close",
+            bool,
+            True,
+            "When a peer drops the connection without a close frame, drop the other side too "
+            "(it sees 1006) instead of mitmproxy's clean close 1000.",
+        )
+        loader.add_option(
+            "wswatch_client_key",
+            str,
+            "",
+            "What identifies a client across its reconnects (client_id): empty for a salted hash "
+            "of IP, User-Agent and credential; header:NAME or query:NAME for that value (hashed "
+            "if NAME is a secret's name).",
+        )
+        loader.add_option(
+            "wswatch_relay",
+            str,
+            Relay.AUTO.value,
+            "How an accepted WebSocket is relayed: websocket (mitmproxy's message layer), observe "
+            "(relayed as TCP, frames read on the side: fast, constant memory, no message faults "
+            "or views), or auto (observe unless a fault, flow_detail >= 3, a flow view, a flow "
+            "saver or another addon's WebSocket hooks need the message layer).",
+            choices=RELAY_OPTION_CHOICES,
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "wswatch_vendors" in updated:
+            path = ctx.options.wswatch_vendors
+            try:
+                self.catalog = load_catalog(path)
+            except VendorFileError as error:
+                raise exceptions.OptionsError(f"Cannot load wswatch_vendors: {error}") from error
+        if updated & {"wswatch_vendors", "wswatch_redact_headers", "wswatch_redact_params"}:
+            assert self.catalog is not None
+            extra = SecretNames(
+                headers=frozenset(n.lower() for n in ctx.options.wswatch_redact_headers),
+                query=frozenset(n.lower() for n in ctx.options.wswatch_redact_params),
+            )
+            self.redactor = Redactor(self.catalog.all_secrets.merged(extra))
+        if "wswatch_body_excerpt" in updated and ctx.options.wswatch_body_excerpt < 0:
+            raise exceptions.OptionsError(
+                f"wswatch_body_excerpt must be 0 or more, got {ctx.options.wswatch_body_excerpt}"
+            )
+        if "wswatch_client_key" in updated:
+            spec = ctx.options.wswatch_client_key
+            try:
+                self.client_key = client_identity.parse_client_key(spec)
+            except ValueError as error:
+                raise exceptions.OptionsError(
+                    f"Cannot parse wswatch_client_key {spec!r}: {error}"
+                ) from error
+            self.client_history = ClientHistory()  # ids change meaning with the key
+        if "wswatch_faithful_close" in updated:
+            if ctx.options.wswatch_faithful_close:
+                mitm_internals.add_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
+            else:
+                mitm_internals.remove_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
+
+    # Handshakes -----------------------------------------------------------------------------
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        self._report_handshake(flow, answered=True)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        # An error before any `response` hook: whatever the upstream began to answer (a head
+        # mitmproxy refused, a body cut short) never reached the client, which got mitmproxy's
+        # own 502 or nothing. The attempt failed.
+        self._report_handshake(flow, answered=False)
+
+    def running(self) -> None:
+        self.flow_redaction.running()
+
+    def _attempt(
+        self, flow: http.HTTPFlow, request_headers: dict[str, str]
+    ) -> tuple[str, SincePrevious]:
+        """The attempt's client id, and how long since that client's previous attempt and close."""
+        request, peer = flow.request, flow.client_conn.peername
+        client = client_identity.ClientRequest(
+            ip=str(peer[0]) if peer else "",
+            headers=request_headers,
+            query=request.path.partition("?")[2],
+        )
+        client_id = client_identity.client_id(
+            self.client_key, client, self.redactor, self.client_salt
+        )
+        return client_id, self.client_history.attempt(client_id, request.timestamp_start)
+
+    def _facts(
+        self,
+        flow: http.HTTPFlow,
+        answered: bool,
+        request_headers: dict[str, str],
+        client_id: str,
+        since: SincePrevious,
+    ) -> reports.HandshakeFacts:
+        request, response = flow.request, flow.response if answered else None
+        ended = (response.timestamp_end or response.timestamp_start) if response else time.time()
+        return reports.HandshakeFacts(
+            client=_address(flow.client_conn.peername),
+            scheme=_ws_scheme(flow),
+            host=request.host,
+            port=request.port,
+            path=request.path,
+            method=request.method,
+            http_version=request.http_version,
+            request_headers=request_headers,
+            status=response.status_code if response else None,
+            reason=response.reason if response else None,
+            response_headers=header_map(response.headers) if response else {},
+            body=_body_text(response) if response and response.raw_content else None,
+            error=flow.error.msg if flow.error else None,
+            started=request.timestamp_start,
+            ended=ended or time.time(),
+            injected_end=(flow.metadata.get(events.FAULT_METADATA_KEY) or {}).get("ended"),
+            client_id=client_id,
+            since=since,
+        )
+
+    def request_view(self, flow: http.HTTPFlow) -> tuple[str, frozenset[str]]:
+        """The flow's `ws://` URL with secrets redacted, and the secret values its request
+        carries, for any event about the flow (the fault injector's too)."""
+        request = flow.request
+        url = reports.ws_url(_ws_scheme(flow), request.host, request.port, request.path)
+        query = request.path.partition("?")[2]
+        return (
+            self.redactor.redact_url(url),
+            self.redactor.secret_values(query, header_map(request.headers)),
+        )
+
+    def _report_handshake(self, flow: http.HTTPFlow, answered: bool) -> None:
+        if REPORTED_KEY in flow.metadata or (flow.response is None and flow.error is None):
+            return
+        request_headers = header_map(flow.request.headers)  # read once: it costs
+        if not is_upgrade_request(request_headers):
+            return
+        flow.metadata[REPORTED_KEY] = None
+        secrets: frozenset[str] = frozenset()
+        try:
+            secrets = self._report_analysed_handshake(flow, answered, request_headers)
+        finally:
+            # Whatever happened to the report, the flow must not show the secrets.
+            if ctx.options.wswatch_redact_flows:
+                self.flow_redaction.redact(flow, secrets)
+
+    def _report_analysed_handshake(
+        self, flow: http.HTTPFlow, answered: bool, request_headers: dict[str, str]
+    ) -> frozenset[str]:
+        """Emit the attempt's `ws.handshake` and count it; returns the request's secret values."""
+        assert self.catalog is not None
+        try:
+            client_id, since = self._attempt(flow, request_headers)
+        except Exception as error:  # as below: the event goes out without an identity
+            logger.error(f"wswatch: could not identify the client of flow {flow.id}: {error!r}")
+            client_id, since = UNIDENTIFIED_CLIENT, SincePrevious(None, None)
+        try:
+            analysis = reports.analyse_handshake(
+                self._facts(flow, answered, request_headers, client_id, since),
+                self.catalog,
+                self.redactor,
+                ctx.options.wswatch_body_excerpt,
+            )
+        except Exception as error:  # a bug here must not cost the event
+            logger.error(f"wswatch: could not analyse the handshake of flow {flow.id}: {error!r}")
+            analysis = self._unanalysed(flow, error, client_id, since)
+        fault = flow.metadata.get(events.FAULT_METADATA_KEY)
+        event = analysis.event
+        if fault:
+            event = dataclasses.replace(event, injected=True, rule_id=fault["rule_id"])
+        flow.metadata[REPORTED_KEY] = event.outcome
+        self.event_log.emit(
+            events.HANDSHAKE,
+            event.fields(),
+            flow_id=flow.id,
+            secrets=analysis.secrets,
+            level=logging.INFO if event.outcome == Outcome.ACCEPTED else logging.WARNING,
+        )
+        if event.outcome != Outcome.ACCEPTED:
+            flow.marked = ":warning:"
+            comment = (
+                f"wswatch: {event.outcome} {event.status or event.failure or ''}: {event.hint}"
+            )
+            flow.comment = scrub_secrets(comment, analysis.secrets)
+        if answered:
+            self._follow_upgrade(
+                flow,
+                event.outcome == Outcome.ACCEPTED,
+                ConnectionTrack(
+                    event.url,
+                    analysis.vendor,
+                    analysis.secrets,
+                    flow_metadata=flow.metadata,
+                    client_id=client_id,
+                ),
+            )
+        return analysis.secrets
+
+    def _follow_upgrade(self, flow: http.HTTPFlow, accepted: bool, track: ConnectionTrack) -> None:
+        """Track the connection a 101 opened: as a WebSocket, as an observe-only relay (an
+        accepted WebSocket nothing needs the message layer of), or as the raw TCP relay
+        mitmproxy makes of an upgrade it does not parse."""
+        if flow.websocket is not None and accepted and self._relay(flow) is Relay.OBSERVE:
+            assert flow.response is not None
+            # mitmproxy picks the child layer after this hook: without WebSocket data, TCP.
+            flow.websocket = None
+            observed = ObservedConnection(deflate=_negotiated_deflate(flow.response))
+            self.tcp_relays[flow.client_conn.id] = TcpRelay(flow, track, observed)
+        elif flow.websocket is not None:
+            self.connections[flow.id] = track
+        elif flow.response is not None and flow.response.status_code == 101:
+            self.tcp_relays[flow.client_conn.id] = TcpRelay(flow, track)
+
+    def _relay(self, flow: http.HTTPFlow) -> Relay:
+        requested = Relay(ctx.options.wswatch_relay)
+        if requested is Relay.WEBSOCKET:
+            # choose_relay keeps it whatever the users: spare the addon walk on every handshake.
+            return requested
+        users = MessageLayerUsers(
+            fault_may_act=self.fault_may_act(flow),
+            # Declared by mitmproxy's dumper, which may not be loaded.
+            flow_detail=ctx.options.flow_detail if "flow_detail" in ctx.options else 0,
+            websocket_hooks=tuple(
+                type(addon).__name__
+                for addon in addonmanager.traverse(ctx.master.addons.chain)
+                if _needs_websocket_flow(addon)
+            ),
+            message_view=ctx.master.addons.get("view") is not None,
+            rawtcp=ctx.options.rawtcp,
+        )
+        return choose_relay(requested, users)
+
+    def _unanalysed(
+        self, flow: http.HTTPFlow, error: Exception, client_id: str, since: SincePrevious
+    ) -> reports.HandshakeAnalysis:
+        """The event of an attempt whose analysis failed: the plain facts, and what went wrong."""
+        try:
+            url, secrets = self.request_view(flow)
+        except Exception:  # fall back to what needs no parsing
+            url, secrets = f"{_ws_scheme(flow)}://{flow.request.host}", frozenset()
+        return reports.unanalysed_handshake(
+            client=_address(flow.client_conn.peername),
+            url=url,
+            host=flow.request.host,
+            path=flow.request.path.partition("?")[0],
+            status=flow.response.status_code if flow.response else None,
+            problem=f"{type(error).__name__}: {error}",
+            secrets=secrets,
+            client_id=client_id,
+            started=flow.request.timestamp_start,
+            since=since,
+        )
+
+    # Connections ----------------------------------------------------------------------------
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        track = self.connections.get(flow.id)
+        if track is None or flow.websocket is None:
+            return
+        message = flow.websocket.messages[-1]
+        if message.injected:
+            return
+        side = "client" if message.from_client else "server"
+        track.messages[side] += 1
+        track.bytes[side] += len(message.content)
+        track.gaps.observe(side, message.timestamp)
+        if message.dropped:  # this addon runs after the fault injector
+            track.dropped[side] += 1
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        parser_failure = mitm_internals.take_parser_failure(flow)
+        track = self.connections.pop(flow.id, None)
+        if track is None or flow.websocket is None:
+            return
+        websocket = flow.websocket
+        code = int(websocket.close_code) if websocket.close_code is not None else None
+        fault = flow.metadata.get(events.FAULT_METADATA_KEY) or {}
+        if fault.get("closed_by_proxy") or parser_failure:
+            closed_by = "proxy"
+        else:
+            closed_by = "client" if websocket.closed_by_client else "server"
+        self._report_close(
+            flow.id,
+            track,
+            code,
+            websocket.close_reason,
+            closed_by,
+            websocket.timestamp_end or time.time(),
+            len(websocket.messages),
+            fault.get("rule_id"),
+            violation=classify_violation(parser_failure.text) if parser_failure else None,
+            violated_by=parser_failure.side if parser_failure else None,
+        )
+
+    # Upgrades relayed as raw TCP ------------------------------------------------------------
+
+    def observed_flows(self) -> list[http.HTTPFlow]:
+        """The flows of open observe-only connections no fault is closing yet: the fault
+        injector's commands and moments strike these too."""
+        return [
+            relay.flow
+            for relay in self.tcp_relays.values()
+            if relay.observed is not None and relay.proxy_close is None
+        ]
+
+    def close_observed(self, flow: http.HTTPFlow, code: int, reason: str) -> bool:
+        """Close an observe-only connection as the proxy: Close(code, reason) to both peers,
+        then the TCP connections (1006: no close frame, the connections just end).
+        False when it is not open or a fault is closing it already."""
+        relay = self.tcp_relays.get(flow.client_conn.id)
+        if relay is None or relay.observed is None or relay.proxy_close is not None:
+            return False
+        if not mitm_internals.close_both_peers(flow, code, reason):
+            return False
+        relay.proxy_close = (code, reason)
+        return True
+
+    def tcp_start(self, flow: tcp.TCPFlow) -> None:
+        relay = self.tcp_relays.get(flow.client_conn.id)
+        if relay is not None:
+            flow.metadata[events.UPGRADE_FLOW_METADATA_KEY] = relay.flow.id
+
+    def tcp_message(self, flow: tcp.TCPFlow) -> None:
+        relay = self.tcp_relays.get(flow.client_conn.id)
+        if relay is None:
+            return
+        message = flow.messages[-1]
+        side = "client" if message.from_client else "server"
+        if relay.observed is None:
+            relay.track.bytes[side] += len(message.content)
+        elif relay.observed.feed(side, message.content, message.timestamp):
+            relay.track.gaps.observe(side, message.timestamp)
+
+    def tcp_end(self, flow: tcp.TCPFlow) -> None:
+        self._end_tcp_flow(flow, None)
+
+    def tcp_error(self, flow: tcp.TCPFlow) -> None:
+        self._end_tcp_flow(flow, flow.error.msg if flow.error else None)
+
+    def _end_tcp_flow(self, flow: tcp.TCPFlow, error: str | None) -> None:
+        closed_first = mitm_internals.first_to_close(flow)
+        self._end_tcp_relay(flow.client_conn.id, error, closed_first, len(flow.messages))
+
+    def _end_tcp_relay(
+        self, client_id: str, reason: str | None, closed_by: str | None, retained: int | None
+    ) -> None:
+        """Raw TCP: no frames were parsed, so no close code, and who closed first is not known.
+        Observe-only: the first Close frame's code, reason and sender; a connection that ended
+        without one was aborted (1006, as the WebSocket layer reports it)."""
+        relay = self.tcp_relays.pop(client_id, None)
+        if relay is None:
+            return
+        ended = time.time()
+        observed = relay.observed
+        if observed is None:
+            self._report_close(
+                relay.flow.id, relay.track, None, reason, None, ended, retained, raw_tcp=True
+            )
+            return
+        code: int | None
+        rule_id = (relay.track.flow_metadata.get(events.FAULT_METADATA_KEY) or {}).get("rule_id")
+        if relay.proxy_close is not None:
+            (code, reason), closed_by = relay.proxy_close, "proxy"
+        elif observed.first_close is not None:
+            first = observed.readers[observed.first_close]
+            code, reason, closed_by = first.close_code, first.close_reason, observed.first_close
+        elif closed_by != "proxy":
+            code, reason = ABORTED, reason
+        else:
+            code = None
+        relay.track.messages = observed.per_side("messages")
+        relay.track.bytes = observed.per_side("bytes")
+        self._report_close(
+            relay.flow.id,
+            relay.track,
+            code,
+            reason,
+            closed_by,
+            ended,
+            retained,
+            rule_id,
+            observed=observed,
+        )
+
+    def _report_close(
+        self,
+        flow_id: str,
+        track: ConnectionTrack,
+        code: int | None,
+        reason: str | None,
+        closed_by: str | None,
+        ended: float,
+        retained: int | None,
+        rule_id: str | None = None,
+        *,
+        violation: Violation | None = None,
+        violated_by: str | None = None,
+        raw_tcp: bool = False,
+        observed: ObservedConnection | None = None,
+    ) -> None:
+        self.client_history.connection_ended(track.client_id, ended)
+        last_message, longest_gap = (None, None) if raw_tcp else track.gaps.finish(ended)
+        facts = reports.ConnectionFacts(
+            url=track.url,
+            close_code=code,
+            close_reason=reason,
+            closed_by=closed_by,
+            started=track.started,
+            ended=ended,
+            messages=None if raw_tcp else track.messages,
+            bytes=None if raw_tcp else track.bytes,
+            retained_messages=retained,
+            violation=violation,
+            violated_by=violated_by,
+            tcp_bytes=track.bytes if raw_tcp else None,
+            dropped=track.dropped,
+            redelivered=(track.flow_metadata.get(events.FAULT_METADATA_KEY) or {}).get(
+                "redelivered", {}
+            ),
+            client_id=track.client_id,
+            last_message_s=last_message,
+            longest_gap_s=longest_gap,
+        )
+        event = reports.analyse_close(facts, track.vendor)
+        if rule_id:
+            event = dataclasses.replace(event, injected=True, rule_id=rule_id)
+        if raw_tcp:
+            event = dataclasses.replace(event, relay=Relay.TCP.value)
+        elif observed is not None:
+            event = dataclasses.replace(
+                event,
+                relay=Relay.OBSERVE.value,
+                pings=observed.per_side("pings"),
+                pongs=observed.per_side("pongs"),
+                pong_rtt_ms=observed.round_trips.fields(),
+                protocol_violations=observed.violations(),
+                bytes_compressed=observed.readers["client"].deflate,
+            )
+        self.event_log.emit(
+            events.CLOSED,
+            event.fields(),
+            flow_id=flow_id,
+            secrets=track.secrets,
+            level=logging.INFO
+            if event.clean and event.close_code in (1000, 1001)
+            else logging.WARNING,
+        )
+
+    def done(self) -> None:
+        self.flow_redaction.done()
+        self.raw_head_redaction.uninstall()
+        for flow_id, track in list(self.connections.items()):
+            self._report_close(flow_id, track, None, "proxy shut down", "proxy", time.time(), None)
+        self.connections.clear()
+        for client_id in list(self.tcp_relays):
+            self._end_tcp_relay(client_id, "proxy shut down", "proxy", None)
+        mitm_internals.remove_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
+        mitm_internals.note_parser_failures(False)
+        mitm_internals.note_first_tcp_close(False)
