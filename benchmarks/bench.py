@@ -6,7 +6,9 @@
 Set-ups, all against the same local upstream on 127.0.0.1 (mitmdump in reverse mode, flow_detail=0):
   direct            the client talks to the upstream itself
   mitmdump          no script
-  wswatch           -s addons/wswatch.py with its default options
+  wswatch           -s addons/wswatch.py with its default options (wswatch_relay=auto: here,
+                    with no fault rule, the observe-only relay)
+  wswatch websocket the same with --set wswatch_relay=websocket (mitmproxy's message layer)
   wswatch observe   the same with --set wswatch_relay=observe ("n/a" where that option is unknown)
   websocket=false   mitmdump relaying the upgraded connection as raw TCP: the ceiling
 
@@ -70,6 +72,7 @@ SETUPS = (
     SetUp("direct", None),
     SetUp("mitmdump", ()),
     SetUp("wswatch", WSWATCH),
+    SetUp("wswatch websocket", (*WSWATCH, "--set", "wswatch_relay=websocket")),
     SetUp("wswatch observe", (*WSWATCH, "--set", "wswatch_relay=observe")),
     SetUp("websocket=false", ("--set", "websocket=false")),
 )
@@ -524,7 +527,7 @@ def print_table(results: dict[str, dict[str, list[float]]], options: argparse.Na
         "(rates: higher is faster; MB and s: lower is better)\n"
     )
     print(
-        f"{'measurement':<36} {'set-up':<16} {'median':>9} {'range':>19} {'x':>7} {'/ceiling':>8}"
+        f"{'measurement':<36} {'set-up':<18} {'median':>9} {'range':>19} {'x':>7} {'/ceiling':>8}"
     )
     for measurement, by_label in results.items():
         baseline, ceiling = by_label.get(BASELINE), by_label.get(CEILING)
@@ -534,14 +537,14 @@ def print_table(results: dict[str, dict[str, list[float]]], options: argparse.Na
             figures = by_label.get(setup.label)
             if figures is None:
                 if setup.proxy_args is not None and setup.label in options.setups:
-                    print(f"{measurement:<36} {setup.label:<16} {'n/a (option not available)':>29}")
+                    print(f"{measurement:<36} {setup.label:<18} {'n/a (option not available)':>29}")
                 continue
             median = statistics.median(figures)
             spread = f"[{shown(min(figures))} - {shown(max(figures))}]"
             ratio = f"{median / base:.2f}x" if base else ""
             of_ceiling = f"{median / top:.2f}" if top else ""
             print(
-                f"{measurement:<36} {setup.label:<16} {shown(median):>9} {spread:>19} {ratio:>7} "
+                f"{measurement:<36} {setup.label:<18} {shown(median):>9} {spread:>19} {ratio:>7} "
                 f"{of_ceiling:>8}"
             )
         print()
