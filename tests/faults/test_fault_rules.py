@@ -9,8 +9,15 @@ from pathlib import Path
 
 import pytest
 from wswatchlib.faults.rules import (
-    CAPTIVE_PORTAL_HTML,
     DEFAULT_PRESETS_PATH,
+    FaultRulesError,
+    disconnect_action,
+    load_presets,
+    load_rule_files,
+    parse_rules_text,
+)
+from wswatchlib.faults.spec import (
+    CAPTIVE_PORTAL_HTML,
     Bad101,
     Bad101Defect,
     Close,
@@ -18,7 +25,6 @@ from wswatchlib.faults.rules import (
     Delay,
     Direction,
     Drop,
-    FaultRulesError,
     Hang,
     Html,
     Match,
@@ -40,11 +46,7 @@ from wswatchlib.faults.rules import (
     Toward,
     When,
     Window,
-    disconnect_action,
-    load_presets,
-    load_rule_files,
     matches,
-    parse_rules_text,
 )
 
 FAULTS_DIR = Path(__file__).resolve().parents[2] / "config" / "faults"

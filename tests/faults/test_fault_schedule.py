@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from wswatchlib.faults.rules import Rule, parse_rules_text
+from wswatchlib.faults.rules import parse_rules_text
 from wswatchlib.faults.schedule import FaultSchedule
+from wswatchlib.faults.spec import Rule
 
 CLIENT = "127.0.0.1"
 OTHER_CLIENT = "10.0.0.2"

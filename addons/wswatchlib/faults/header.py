@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..options.config_fields import ConfigFileError, parse_yaml
-from .rules import Action, FaultRulesError, parse_action
+from .rules import FaultRulesError, parse_action
+from .spec import Action
 
 HEADER = "x-wswatch-fault"
 

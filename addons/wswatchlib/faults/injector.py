@@ -35,7 +35,9 @@ from ..watch.network_errors import InjectedEnd
 from ..watch.watcher import header_map, is_upgrade_request
 from .header import HEADER, parse_fault_header
 from .payloads import corrupt, truncate
-from .rules import (
+from .rules import FaultRulesError, disconnect_action, load_presets, load_rule_files
+from .schedule import FaultSchedule
+from .spec import (
     Action,
     Bad101,
     Bad101Defect,
@@ -44,7 +46,6 @@ from .rules import (
     Delay,
     Direction,
     Drop,
-    FaultRulesError,
     Hang,
     Html,
     MessageFault,
@@ -61,12 +62,8 @@ from .rules import (
     Stall,
     Throttle,
     Toward,
-    disconnect_action,
-    load_presets,
-    load_rule_files,
     matches,
 )
-from .schedule import FaultSchedule
 
 logger = logging.getLogger("wswatch")
 

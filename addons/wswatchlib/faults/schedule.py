@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .rules import Per, Rule
+from .spec import Per, Rule
 
 
 @dataclass(slots=True)

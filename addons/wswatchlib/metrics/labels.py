@@ -88,7 +88,7 @@ def fault_rule_ids() -> BoundedNames:
 
 
 def fault_actions() -> BoundedNames:
-    """Fault action kinds (`reject`, `close`, ...): a fixed set in faults/rules.py."""
+    """Fault action kinds (`reject`, `close`, ...): a fixed set in faults/spec.py."""
     return BoundedNames(r"[a-z][a-z0-9_]{0,39}", 32)
 
 
