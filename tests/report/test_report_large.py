@@ -35,9 +35,10 @@ async def test_fifty_thousand_event_report_opens_scrolls_and_filters(
         launched_s = time.perf_counter() - opening
         scrolling = time.perf_counter()
         await page.eval_on_selector("#scroller", "s => { s.scrollTop = s.scrollHeight; }")
-        await page.wait_for_function(
-            f"document.querySelector('#spacer .tr[data-row=\"{len(events) - 1}\"]') !== null",
-            timeout=10_000,
+        # A selector wait, not wait_for_function: that one evals its string in the page, which
+        # the report's Content-Security-Policy (no 'unsafe-eval') refuses.
+        await page.wait_for_selector(
+            f'#spacer .tr[data-row="{len(events) - 1}"]', state="attached", timeout=10_000
         )
         scrolled_s = time.perf_counter() - scrolling
         filtering = time.perf_counter()
