@@ -281,11 +281,15 @@ def send_raw(flow: http.HTTPFlow, to_client: bool, data: bytes) -> bool:
     return True
 
 
-def close_both_peers(flow: http.HTTPFlow, code: int, reason: str) -> bool:
+def close_both_peers(
+    flow: http.HTTPFlow, code: int, reason: str, frame_to_client: bool, frame_to_server: bool
+) -> bool:
     """End a connection mitmproxy relays as TCP as if the proxy closed the WebSocket: a
-    Close(code, reason) frame to each peer (masked toward the server, RFC 6455 5.3), then a
-    TCP close once it is sent; with 1006 or 1015 no frame at all. mitmproxy's TCP layer then
-    sees both connections end. False when either connection is gone already."""
+    Close(code, reason) frame to each peer that is owed one (masked toward the server, RFC 6455
+    5.3), then a TCP close once it is sent. A peer gets no frame with 1006 or 1015, or when its
+    `frame_to_` flag is off (the caller knows a frame toward it is partly sent: a Close there
+    would land inside it). mitmproxy's TCP layer then sees both connections end. False when
+    either connection is gone already."""
     handler = _handler(flow)
     if handler is None:
         return False
@@ -296,8 +300,11 @@ def close_both_peers(flow: http.HTTPFlow, code: int, reason: str) -> bool:
     writers = [writer for writer in found if writer is not None and not writer.is_closing()]
     if len(writers) != 2:
         return False
-    for writer, as_client in zip(writers, (False, True), strict=True):
-        if code not in NO_FRAME_CLOSE_CODES:
+    framed = code not in NO_FRAME_CLOSE_CODES
+    for writer, as_client, owed in zip(
+        writers, (False, True), (frame_to_client, frame_to_server), strict=True
+    ):
+        if framed and owed:
             writer.write(wsproto.frame_protocol.FrameProtocol(as_client, []).close(code, reason))
         writer.close()
     return True

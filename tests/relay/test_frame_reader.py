@@ -288,3 +288,16 @@ def test_fast_path_in_chunks_of_every_size_counts_every_message() -> None:
         completed = [reader.feed(data[at : at + size], 1.0) for at in range(0, len(data), size)]
         assert (sum(completed), reader.messages, reader.bytes) == (200, 200, 5 * _RUN_BYTES)
         assert (reader.head, reader.control, reader.remaining) == (b"", None, 0)
+
+
+@pytest.mark.parametrize("cut", [1, 2, 5, 20])
+def test_a_frame_cut_by_a_read_is_not_between_frames_until_its_last_byte(cut: int) -> None:
+    """A Close the proxy writes must not land inside a frame: the reader says when one is
+    partly passed (header split too), and when the stream is back between frames."""
+    reader = FrameReader("server", RoundTrips())
+    data = frame(Opcode.BINARY, b"x" * 40)
+    assert reader.between_frames
+    reader.feed(data[:cut], 0.0)
+    assert not reader.between_frames
+    reader.feed(data[cut:], 0.0)
+    assert reader.between_frames

@@ -168,6 +168,13 @@ class FrameReader:
         self.close_reason: str | None = None
         self.violations: list[Violation] = []
 
+    @property
+    def between_frames(self) -> bool:
+        """No frame of this side's is partly passed: bytes written now to the peer it sends to
+        start a frame of their own there (a control frame may come between a message's
+        fragments, section 5.4)."""
+        return not self.remaining and not self.head
+
     def feed(self, data: bytes, at: float) -> int:
         """Read the next bytes this side sent (at epoch seconds `at`); returns how many data
         messages they completed."""

@@ -143,6 +143,16 @@ def _needs_websocket_flow(addon: Any) -> bool:
     return True
 
 
+def _closable(relay: TcpRelay) -> bool:
+    """An observe-only connection whose closing nobody has started: no fault, and no peer's
+    Close frame yet (RFC 6455 section 5.5.1: one Close each way, no second one)."""
+    return (
+        relay.observed is not None
+        and relay.proxy_close is None
+        and relay.observed.first_close is None
+    )
+
+
 @logs_option_errors_until_running
 class WsWatch:
     """Reports upgrade attempts and connection ends as structured events."""
@@ -487,7 +497,6 @@ class WsWatch:
             closed_by,
             websocket.timestamp_end or time.time(),
             len(websocket.messages),
-            fault.get("rule_id"),
             violation=classify_violation(parser_failure.text) if parser_failure else None,
             violated_by=parser_failure.side if parser_failure else None,
         )
@@ -495,22 +504,28 @@ class WsWatch:
     # Upgrades relayed as raw TCP ------------------------------------------------------------
 
     def observed_flows(self) -> list[http.HTTPFlow]:
-        """The flows of open observe-only connections no fault is closing yet: the fault
+        """The flows of open observe-only connections nobody is closing yet: the fault
         injector's commands and moments strike these too."""
-        return [
-            relay.flow
-            for relay in self.tcp_relays.values()
-            if relay.observed is not None and relay.proxy_close is None
-        ]
+        return [relay.flow for relay in self.tcp_relays.values() if _closable(relay)]
 
     def close_observed(self, flow: http.HTTPFlow, code: int, reason: str) -> bool:
         """Close an observe-only connection as the proxy: Close(code, reason) to both peers,
-        then the TCP connections (1006: no close frame, the connections just end).
-        False when it is not open or a fault is closing it already."""
+        then the TCP connections (1006: no close frame, the connections just end). A peer
+        midway through receiving a frame gets no Close (it would land inside that frame): its
+        connection just ends. False when it is not open, or a peer or a fault is closing it."""
         relay = self.tcp_relays.get(flow.client_conn.id)
-        if relay is None or relay.observed is None or relay.proxy_close is not None:
+        if relay is None or not _closable(relay):
             return False
-        if not mitm_internals.close_both_peers(flow, code, reason):
+        assert relay.observed is not None
+        readers = relay.observed.readers
+        # What the client receives is what the server sends, and the other way round.
+        if not mitm_internals.close_both_peers(
+            flow,
+            code,
+            reason,
+            frame_to_client=readers["server"].between_frames,
+            frame_to_server=readers["client"].between_frames,
+        ):
             return False
         relay.proxy_close = (code, reason)
         return True
@@ -558,14 +573,13 @@ class WsWatch:
             )
             return
         code: int | None
-        rule_id = (relay.track.flow_metadata.get(events.FAULT_METADATA_KEY) or {}).get("rule_id")
         if relay.proxy_close is not None:
             (code, reason), closed_by = relay.proxy_close, "proxy"
         elif observed.first_close is not None:
             first = observed.readers[observed.first_close]
             code, reason, closed_by = first.close_code, first.close_reason, observed.first_close
         elif closed_by != "proxy":
-            code, reason = ABORTED, reason
+            code = ABORTED
         else:
             code = None
         relay.track.messages = observed.per_side("messages")
@@ -578,7 +592,6 @@ class WsWatch:
             closed_by,
             ended,
             retained,
-            rule_id,
             observed=observed,
         )
 
@@ -591,7 +604,6 @@ class WsWatch:
         closed_by: str | None,
         ended: float,
         retained: int | None,
-        rule_id: str | None = None,
         *,
         violation: Violation | None = None,
         violated_by: str | None = None,
@@ -622,6 +634,9 @@ class WsWatch:
             longest_gap_s=longest_gap,
         )
         event = reports.analyse_close(facts, track.vendor)
+        # A fault marks the flow's metadata, which the track holds: one place, whichever path
+        # (and whichever hook, shutdown included) reports the close.
+        rule_id = (track.flow_metadata.get(events.FAULT_METADATA_KEY) or {}).get("rule_id")
         if rule_id:
             event = dataclasses.replace(event, injected=True, rule_id=rule_id)
         if raw_tcp:
