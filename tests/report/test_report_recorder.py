@@ -9,7 +9,8 @@ from pathlib import Path
 from mitmproxy.test import taddons
 from report_events import handshake
 from wswatchlib.output.event_log import EventLog
-from wswatchlib.report.recorder import SessionReportWriter
+from wswatchlib.report.recorder import KEPT_FIELDS, SessionReportWriter
+from wswatchlib.verdicts.episodes import EVENT_FIELDS
 from wswatchlib.verdicts.thresholds import Thresholds
 
 
@@ -50,3 +51,9 @@ async def test_no_event_is_kept_and_no_report_written_when_the_option_is_empty(
         _emit_attempts(event_log, 2)
         await tctx.master.done()
     assert len(writer.kept) == 0 and list(tmp_path.iterdir()) == []
+
+
+def test_every_field_the_page_verdicts_read_is_kept() -> None:
+    """The page grades clients on the kept copy, so it keeps every field the verdicts read
+    (without `longest_gap_s` the idle-gap finding never showed in a proxy-written report)."""
+    assert set(EVENT_FIELDS) <= set(KEPT_FIELDS)

@@ -18,6 +18,7 @@ from mitmproxy import ctx
 
 from .. import events
 from ..output.event_log import LOGGER_NAME, EventLog
+from ..verdicts.episodes import EVENT_FIELDS
 from ..verdicts.thresholds import Thresholds
 from ..watch.vendors import VendorCatalog
 from .page import build_report
@@ -27,36 +28,42 @@ from .page import build_report
 #: its latest events and says how many it left out; `wswatch report` on the file has them all.
 MAX_KEPT_EVENTS = 20_000
 
-#: The fields the report reads (README "The JSON event contract").
-KEPT_FIELDS = (
-    "event",
-    "ts",
-    "flow_id",
-    "client_id",
-    "started",
-    "host",
-    "path",
-    "url",
-    "outcome",
-    "status",
-    "reason",
-    "failure",
-    "vendor",
-    "request_id",
-    "error",
-    "retry_after",
-    "body_excerpt",
-    "hint",
-    "duration_ms",
-    "since_previous_attempt_s",
-    "injected",
-    "rule_id",
-    "close_code",
-    "close_reason",
-    "closed_by",
-    "clean",
-    "duration_s",
-    "close_meaning",
+#: The fields the report reads (README "The JSON event contract"): its own, and every field the
+#: client verdicts on the page read (`analyse` runs on what is kept here).
+KEPT_FIELDS = tuple(
+    dict.fromkeys(
+        (
+            "event",
+            "ts",
+            "flow_id",
+            "client_id",
+            "started",
+            "host",
+            "path",
+            "url",
+            "outcome",
+            "status",
+            "reason",
+            "failure",
+            "vendor",
+            "request_id",
+            "error",
+            "retry_after",
+            "body_excerpt",
+            "hint",
+            "duration_ms",
+            "since_previous_attempt_s",
+            "injected",
+            "rule_id",
+            "close_code",
+            "close_reason",
+            "closed_by",
+            "clean",
+            "duration_s",
+            "close_meaning",
+            *EVENT_FIELDS,
+        )
+    )
 )
 
 _KEPT = frozenset({events.HANDSHAKE, events.CLOSED})

@@ -83,6 +83,8 @@ class VerdictReport:
         #: flow id -> the timer grading its client once the connection has proved stable; one
         #: per open connection (cancelled at its close), so a long session does not pile them up.
         self.timers: dict[Any, asyncio.TimerHandle] = {}
+        #: `wswatch_verdicts`: while off, no event is kept and no timer armed.
+        self.enabled = True
         event_log.add_listener(self._keep)
 
     def load(self, loader: Any) -> None:
@@ -102,6 +104,8 @@ class VerdictReport:
         )
 
     def configure(self, updated: set[str]) -> None:
+        if "wswatch_verdicts" in updated:
+            self.enabled = ctx.options.wswatch_verdicts
         if "wswatch_verdict_thresholds" in updated:
             path = ctx.options.wswatch_verdict_thresholds
             try:
@@ -113,7 +117,7 @@ class VerdictReport:
 
     def _keep(self, event: Mapping[str, Any]) -> None:
         name = event.get("event")
-        if name not in _GRADED:
+        if not self.enabled or name not in _GRADED:
             return
         self.seen += 1
         self.kept.append({key: event[key] for key in EVENT_FIELDS if key in event})
