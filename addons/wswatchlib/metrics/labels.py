@@ -12,7 +12,6 @@ patterns exclude its marker and any free text.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from typing import Any
 
 #: A value outside the closed set, malformed, or past its space's slots.
@@ -35,11 +34,11 @@ def boolean(value: Any) -> str:
     return "true" if value is True else "false"
 
 
-def one_of(value: Any, allowed: Iterable[str]) -> str:
+def one_of(value: Any, allowed: frozenset[str]) -> str:
     """The value if it is one of `allowed`, `none` if null, else `other`."""
     if value is None:
         return NONE
-    return value if isinstance(value, str) and value in frozenset(allowed) else OTHER
+    return value if isinstance(value, str) and value in allowed else OTHER
 
 
 class BoundedNames:

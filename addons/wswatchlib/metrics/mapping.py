@@ -26,9 +26,12 @@ from .catalog import MetricSpec
 MAX_GRADED_CLIENTS = 10_000
 
 #: `closed_by` values of ws.closed.
-CLOSERS = ("client", "server", "proxy")
+CLOSERS = frozenset({"client", "server", "proxy"})
 #: Severities of verdict findings (verdicts.findings.Severity labels).
-SEVERITIES = ("info", "warning", "error")
+#: Label values checked once per event: built once, not per call.
+OUTCOMES = frozenset(Outcome)
+FAILURE_KINDS = frozenset(FailureKind)
+SEVERITIES = frozenset({"info", "warning", "error"})
 #: Sides of a connection in ws.closed's per-side counts -> the `direction` label.
 DIRECTIONS = {"client": "client_to_server", "server": "server_to_client"}
 
@@ -96,8 +99,8 @@ class EventMetrics:
         return []
 
     def _handshake(self, event: Mapping[str, Any]) -> list[Update]:
-        outcome = labels.one_of(event.get("outcome"), Outcome)
-        failure = labels.one_of(event.get("failure"), FailureKind)
+        outcome = labels.one_of(event.get("outcome"), OUTCOMES)
+        failure = labels.one_of(event.get("failure"), FAILURE_KINDS)
         host = event.get("host")
         found = [
             _add(

@@ -15,14 +15,21 @@ from mitmproxy import ctx, exceptions, http, tcp
 from .. import events
 from ..options.errors import logs_option_errors_until_running
 
+#: `wswatch_max_messages`' default.
+DEFAULT_MAX_MESSAGES = 100
+
 
 @logs_option_errors_until_running
 class MessageWindow:
+    def __init__(self) -> None:
+        #: The option's value, read when it changes, not on every message or TCP read.
+        self.max_messages = DEFAULT_MAX_MESSAGES
+
     def load(self, loader: Any) -> None:
         loader.add_option(
             "wswatch_max_messages",
             int,
-            100,
+            DEFAULT_MAX_MESSAGES,
             "Keep at most this many of the latest messages per WebSocket connection in memory "
             "(at least 1; mitmproxy alone keeps them all).",
         )
@@ -32,6 +39,8 @@ class MessageWindow:
             raise exceptions.OptionsError(
                 f"wswatch_max_messages must be 1 or more, got {ctx.options.wswatch_max_messages}"
             )
+        if "wswatch_max_messages" in updated:
+            self.max_messages = ctx.options.wswatch_max_messages
 
     def websocket_message(self, flow: http.HTTPFlow) -> None:
         if flow.websocket is None:
@@ -45,6 +54,6 @@ class MessageWindow:
             self._trim(flow.messages)
 
     def _trim(self, messages: list[Any]) -> None:
-        excess = len(messages) - ctx.options.wswatch_max_messages
+        excess = len(messages) - self.max_messages
         if excess > 0:
             del messages[:excess]
