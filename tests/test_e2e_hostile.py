@@ -1285,6 +1285,12 @@ async def hostile_case_problems(
     found += [f"the hostile upstream itself broke: {error!r}" for error in upstream.errors]
     found += crash_problems(logged)
     found += event_problems(events, case.expect)
+    if relay == "observe":  # an accepted upgrade: nothing may fall back to the message layer
+        found += [
+            f"ws.closed relayed by {e['relay']!r}, not 'observe': {e}"
+            for e in events
+            if e["event"] == "ws.closed" and e["relay"] != relay
+        ]
     found += client_problems(received, case.expect)
     found += secret_problems(
         {

@@ -6,7 +6,8 @@ because a peer broke the protocol is `closed_by: "proxy"` with the rule and the 
 peer really sent is reported as that peer's, whatever its code and text.
 
 Acting on a violation is the message layer's: these tests pin `wswatch_relay=websocket` (the
-observe-only path reports violations and never acts on them: tests/test_e2e_relay.py).
+observe-only path reports violations and never acts on them: the observe test below, and
+tests/relay/test_e2e_relay.py).
 """
 
 from __future__ import annotations
@@ -199,6 +200,42 @@ async def test_server_breaking_rfc6455_is_reported_as_a_proxy_close_not_a_server
     assert [(f.opcode, f.close_code) for f in client_got] == [(Opcode.CLOSE, broken.close_code)]
     assert server_got.close_code == broken.close_code
     assert_proxy_closed_for(event, broken, "server")
+
+
+#: What the observe-only reader cannot see: it never decodes text (README "Relay paths").
+NOT_DECODED = {"text not utf-8"}
+
+
+@pytest.mark.parametrize("name", SERVER_SENDS)
+async def test_observe_relay_acts_on_a_server_breaking_rfc6455_or_misses_the_rule(
+    tmp_path, confdir, name
+):
+    """Observe-only: the client gets the broken bytes as sent, the proxy closes nobody for
+    them, and ws.closed lists the server's broken rule in protocol_violations."""
+    broken = SERVER_SENDS[name]
+    async with (
+        scripted_upstream(with_101=broken.data) as upstream,
+        running_proxy(
+            tmp_path,
+            f"reverse:http://127.0.0.1:{upstream.port}",
+            confdir,
+            wswatch_relay="observe",
+        ) as proxy,
+    ):
+        async with upgraded_client(proxy.port) as (status_line, reader, _):
+            client_got = await asyncio.wait_for(reader.readexactly(len(broken.data)), 5)
+        event = await proxy.wait_for("ws.closed")
+    assert status_line == "HTTP/1.1 101 Switching Protocols"
+    assert client_got == broken.data
+    # A close frame, however broken, is the server's close; otherwise the client hung up.
+    closer = "server" if broken.data[0] & 0x0F == Opcode.CLOSE else "client"
+    assert (event["relay"], event["closed_by"], event["violation"]) == ("observe", closer, None)
+    seen = event["protocol_violations"]
+    assert seen["client"] == []
+    if name in NOT_DECODED:
+        assert seen["server"] == []
+    else:
+        assert broken.violation in seen["server"]
 
 
 @pytest.mark.parametrize("name", CLIENT_SENDS)

@@ -20,6 +20,7 @@ async def test_planted_secrets_never_reach_either_report(tmp_path, confdir):
     the reason, headers and body of a 401 and to one that accepts, appear in no report."""
     proxy_report = tmp_path / "proxy-report.html"
     async with scenario_proxy(tmp_path, confdir, wswatch_report=str(proxy_report)) as proxy:
+        echoed: dict[str, bytes] = {}
         for path in ("/echo-all401", "/leaky401", "/echo"):
             url = f"ws://127.0.0.1:{proxy.port}{path}?model=nova&token={QUERY_TOKEN}"
             headers = {"Authorization": f"Token {HEADER_KEY}", "Cookie": f"s={COOKIE_SECRET}"}
@@ -31,7 +32,11 @@ async def test_planted_secrets_never_reach_either_report(tmp_path, confdir):
                     await ws.recv()
             except websockets.InvalidStatus as rejected:
                 assert rejected.response.status_code == 401
+                echoed[path] = rejected.response.body or b""
         await proxy.wait_for("ws.closed")
+    # The upstreams really echoed the secrets back (the client got them, as sent).
+    assert set(echoed) == {"/echo-all401", "/leaky401"}
+    assert all(HEADER_KEY.encode() in body for body in echoed.values())
     command_report = tmp_path / "command-report.html"
     assert main(["report", str(proxy.log_path), "-o", str(command_report)]) == 0
     for report in (proxy_report, command_report):
