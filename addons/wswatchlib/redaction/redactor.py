@@ -95,6 +95,9 @@ class Redactor:
         almost every header, so the caller can leave it alone."""
         return scrub(self.redact_header(name, value), variants) != value
 
+    def redact_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        return {name: self.redact_header(name, value) for name, value in headers.items()}
+
     def redact_query(self, query: str) -> str:
         """A query string with the values of secret parameters replaced; every other byte kept."""
         pieces = []
