@@ -282,3 +282,63 @@ async def scripted_upstream(
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+@dataclass
+class ForwardProxy:
+    """A plain HTTP forward proxy; `requests` holds the request line of each connection it
+    relayed (CONNECT host:port, or an absolute-form GET)."""
+
+    port: int
+    requests: list[str] = field(default_factory=list)
+
+
+async def _splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy `reader` to `writer` until EOF, then half-close `writer`."""
+    with contextlib.suppress(ConnectionError):
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+
+
+@contextlib.asynccontextmanager
+async def forward_proxy() -> AsyncIterator[ForwardProxy]:
+    """The upstream proxy of mitmproxy's upstream mode: CONNECT tunnels, and absolute-form
+    requests forwarded in origin form; bytes after the request head are copied both ways."""
+    writers: list[asyncio.StreamWriter] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ValueError):
+            head = await reader.readuntil(b"\r\n\r\n")
+            request_line, _, rest = head.partition(b"\r\n")
+            method, target, version = request_line.decode("latin-1").split(" ")
+            proxy.requests.append(f"{method} {target}")
+            if method == "CONNECT":
+                host, port = target.rsplit(":", 1)
+                first = b""
+            else:
+                authority = target.split("://", 1)[1].split("/", 1)
+                host, port = authority[0].rsplit(":", 1)
+                path = "/" + (authority[1] if len(authority) > 1 else "")
+                first = f"{method} {path} {version}\r\n".encode() + rest
+            up_reader, up_writer = await asyncio.open_connection(host, int(port))
+            writers.append(up_writer)
+            if method == "CONNECT":
+                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            else:
+                up_writer.write(first)
+            await asyncio.gather(_splice(reader, up_writer), _splice(up_reader, writer))
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    proxy = ForwardProxy(server.sockets[0].getsockname()[1])
+    try:
+        yield proxy
+    finally:
+        for writer in writers:
+            writer.close()
+        server.close()
+        await server.wait_closed()

@@ -18,6 +18,7 @@ HANDSHAKE = "ws.handshake"
 CLOSED = "ws.closed"
 SUMMARY = "session.summary"
 FAULT_INJECTED = "fault.injected"
+FAULT_NOT_APPLIED = "fault.not_applied"
 CLIENT_VERDICT = "client.verdict"
 
 #: flow.metadata key the fault injector sets on a flow it disturbed:

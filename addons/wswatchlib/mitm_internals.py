@@ -13,7 +13,11 @@ end-to-end tests on both, so an upgrade that breaks one fails loudly rather than
   message wakes the layer up. That message reaches `websocket_message` even after
   `websocket_end`; `is_wakeup_message` recognises it so it can be dropped.
 - Resetting a client connection: SO_LINGER 0 on its socket and an abort, so it gets a TCP RST.
-- Pongs: a SendFilter can swallow them; `send_raw` writes bytes to a connection later.
+- Pongs: a SendFilter can swallow them; `release_pong` sends one later, queued on the layer's
+  wsproto connection like a close, so it goes through TLS and tunnels as mitmproxy's own frames do.
+- Finding a connection's layers: the handler's layer stack is walked from its root. The regular and
+  upstream modes' root layers keep their child only in the bound method they install as their own
+  `_handle_event`; `_children` follows it, or nothing under a CONNECT tunnel would be found.
 - Settings held back for options not declared yet (`OptManager.deferred`): `--set` text is kept
   as `optmanager._UnconvertedStrings`; `pending_settings` hands it over as `SetText`, and
   `drop_pending_setting` takes a setting out before mitmproxy converts it. `option_types` reads
@@ -36,12 +40,16 @@ end-to-end tests on both, so an upgrade that breaks one fails loudly rather than
   `websocket_message`.
 - Who ended a raw TCP relay first: mitmproxy's TCP layer half-closes the other side when one side
   closes and calls `tcp_end` only once both are closed, with no trace of the order (connection
-  timestamps are set later, in no fixed order). `note_first_tcp_close` wraps the layer's
+  timestamps are set later, in no fixed order). `patch_tcp_relay` wraps the layer's
   `relay_messages` to note the first ConnectionClosed of an upgraded connection's TCP flow.
+- Ending a raw TCP relay as the proxy (observe-only connections): an injected event the wrapped
+  `relay_messages` answers with the layer's own commands, Close frames then CloseConnection, so
+  they pass through TLS and tunnels (bytes written to a socket directly would not).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import struct
 from collections.abc import Callable, Generator, Iterator
@@ -50,6 +58,7 @@ from typing import Any, NamedTuple
 import wsproto.events
 import wsproto.frame_protocol
 from mitmproxy import ctx, http, optmanager, tcp, websocket
+from mitmproxy.connection import ConnectionState
 from mitmproxy.proxy import commands
 from mitmproxy.proxy import events as proxy_events
 from mitmproxy.proxy.layers import tcp as tcp_layer
@@ -203,16 +212,33 @@ def _handler(flow: http.HTTPFlow) -> Any:
     return proxyserver.connections.get(flow.client_conn.id) if proxyserver else None
 
 
+def _children(layer: Any) -> Iterator[Any]:
+    """The layers directly below `layer`.
+
+    Most layers keep their child in `layer` (NextLayer) or `child_layer`. The regular and upstream
+    proxy modes' root layers (`HttpProxy`, `HttpUpstreamProxy`) keep it nowhere but in the bound
+    method they install as their own `_handle_event`, so that method's owner is a child too:
+    without it, nothing under a regular-mode connection could be found.
+    """
+    for name in ("layer", "child_layer"):
+        child = getattr(layer, name, None)
+        if child is not None:
+            yield child
+    handler = layer.__dict__.get("_handle_event") if hasattr(layer, "__dict__") else None
+    owner = getattr(handler, "__self__", None)
+    if owner is not None and owner is not layer:
+        yield owner
+
+
 def _layers(root: Any) -> Iterator[Any]:
     """Every layer below `root`, breadth first (bounded: layer stacks are a few levels deep)."""
-    queue, seen = [root], 0
-    while queue and seen < 256:
+    queue, seen = [root], {id(root)}
+    while queue and len(seen) < 256:
         current = queue.pop(0)
-        seen += 1
         yield current
-        for name in ("layer", "child_layer"):
-            child = getattr(current, name, None)
-            if child is not None:
+        for child in _children(current):
+            if id(child) not in seen:
+                seen.add(id(child))
                 queue.append(child)
         streams = getattr(current, "streams", None)
         if isinstance(streams, dict):
@@ -247,11 +273,17 @@ def close_websocket(flow: http.HTTPFlow, code: int, reason: str, as_client: bool
         return False
     source = layer.client_ws if as_client else layer.server_ws
     source._events.append(wsproto.events.CloseConnection(code=code, reason=reason))
-    wakeup = websocket.WebSocketMessage(websocket_layer.Opcode.TEXT, as_client, b"")
+    _wake(flow, from_client=as_client)
+    return True
+
+
+def _wake(flow: http.HTTPFlow, from_client: bool) -> None:
+    """Have the WebSocket layer process the events queued on one side's wsproto connection:
+    inject the empty text message `is_wakeup_message` recognises."""
+    wakeup = websocket.WebSocketMessage(websocket_layer.Opcode.TEXT, from_client, b"")
     ctx.master.addons.get("proxyserver").inject_event(
         websocket_layer.WebSocketMessageInjected(flow, wakeup)
     )
-    return True
 
 
 def reset_client(flow: http.HTTPFlow) -> bool:
@@ -267,47 +299,84 @@ def reset_client(flow: http.HTTPFlow) -> bool:
     return True
 
 
-def send_raw(flow: http.HTTPFlow, to_client: bool, data: bytes) -> bool:
-    """Write bytes straight to one of `flow`'s connections (used to send a held-back pong)."""
-    handler = _handler(flow)
-    if handler is None:
+def release_pong(flow: http.HTTPFlow, payload: bytes) -> bool:
+    """Send the client a Pong with `payload` now, as if the server had just sent it: it is
+    queued on the layer's server-side wsproto connection and a wakeup relays it, so it goes out
+    through mitmproxy's own stack (TLS, tunnels) like any frame. `is_released_pong` tells a
+    SendFilter that holds pongs back to let this one pass. False once the connection is gone."""
+    layer = websocket_layer_of(flow)
+    if layer is None or flow.websocket is None or flow.websocket.timestamp_end is not None:
         return False
-    connection = flow.client_conn if to_client else flow.server_conn
-    transport = handler.transports.get(connection)
-    writer = getattr(transport, "writer", None)
-    if writer is None or writer.is_closing():
-        return False
-    writer.write(data)
+    pong = wsproto.events.Pong(payload=payload)
+    _released_pongs.append(pong)
+    layer.server_ws._events.append(pong)
+    _wake(flow, from_client=False)
     return True
+
+
+#: Pongs `release_pong` queued that a SendFilter must let through (each one once).
+_released_pongs: list[wsproto.events.Pong] = []
+
+
+def is_released_pong(event: wsproto.events.Event) -> bool:
+    """Whether `event` is a pong `release_pong` sent (forgotten once asked about)."""
+    for index, released in enumerate(_released_pongs):
+        if released is event:
+            del _released_pongs[index]
+            return True
+    return False
+
+
+@dataclasses.dataclass
+class _ProxyCloseInjected(tcp_layer.TcpMessageInjected):
+    """Asks the TCP layer relaying an upgraded connection to end it as the proxy: send each
+    peer its bytes (a Close frame, or nothing), then close both connections."""
+
+    to_client: bytes = b""
+    to_server: bytes = b""
 
 
 def close_both_peers(
-    flow: http.HTTPFlow, code: int, reason: str, frame_to_client: bool, frame_to_server: bool
+    flow: tcp.TCPFlow, code: int, reason: str, frame_to_client: bool, frame_to_server: bool
 ) -> bool:
-    """End a connection mitmproxy relays as TCP as if the proxy closed the WebSocket: a
-    Close(code, reason) frame to each peer that is owed one (masked toward the server, RFC 6455
-    5.3), then a TCP close once it is sent. A peer gets no frame with 1006 or 1015, or when its
-    `frame_to_` flag is off (the caller knows a frame toward it is partly sent: a Close there
-    would land inside it). mitmproxy's TCP layer then sees both connections end. False when
-    either connection is gone already."""
-    handler = _handler(flow)
-    if handler is None:
-        return False
-    found = [
-        getattr(handler.transports.get(connection), "writer", None)
-        for connection in (flow.client_conn, flow.server_conn)
-    ]
-    writers = [writer for writer in found if writer is not None and not writer.is_closing()]
-    if len(writers) != 2:
+    """End an upgraded connection mitmproxy relays as TCP as if the proxy closed the WebSocket:
+    a Close(code, reason) frame to each peer that is owed one (masked toward the server, RFC 6455
+    5.3), then both connections close. The frames and the closes are commands of the TCP layer
+    itself (see `_relay_messages`), so they pass through whatever lies under it: TLS to either
+    peer, a CONNECT tunnel, an upstream proxy. A peer gets no frame with 1006 or 1015, or when
+    its `frame_to_` flag is off (the caller knows a frame toward it is partly sent: a Close there
+    would land inside it). False when the connection is gone already."""
+    if not flow.live:
         return False
     framed = code not in NO_FRAME_CLOSE_CODES
-    for writer, as_client, owed in zip(
-        writers, (False, True), (frame_to_client, frame_to_server), strict=True
-    ):
-        if framed and owed:
-            writer.write(wsproto.frame_protocol.FrameProtocol(as_client, []).close(code, reason))
-        writer.close()
+    to_client = to_server = b""
+    if framed and frame_to_client:
+        to_client = wsproto.frame_protocol.FrameProtocol(False, []).close(code, reason)
+    if framed and frame_to_server:
+        to_server = wsproto.frame_protocol.FrameProtocol(True, []).close(code, reason)
+    event = _ProxyCloseInjected(flow, tcp.TCPMessage(False, b""), to_client, to_server)
+    try:
+        ctx.master.addons.get("proxyserver").inject_event(event)
+    except ValueError:  # "Flow is not from a live connection."
+        return False
     return True
+
+
+def _end_tcp_relay(
+    layer: tcp_layer.TCPLayer, event: _ProxyCloseInjected
+) -> Generator[commands.Command, Any, None]:
+    """The TCP layer's commands for `close_both_peers`, as it ends a relay itself."""
+    client, server = layer.context.client, layer.context.server
+    for connection, data in ((client, event.to_client), (server, event.to_server)):
+        if data and connection.state & ConnectionState.CAN_WRITE:
+            yield commands.SendData(connection, data)
+    layer._handle_event = layer.done
+    for connection in (server, client):
+        if connection.state is not ConnectionState.CLOSED:
+            yield commands.CloseConnection(connection)
+    if layer.flow is not None:
+        yield tcp_layer.TcpEndHook(layer.flow)
+        layer.flow.live = False
 
 
 def pending_settings(options: optmanager.OptManager) -> dict[str, object]:
@@ -385,7 +454,10 @@ _ORIGINAL_RELAY_MESSAGES = tcp_layer.TCPLayer.relay_messages
 FIRST_CLOSED_METADATA_KEY = "wswatch.first_closed"
 
 
-def _relay_noting_first_close(self: tcp_layer.TCPLayer, event: proxy_events.Event) -> Any:
+def _relay_messages(self: tcp_layer.TCPLayer, event: proxy_events.Event) -> Any:
+    """TCPLayer.relay_messages, noting who closed first, and ending the relay on request."""
+    if isinstance(event, _ProxyCloseInjected):
+        return _end_tcp_relay(self, event)
     flow = self.flow
     if (
         isinstance(event, proxy_events.ConnectionClosed)
@@ -397,10 +469,11 @@ def _relay_noting_first_close(self: tcp_layer.TCPLayer, event: proxy_events.Even
     return _ORIGINAL_RELAY_MESSAGES(self, event)
 
 
-def note_first_tcp_close(enabled: bool) -> None:
-    """Note which side first closed each upgraded connection's TCP relay (or stop noting)."""
+def patch_tcp_relay(enabled: bool) -> None:
+    """Have every TCP relay note which side of an upgraded connection closed first, and accept
+    `close_both_peers` (or stop)."""
     tcp_layer.TCPLayer.relay_messages = (  # type: ignore[method-assign]
-        _relay_noting_first_close if enabled else _ORIGINAL_RELAY_MESSAGES
+        _relay_messages if enabled else _ORIGINAL_RELAY_MESSAGES
     )
 
 

@@ -331,9 +331,13 @@ class FaultInjector:
         if flow.websocket is None:
             action = armed.action
             code, reason = (action.code, action.reason) if isinstance(action, Close) else (1006, "")
-            if self.close_observed(flow, code, reason):
-                self._mark(flow, armed)
-                flow.metadata[events.FAULT_METADATA_KEY]["closed_by_proxy"] = True
+            # Marked first, as in _trigger: the close may be reported before close_observed
+            # returns.
+            self._mark(flow, armed)
+            flow.metadata[events.FAULT_METADATA_KEY]["closed_by_proxy"] = True
+            if not self.close_observed(flow, code, reason):
+                del flow.metadata[events.FAULT_METADATA_KEY]["closed_by_proxy"]
+                self._not_applied(flow, armed, "the connection had already ended")
             return
         previous = self.armed.pop(flow.id, None)
         if previous is not None:
@@ -400,11 +404,10 @@ class FaultInjector:
         except FaultRulesError as error:
             return BadFaultHeader(f"wswatch: {error}\n")
 
-    def _mark(self, flow: http.HTTPFlow, armed: ArmedFault, **detail: Any) -> None:
+    def _mark(self, flow: http.HTTPFlow, armed: ArmedFault) -> None:
         flow.metadata[events.FAULT_METADATA_KEY] = {
             "rule_id": armed.rule_id,
             "action": armed.action.kind,
-            **detail,
         }
         url, secrets = self.request_view(flow)
         self.event_log.emit(
@@ -415,7 +418,6 @@ class FaultInjector:
                 "phase": armed.action.phase.value,
                 "params": armed.action.params(),
                 "url": url,
-                **detail,
             },
             flow_id=flow.id,
             secrets=secrets,
@@ -566,12 +568,35 @@ class FaultInjector:
         if armed.fired:
             return
         armed.fired = True
-        flow.metadata[events.FAULT_METADATA_KEY]["closed_by_proxy"] = True
+        # Marked first: mitmproxy 12 may run the whole close, `websocket_end` included, before
+        # close_websocket returns.
+        mark = flow.metadata[events.FAULT_METADATA_KEY]
+        mark["closed_by_proxy"] = True
         if isinstance(action, Close):
             as_client = action.toward is Toward.SERVER
-            mitm_internals.close_websocket(flow, action.code, action.reason, as_client=as_client)
+            closing = mitm_internals.close_websocket(
+                flow, action.code, action.reason, as_client=as_client
+            )
         else:
-            mitm_internals.close_websocket(flow, 1006, "", as_client=False)
+            closing = mitm_internals.close_websocket(flow, 1006, "", as_client=False)
+        if closing:
+            return
+        del mark["closed_by_proxy"]
+        if flow.websocket is None or flow.websocket.timestamp_end is not None:
+            self._not_applied(flow, armed, "the connection had already ended")
+        else:
+            self._not_applied(flow, armed, "mitmproxy's WebSocket layer for it was not found")
+
+    def _not_applied(self, flow: http.HTTPFlow, armed: ArmedFault, why: str) -> None:
+        """Say that a fault could not act, so no event claims an effect the peers never saw."""
+        url, secrets = self.request_view(flow)
+        self.event_log.emit(
+            events.FAULT_NOT_APPLIED,
+            {"rule_id": armed.rule_id, "action": armed.action.kind, "why": why, "url": url},
+            flow_id=flow.id,
+            secrets=secrets,
+            level=logging.WARNING,
+        )
 
     def _start_stall(self, flow: http.HTTPFlow, armed: ArmedFault, action: Stall) -> None:
         armed.stall_until = (
@@ -685,7 +710,7 @@ class FaultInjector:
         self, connection: websocket_layer.WebsocketConnection, event: wsproto.events.Event
     ) -> bool:
         """SendFilter: hold back or swallow pongs going to a client whose flow has a pong fault."""
-        if not isinstance(event, wsproto.events.Pong):
+        if not isinstance(event, wsproto.events.Pong) or mitm_internals.is_released_pong(event):
             return True
         entry = self.pong_faults.get(connection.conn.id)
         if entry is None:
@@ -693,9 +718,11 @@ class FaultInjector:
         flow, armed = entry
         assert isinstance(armed.action, PongFault)
         if armed.action.do is PongOp.DELAY and armed.action.delay_ms is not None:
-            frame = connection.send(event)
             asyncio.get_running_loop().call_later(
-                armed.action.delay_ms / 1000, mitm_internals.send_raw, flow, True, frame
+                armed.action.delay_ms / 1000,
+                mitm_internals.release_pong,
+                flow,
+                bytes(event.payload),
             )
         return False
 

@@ -115,6 +115,8 @@ class TcpRelay:
     observed: ObservedConnection | None = None
     #: The close code and reason a fault closed this observed connection with, first.
     proxy_close: tuple[int, str] | None = None
+    #: mitmproxy's TCP flow relaying the connection, once it started.
+    tcp_flow: tcp.TCPFlow | None = None
 
 
 def _negotiated_deflate(response: http.Response) -> bool:
@@ -148,6 +150,7 @@ def _closable(relay: TcpRelay) -> bool:
     Close frame yet (RFC 6455 section 5.5.1: one Close each way, no second one)."""
     return (
         relay.observed is not None
+        and relay.tcp_flow is not None
         and relay.proxy_close is None
         and relay.observed.first_close is None
     )
@@ -176,7 +179,7 @@ class WsWatch:
     def load(self, loader: Any) -> None:
         self.raw_head_redaction.install()
         mitm_internals.note_parser_failures(True)
-        mitm_internals.note_first_tcp_close(True)
+        mitm_internals.patch_tcp_relay(True)
         loader.add_option(
             "wswatch_vendors",
             str,
@@ -516,24 +519,28 @@ class WsWatch:
         relay = self.tcp_relays.get(flow.client_conn.id)
         if relay is None or not _closable(relay):
             return False
-        assert relay.observed is not None
+        assert relay.observed is not None and relay.tcp_flow is not None
         readers = relay.observed.readers
+        # Noted first: mitmproxy 12 may end the relay, `tcp_end` included, before
+        # close_both_peers returns.
+        relay.proxy_close = (code, reason)
         # What the client receives is what the server sends, and the other way round.
-        if not mitm_internals.close_both_peers(
-            flow,
+        if mitm_internals.close_both_peers(
+            relay.tcp_flow,
             code,
             reason,
             frame_to_client=readers["server"].between_frames,
             frame_to_server=readers["client"].between_frames,
         ):
-            return False
-        relay.proxy_close = (code, reason)
-        return True
+            return True
+        relay.proxy_close = None
+        return False
 
     def tcp_start(self, flow: tcp.TCPFlow) -> None:
         relay = self.tcp_relays.get(flow.client_conn.id)
         if relay is not None:
             flow.metadata[events.UPGRADE_FLOW_METADATA_KEY] = relay.flow.id
+            relay.tcp_flow = flow
 
     def tcp_message(self, flow: tcp.TCPFlow) -> None:
         relay = self.tcp_relays.get(flow.client_conn.id)
@@ -671,4 +678,4 @@ class WsWatch:
             self._end_tcp_relay(client_id, "proxy shut down", "proxy", None)
         mitm_internals.remove_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
         mitm_internals.note_parser_failures(False)
-        mitm_internals.note_first_tcp_close(False)
+        mitm_internals.patch_tcp_relay(False)

@@ -1,0 +1,215 @@
+"""Every connection action in every proxy mode: what the real client received, and that the log
+claims no effect the client did not see.
+
+A close fault once did nothing in regular mode (mitmproxy keeps a tunnelled connection's layers
+where wswatch did not look) while `ws.closed` still said `closed_by: proxy, injected: true`.
+Each test here runs in every mode of `mode_clients.MODES` and checks the client first, then the
+events, and that no `fault.not_applied` was needed.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from mode_clients import MODES, ClientSawClose, ModeClient, mode_session
+from proxy_harness import RunningProxy
+
+pytestmark = pytest.mark.parametrize("mode", MODES)
+
+#: Session second of the `at_s` moment: after every mode's client has connected (checked).
+MOMENT_S = 1.5
+
+
+def rules(tmp_path: Path, action: str, when: str = "") -> list[str]:
+    path = tmp_path / "faults.yaml"
+    when_line = f"    when: {when}\n" if when else ""
+    path.write_text(f"rules:\n  - id: under-test\n{when_line}    action: {action}\n")
+    return [str(path)]
+
+
+async def saw_close(client: ModeClient, timeout: float = 10) -> ClientSawClose:
+    """How the connection ended under `client`, read within `timeout` seconds."""
+    with pytest.raises(ClientSawClose) as closed:
+        for _ in range(10):  # a few messages may still be in flight; bounded
+            await client.recv(timeout)
+    return closed.value
+
+
+async def closed_event(proxy: RunningProxy) -> dict:
+    """The one ws.closed after the test's connection, and no fault that failed to act."""
+    event = await proxy.wait_for("ws.closed")
+    assert proxy.events("fault.not_applied") == []
+    return event
+
+
+async def test_close_toward_the_client_arrives_with_its_code_and_reason(mode, tmp_path, confdir):
+    """close 4001 "bye" after the client's 2nd message (the 3rd in all): the client receives exactly that."""
+    action = "{close: {code: 4001, reason: bye, after_messages: 3}}"
+    async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules(tmp_path, action)) as s:
+        async with s.open() as client:
+            await client.send("second")
+            seen = await saw_close(client)
+        end = await closed_event(s.proxy)
+    assert (seen.code, seen.reason) == (4001, "bye")
+    assert (end["close_code"], end["close_reason"], end["closed_by"]) == (4001, "bye", "proxy")
+    assert (end["injected"], end["rule_id"]) == (True, "under-test")
+
+
+async def test_close_toward_the_server_ends_the_client_with_the_servers_answer(
+    mode, tmp_path, confdir
+):
+    """close 4002 toward the server: the upstream answers the Close it got, the client too."""
+    action = "{close: {code: 4002, reason: server-bound, after_messages: 3, toward: server}}"
+    async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules(tmp_path, action)) as s:
+        async with s.open() as client:
+            await client.send("second")
+            seen = await saw_close(client)
+        end = await closed_event(s.proxy)
+    assert (seen.code, seen.reason) == (4002, "server-bound")
+    assert (end["close_code"], end["closed_by"], end["injected"]) == (4002, "proxy", True)
+
+
+async def test_drop_ends_the_connection_without_a_close_frame(mode, tmp_path, confdir):
+    """drop after the client's 2nd message (the 3rd in all): no close frame reaches the client (1006)."""
+    action = "{drop: {after_messages: 3}}"
+    async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules(tmp_path, action)) as s:
+        async with s.open() as client:
+            await client.send("second")
+            seen = await saw_close(client)
+        end = await closed_event(s.proxy)
+    assert seen.code is None
+    assert (end["close_code"], end["clean"], end["closed_by"]) == (1006, False, "proxy")
+
+
+async def test_stall_holds_the_servers_messages_for_its_time(mode, tmp_path, confdir):
+    """stall server_to_client 0.6 s from the client's 2nd message: the next echo waits at least that."""
+    action = "{stall: {direction: server_to_client, after_messages: 3, for_s: 0.6}}"
+    async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules(tmp_path, action)) as s:
+        async with s.open() as client:
+            started = time.monotonic()
+            await client.send("held")
+            reply = await client.recv()
+            waited = time.monotonic() - started
+        end = await closed_event(s.proxy)
+    assert reply == "held" and waited >= 0.5
+    assert end["dropped"] == {"client": 0, "server": 0}
+
+
+@pytest.mark.parametrize(
+    ("messages", "sent", "expected"),
+    [
+        ("{do: drop, pattern: '^drop'}", ["drop me", "keep me"], ["keep me"]),
+        ("{do: duplicate, direction: server_to_client, pattern: twice}", ["twice"], ["twice"] * 2),
+        ("{do: delay, delay_ms: 300, pattern: '^late'}", ["late", "early"], ["early", "late"]),
+        (
+            "{do: truncate, truncate_to: 3, direction: server_to_client, pattern: '^cut'}",
+            ["cutting"],
+            ["cut"],
+        ),
+    ],
+    ids=["drop", "duplicate", "delay", "truncate"],
+)
+async def test_message_faults_change_what_the_client_receives(
+    mode, tmp_path, confdir, messages, sent, expected
+):
+    """messages drop / duplicate / delay / truncate, each matched by pattern."""
+    action = f"{{messages: {messages}}}"
+    async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules(tmp_path, action)) as s:
+        async with s.open() as client:
+            for text in sent:
+                await client.send(text)
+            received = [await client.recv() for _ in expected]
+        end = await closed_event(s.proxy)
+    assert received == expected
+    assert end["injected"] is True
+
+
+async def test_suppressed_pong_never_reaches_the_client(mode, tmp_path, confdir):
+    """pongs suppress: a ping sent before a message has no pong when that message's echo
+    arrives (without the fault, the pong comes first: it left the server first)."""
+    action = "{pongs: {do: suppress}}"
+    async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules(tmp_path, action)) as s:
+        async with s.open() as client:
+            waiter = await client.ping()
+            await client.send("after the ping")
+            assert await client.recv() == "after the ping"
+            answered = waiter.done()
+        await closed_event(s.proxy)
+    assert answered is False
+
+
+async def test_delayed_pong_arrives_after_later_messages(mode, tmp_path, confdir):
+    """pongs delay 400 ms: the echo of a message sent after the ping overtakes its pong, which
+    still arrives, at least 0.4 s after the ping."""
+    action = "{pongs: {do: delay, delay_ms: 400}}"
+    async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules(tmp_path, action)) as s:
+        async with s.open() as client:
+            started = time.monotonic()
+            waiter = await client.ping()
+            await client.send("after the ping")
+            assert await client.recv() == "after the ping"
+            overtaken = not waiter.done()
+            await client.pong(waiter)
+            waited = time.monotonic() - started
+        await closed_event(s.proxy)
+    assert overtaken and waited >= 0.35
+
+
+async def test_no_pong_fault_control(mode, tmp_path, confdir):
+    """Control: with no rule the pong arrives before the echo of a message sent after it."""
+    async with mode_session(mode, tmp_path, confdir) as s:
+        async with s.open() as client:
+            waiter = await client.ping()
+            await client.send("after the ping")
+            assert await client.recv() == "after the ping"
+            answered = waiter.done()
+        await closed_event(s.proxy)
+    assert answered is True
+
+
+async def test_throttle_spaces_the_servers_messages(mode, tmp_path, confdir):
+    """throttle 2000 B/s toward the client: three 1000-byte echoes take at least 1 s."""
+    action = "{throttle: {bytes_per_s: 2000, direction: server_to_client}}"
+    async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules(tmp_path, action)) as s:
+        async with s.open() as client:
+            started = time.monotonic()
+            for _ in range(3):
+                await client.send("x" * 1000)
+            received = [await client.recv() for _ in range(3)]
+            took = time.monotonic() - started
+        await closed_event(s.proxy)
+    assert received == ["x" * 1000] * 3 and took >= 0.9
+
+
+async def test_at_s_moment_closes_the_open_connection(mode, tmp_path, confdir):
+    """close 1012 at a session second: the client, connected before it, receives 1012."""
+    action = "{close: {code: 1012, reason: restart}}"
+    async with mode_session(
+        mode, tmp_path, confdir, wswatch_faults=rules(tmp_path, action, f"{{at_s: {MOMENT_S}}}")
+    ) as s:
+        async with s.open() as client:
+            elapsed = s.proxy.master.addons.get("faultinjector").schedule.elapsed()
+            assert elapsed < MOMENT_S, f"connected at {elapsed:.2f} s, after the moment"
+            seen = await saw_close(client)
+        end = await closed_event(s.proxy)
+    assert (seen.code, seen.reason) == (1012, "restart")
+    assert (end["close_code"], end["closed_by"], end["rule_id"]) == (1012, "proxy", "under-test")
+
+
+@pytest.mark.parametrize("relay", ["observe", "websocket"])
+@pytest.mark.parametrize(("code", "expected"), [(4003, 4003), (1006, None)], ids=["4003", "1006"])
+async def test_disconnect_all_closes_the_open_connection(
+    mode, relay, code, expected, tmp_path, confdir
+):
+    """wswatch.disconnect_all 4003 (or 1006: no frame) on either relay path: the client sees it."""
+    async with mode_session(mode, tmp_path, confdir, wswatch_relay=relay) as s:
+        async with s.open() as client:
+            reason = "" if code == 1006 else "going away"
+            closed = s.proxy.master.commands.call("wswatch.disconnect_all", code, reason)
+            seen = await saw_close(client)
+        end = await closed_event(s.proxy)
+    assert closed == 1
+    assert seen.code == expected
+    assert (end["close_code"], end["closed_by"], end["relay"]) == (code, "proxy", relay)
