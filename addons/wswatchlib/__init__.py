@@ -1,15 +1,14 @@
 """wswatch: WebSocket debugging and fault injection as mitmproxy addons.
 
-Pure modules decide, over plain data, and never import mitmproxy: the handshake and its outcome
-(handshake, network_errors, violations, vendors, hints, reports, client_identity, client_history,
-message_gaps), secrets and output text (redaction, safe_text), the event contract (events) and
-the session summary (summary), fault rules (fault_rules, fault_schedule, fault_header,
-payload_faults), option values (option_values) and the client verdicts (the `verdicts`
-subpackage).
+One subpackage per concern, each saying in its docstring what it owns: `watch` (judging each
+handshake, following each connection), `relay` (the observe-only relay), `faults` (fault
+injection), `redaction` (no secret in any output), `output` (terminal and JSON lines, the session
+summary), `options`, `verdicts` (grading how clients reconnect), `report` (the HTML session
+report), `metrics` (Prometheus), `fleet` (proxy and run identity) and `testing` (the in-process
+proxy for tests). In each, pure modules decide over plain data and never import mitmproxy; the
+addons act in mitmproxy hooks.
 
-Addon modules act in mitmproxy hooks: watcher, flow_redaction / shown_response, mitmproxy_log,
-event_log, message_window, proxy_defaults, fault_injector, verdict_report, session_summary,
-option_errors; `wiring` lists them in order for the entry script and the pytest plugin
-(pytest_plugin, `testing`). mitm_internals is the one module touching mitmproxy's private
-internals; cli runs `wswatch analyse`.
+Shared by all: `events` (the event contract), `wiring` (the addons in order, for the entry script
+and the pytest plugin), `mitm_internals` (the one module touching mitmproxy's private internals),
+`cli` (`wswatch analyse`, `wswatch report`) and `pytest_plugin`.
 """

@@ -21,10 +21,7 @@ FAULT_INJECTED = "fault.injected"
 FAULT_NOT_APPLIED = "fault.not_applied"
 CLIENT_VERDICT = "client.verdict"
 
-#: flow.metadata key the fault injector sets on a flow it disturbed:
-#: {"rule_id": str, "action": str, "closed_by_proxy": bool (connection faults that closed it),
-#:  "ended": str (a handshake fault that ended the flow itself: network_errors.InjectedEnd),
-#:  "redelivered": {"client": int, "server": int} (held messages a connection fault delivered)}.
+#: flow.metadata key of the `FaultMark` of a flow a fault disturbed, kept as plain data.
 FAULT_METADATA_KEY = "wswatch.fault"
 
 #: TCPFlow.metadata key the watcher sets on a raw TCP relay of an upgraded WebSocket connection:
@@ -36,6 +33,58 @@ def utc_timestamp(epoch_seconds: float) -> str:
     """ISO 8601 UTC with milliseconds, e.g. 2026-11-20T23:10:27.123Z."""
     moment = datetime.datetime.fromtimestamp(epoch_seconds, tz=datetime.UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class FaultMark:
+    """How a fault disturbed a flow, for the events about that flow (`injected`, `rule_id`,
+    `closed_by: proxy`, an injected failure, `dropped`).
+
+    Kept in `flow.metadata` as a plain dict (`put`, `of`): mitmproxy saves a flow's metadata with
+    the flow (`-w`, mitmweb) and its format holds plain data only, and a saved flow then shows
+    which fault touched it.
+    """
+
+    rule_id: str
+    #: The action's kind (`close`, `reject`...), or `bad_header` for a fault header refused.
+    action: str
+    #: A connection fault closed the connection (the peers saw the proxy's close).
+    closed_by_proxy: bool = False
+    #: How a handshake fault ended the flow itself (a `network_errors.InjectedEnd` value).
+    ended: str | None = None
+    #: Held messages a connection fault delivered later, from each side.
+    redelivered_client: int = 0
+    redelivered_server: int = 0
+
+    @classmethod
+    def of(cls, metadata: dict[str, Any]) -> FaultMark | None:
+        """The mark a fault left in a flow's metadata, if any."""
+        stored = metadata.get(FAULT_METADATA_KEY)
+        if not stored:
+            return None
+        redelivered = stored.get("redelivered") or {}
+        return cls(
+            rule_id=stored["rule_id"],
+            action=stored["action"],
+            closed_by_proxy=bool(stored.get("closed_by_proxy")),
+            ended=stored.get("ended"),
+            redelivered_client=redelivered.get("client", 0),
+            redelivered_server=redelivered.get("server", 0),
+        )
+
+    def put(self, metadata: dict[str, Any]) -> None:
+        """Store this mark in a flow's metadata (in place of any earlier one)."""
+        metadata[FAULT_METADATA_KEY] = {
+            "rule_id": self.rule_id,
+            "action": self.action,
+            "closed_by_proxy": self.closed_by_proxy,
+            "ended": self.ended,
+            "redelivered": self.redelivered,
+        }
+
+    @property
+    def redelivered(self) -> dict[str, int]:
+        return {"client": self.redelivered_client, "server": self.redelivered_server}
 
 
 #: Event dataclass -> its field names, in order (read once per class).

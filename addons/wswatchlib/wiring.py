@@ -1,19 +1,21 @@
 """The one list of wswatch's addons, in order: the entry script and the pytest plugin both use it.
 
-Order matters: the fault injector acts before the watcher reports (so events know a fault was
-injected), the verdicts after every addon whose `done` still reports (the watcher's last
-closes), the session summary after them (it counts their findings), the metrics exporter and the
-session report after every addon that emits (the exporter's `done` stops the /metrics server;
-the report shows every event written), the event log after them (its `done` closes the file
-after the final events), and the option check comes last: its
-`load` needs every wswatch option declared.
+Order matters: the fault rules are configured before the fault addons that read them; the faults
+act before the watcher reports (so events know a fault was injected); the verdicts come after
+every addon whose `done` still reports (the watcher's last closes), the session summary after
+them (it counts their findings), the metrics exporter and the session report after every addon
+that emits (the exporter's `done` stops the /metrics server; the report shows every event
+written), the event log after them (its `done` closes the file after the final events), and the
+option check comes last: its `load` needs every wswatch option declared.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .faults.injector import FaultInjector
+from .faults.connection_faults import ConnectionFaults
+from .faults.handshake_faults import HandshakeFaults
+from .faults.rulebook import FaultRules
 from .metrics.exporter import MetricsExporter
 from .options.errors import OptionCheck
 from .options.proxy_defaults import ProxyDefaults
@@ -29,14 +31,17 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
     """Every wswatch addon, wired together; pass `event_log` to listen to its events."""
     log = event_log if event_log is not None else EventLog()
     watcher = WsWatch(log)
-    injector = FaultInjector(log, watcher.request_view)
-    watcher.fault_may_act = injector.may_act_on_connection
-    injector.observed_flows = watcher.observed_flows
-    injector.close_observed = watcher.close_observed
+    fault_rules = FaultRules(log, watcher.request_view)
+    connection_faults = ConnectionFaults(fault_rules)
+    watcher.fault_may_act = connection_faults.may_act_on_connection
+    connection_faults.observed_flows = watcher.observed_flows
+    connection_faults.close_observed = watcher.close_observed
     verdicts = VerdictReport(log, lambda: watcher.catalog.idle_timeouts if watcher.catalog else {})
     return [
         ProxyDefaults(),
-        injector,
+        fault_rules,
+        HandshakeFaults(fault_rules, connection_faults),
+        connection_faults,
         watcher,
         MessageWindow(),
         verdicts,

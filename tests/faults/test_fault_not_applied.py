@@ -13,7 +13,8 @@ from pathlib import Path
 
 from mitmproxy.test import taddons, tflow
 from wswatchlib import events
-from wswatchlib.faults.injector import FaultInjector
+from wswatchlib.faults.connection_faults import ConnectionFaults
+from wswatchlib.faults.rulebook import FaultRules
 from wswatchlib.output.event_log import EventLog
 
 
@@ -26,10 +27,11 @@ async def test_a_close_that_finds_its_connection_ended_is_reported_not_applied(
     )
     log_path = tmp_path / "events.jsonl"
     event_log = EventLog()
-    injector = FaultInjector(event_log, lambda flow: ("ws://example.com/echo", frozenset()))
-    with taddons.context(injector, event_log) as tctx:
+    fault_rules = FaultRules(event_log, lambda flow: ("ws://example.com/echo", frozenset()))
+    injector = ConnectionFaults(fault_rules)
+    with taddons.context(fault_rules, injector, event_log) as tctx:
         tctx.configure(event_log, wswatch_log=str(log_path), wswatch_console=False)
-        tctx.configure(injector, wswatch_faults=[str(rules)])
+        tctx.configure(fault_rules, wswatch_faults=[str(rules)])
         flow = tflow.twebsocketflow()
         injector.websocket_start(flow)
         assert flow.websocket is not None
@@ -42,7 +44,8 @@ async def test_a_close_that_finds_its_connection_ended_is_reported_not_applied(
         ("late", "close", "the connection had already ended")
     ]
     assert not_applied[0]["url"] == "ws://example.com/echo"
-    assert "closed_by_proxy" not in flow.metadata[events.FAULT_METADATA_KEY]
+    mark = events.FaultMark.of(flow.metadata)
+    assert mark is not None and mark.rule_id == "late" and mark.closed_by_proxy is False
 
 
 async def test_a_close_whose_layer_cannot_be_found_is_reported_not_applied(
@@ -53,10 +56,11 @@ async def test_a_close_whose_layer_cannot_be_found_is_reported_not_applied(
     rules.write_text("rules:\n  - id: kick\n    action: {drop: {after_messages: 1}}\n")
     log_path = tmp_path / "events.jsonl"
     event_log = EventLog()
-    injector = FaultInjector(event_log, lambda flow: ("ws://example.com/echo", frozenset()))
-    with taddons.context(injector, event_log) as tctx:
+    fault_rules = FaultRules(event_log, lambda flow: ("ws://example.com/echo", frozenset()))
+    injector = ConnectionFaults(fault_rules)
+    with taddons.context(fault_rules, injector, event_log) as tctx:
         tctx.configure(event_log, wswatch_log=str(log_path), wswatch_console=False)
-        tctx.configure(injector, wswatch_faults=[str(rules)])
+        tctx.configure(fault_rules, wswatch_faults=[str(rules)])
         flow = tflow.twebsocketflow()
         assert flow.websocket is not None
         flow.websocket.timestamp_end = None
@@ -66,4 +70,5 @@ async def test_a_close_whose_layer_cannot_be_found_is_reported_not_applied(
     written = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines()]
     why = [e["why"] for e in written if e["event"] == events.FAULT_NOT_APPLIED]
     assert why == ["mitmproxy's WebSocket layer for it was not found"]
-    assert "closed_by_proxy" not in flow.metadata[events.FAULT_METADATA_KEY]
+    mark = events.FaultMark.of(flow.metadata)
+    assert mark is not None and mark.closed_by_proxy is False

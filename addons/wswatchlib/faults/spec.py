@@ -1,7 +1,7 @@
 """What a fault rule is: its match, its schedule fields, its action, and how a request matches.
 
 Pure (no mitmproxy imports): frozen dataclasses and enums that rules.py builds from the user's
-YAML once, at load time, and that the schedule and the injector act on.
+YAML once, at load time, and that the schedule and the fault addons act on.
 """
 
 from __future__ import annotations

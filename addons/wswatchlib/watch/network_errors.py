@@ -5,7 +5,7 @@ or its own layers. The table below is the one place that knows those wordings; t
 that matches wins, so specific wordings come before general ones.
 
 A handshake fault that ends the flow itself (reset, close before answer, a hang's time limit)
-kills it, which mitmproxy words "Connection killed."; the fault injector records which fault it
+kills it, which mitmproxy words "Connection killed."; the fault addons record which fault it
 was, and `INJECTED_FAILURES` says what the client went through instead of "killed".
 """
 
@@ -122,7 +122,7 @@ ERROR_PATTERNS: tuple[tuple[re.Pattern[str], FailureKind, str], ...] = tuple(
 
 
 class InjectedEnd(enum.StrEnum):
-    """How a handshake fault ended a flow itself (recorded by the fault injector)."""
+    """How a handshake fault ended a flow itself (recorded by the handshake fault addon)."""
 
     #: `reset`: the client's connection aborted with a TCP RST (RFC 9293 section 3.10.7.1).
     RESET = "reset"

@@ -96,7 +96,7 @@ class ConnectionTrack:
     bytes: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
     #: Messages not forwarded when they arrived (a stall or delay may still deliver them later).
     dropped: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
-    #: The flow's metadata, where the fault injector counts the held messages it delivered.
+    #: The flow's metadata, where a connection fault counts the held messages it delivered.
     flow_metadata: dict[str, Any] = field(default_factory=dict)
     client_id: str = ""
     gaps: MessageGaps = field(init=False)
@@ -173,7 +173,7 @@ class WsWatch:
         #: Drawn once per run: client ids cannot be matched across runs, nor credentials guessed.
         self.client_salt = os.urandom(client_identity.SALT_BYTES)
         self.client_history = ClientHistory()
-        #: Whether a connection fault could act on a flow (the fault injector answers).
+        #: Whether a connection fault could act on a flow (the connection fault addon answers).
         self.fault_may_act: Callable[[http.HTTPFlow], bool] = lambda _flow: False
 
     def load(self, loader: Any) -> None:
@@ -326,14 +326,14 @@ class WsWatch:
             error=flow.error.msg if flow.error else None,
             started=request.timestamp_start,
             ended=ended or time.time(),
-            injected_end=(flow.metadata.get(events.FAULT_METADATA_KEY) or {}).get("ended"),
+            injected_end=mark.ended if (mark := events.FaultMark.of(flow.metadata)) else None,
             client_id=client_id,
             since=since,
         )
 
     def request_view(self, flow: http.HTTPFlow) -> tuple[str, frozenset[str]]:
         """The flow's `ws://` URL with secrets redacted, and the secret values its request
-        carries, for any event about the flow (the fault injector's too)."""
+        carries, for any event about the flow (the fault addons' too)."""
         request = flow.request
         url = reports.ws_url(_ws_scheme(flow), request.host, request.port, request.path)
         query = request.path.partition("?")[2]
@@ -377,10 +377,10 @@ class WsWatch:
         except Exception as error:  # a bug here must not cost the event
             logger.error(f"wswatch: could not analyse the handshake of flow {flow.id}: {error!r}")
             analysis = self._unanalysed(flow, error, client_id, since)
-        fault = flow.metadata.get(events.FAULT_METADATA_KEY)
+        fault = events.FaultMark.of(flow.metadata)
         event = analysis.event
         if fault:
-            event = dataclasses.replace(event, injected=True, rule_id=fault["rule_id"])
+            event = dataclasses.replace(event, injected=True, rule_id=fault.rule_id)
         flow.metadata[REPORTED_KEY] = event.outcome
         self.event_log.emit(
             events.HANDSHAKE,
@@ -477,7 +477,7 @@ class WsWatch:
         track.messages[side] += 1
         track.bytes[side] += len(message.content)
         track.gaps.observe(side, message.timestamp)
-        if message.dropped:  # this addon runs after the fault injector
+        if message.dropped:  # this addon runs after the fault addons
             track.dropped[side] += 1
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
@@ -487,8 +487,8 @@ class WsWatch:
             return
         websocket = flow.websocket
         code = int(websocket.close_code) if websocket.close_code is not None else None
-        fault = flow.metadata.get(events.FAULT_METADATA_KEY) or {}
-        if fault.get("closed_by_proxy") or parser_failure:
+        fault = events.FaultMark.of(flow.metadata)
+        if (fault and fault.closed_by_proxy) or parser_failure:
             closed_by = "proxy"
         else:
             closed_by = "client" if websocket.closed_by_client else "server"
@@ -508,7 +508,7 @@ class WsWatch:
 
     def observed_flows(self) -> list[http.HTTPFlow]:
         """The flows of open observe-only connections nobody is closing yet: the fault
-        injector's commands and moments strike these too."""
+        fault commands and moments strike these too."""
         return [relay.flow for relay in self.tcp_relays.values() if _closable(relay)]
 
     def close_observed(self, flow: http.HTTPFlow, code: int, reason: str) -> bool:
@@ -619,6 +619,9 @@ class WsWatch:
     ) -> None:
         self.client_history.connection_ended(track.client_id, ended)
         last_message, longest_gap = (None, None) if raw_tcp else track.gaps.finish(ended)
+        # A fault marks the flow's metadata, which the track holds: one place, whichever path
+        # (and whichever hook, shutdown included) reports the close.
+        fault = events.FaultMark.of(track.flow_metadata)
         facts = reports.ConnectionFacts(
             url=track.url,
             close_code=code,
@@ -633,19 +636,14 @@ class WsWatch:
             violated_by=violated_by,
             tcp_bytes=track.bytes if raw_tcp else None,
             dropped=track.dropped,
-            redelivered=(track.flow_metadata.get(events.FAULT_METADATA_KEY) or {}).get(
-                "redelivered", {}
-            ),
+            redelivered=fault.redelivered if fault else {},
             client_id=track.client_id,
             last_message_s=last_message,
             longest_gap_s=longest_gap,
         )
         event = reports.analyse_close(facts, track.vendor)
-        # A fault marks the flow's metadata, which the track holds: one place, whichever path
-        # (and whichever hook, shutdown included) reports the close.
-        rule_id = (track.flow_metadata.get(events.FAULT_METADATA_KEY) or {}).get("rule_id")
-        if rule_id:
-            event = dataclasses.replace(event, injected=True, rule_id=rule_id)
+        if fault:
+            event = dataclasses.replace(event, injected=True, rule_id=fault.rule_id)
         if raw_tcp:
             event = dataclasses.replace(event, relay=Relay.TCP.value)
         elif observed is not None:
