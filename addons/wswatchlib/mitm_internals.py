@@ -73,7 +73,9 @@ from .options.values import SetText
 SendFilter = Callable[[websocket_layer.WebsocketConnection, wsproto.events.Event], bool]
 
 _ORIGINAL_SEND2 = websocket_layer.WebsocketConnection.send2
-_filters: list[SendFilter] = []
+#: Installed filters, in installation order, each with the owners that want it: a filter stays
+#: while any owner holds it, so one owner letting go never removes another's.
+_filters: dict[SendFilter, set[str]] = {}
 
 #: Connection id -> the text message whose exact bytes go to it next, or None once they are on
 #: the wire and the rest of that message's fragments must be swallowed.
@@ -126,16 +128,19 @@ def _update_patch() -> None:
     websocket_layer.WebsocketConnection.send2 = patched  # type: ignore[method-assign]
 
 
-def add_send_filter(send_filter: SendFilter) -> None:
-    """Install `send_filter`."""
-    if send_filter not in _filters:
-        _filters.append(send_filter)
+def add_send_filter(send_filter: SendFilter, owner: str) -> None:
+    """Install `send_filter` on behalf of `owner` (a name; adding twice is harmless)."""
+    _filters.setdefault(send_filter, set()).add(owner)
     _update_patch()
 
 
-def remove_send_filter(send_filter: SendFilter) -> None:
-    if send_filter in _filters:
-        _filters.remove(send_filter)
+def remove_send_filter(send_filter: SendFilter, owner: str) -> None:
+    """`owner` no longer needs `send_filter`; it goes once no owner holds it."""
+    owners = _filters.get(send_filter)
+    if owners is not None:
+        owners.discard(owner)
+        if not owners:
+            del _filters[send_filter]
     _update_patch()
 
 

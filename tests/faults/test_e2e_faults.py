@@ -860,3 +860,44 @@ async def test_connection_fault_for_a_rejected_upgrade_leaves_no_state_behind(tm
         assert isinstance(error, websockets.InvalidStatus) and error.response.status_code == 400
         assert connection_faults.parked == {} and connection_faults.live == {}
         assert handshake_faults.pending_101 == {}
+
+
+@contextlib.asynccontextmanager
+async def echo_server_noting_closes() -> AsyncIterator[tuple[int, list[int | None]]]:
+    """An echo upstream that notes, per connection, the close code it saw (1006: no frame)."""
+    seen: list[int | None] = []
+
+    async def echo(connection) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for message in connection:
+                await connection.send(message)
+        seen.append(connection.close_code)
+
+    async with websockets.serve(echo, "127.0.0.1", 0) as server:
+        yield server.sockets[0].getsockname()[1], seen
+
+
+async def test_drop_gives_both_peers_1006_even_with_faithful_close_off(tmp_path, confdir):
+    """wswatch_faithful_close=false only concerns drops by a peer: a drop fault still reaches
+    both peers as a dropped connection (1006), never as mitmproxy's clean close 1000."""
+    faults = rules_file(tmp_path, "rules:\n  - id: yank\n    action: {drop: {after_messages: 1}}\n")
+    async with (
+        echo_server_noting_closes() as (up, server_saw),
+        running_proxy(
+            tmp_path,
+            f"reverse:http://127.0.0.1:{up}",
+            confdir,
+            wswatch_faults=[faults],
+            wswatch_faithful_close=False,
+        ) as proxy,
+    ):
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
+            await ws.send("hello")
+            with pytest.raises(websockets.ConnectionClosedError) as closed:
+                await asyncio.wait_for(ws.recv(), 5)
+                await asyncio.wait_for(ws.recv(), 5)
+        end = await proxy.wait_for("ws.closed")
+        await _wait_until(lambda: len(server_saw) == 1)
+    assert closed.value.rcvd is None  # the client got no close frame
+    assert server_saw == [1006]
+    assert (end["close_code"], end["closed_by"]) == (1006, "proxy")

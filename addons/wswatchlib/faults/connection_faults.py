@@ -32,6 +32,9 @@ logger = logging.getLogger("wswatch")
 #: The rule id reported for connections closed by the `wswatch.disconnect_all` command.
 DISCONNECT_ALL = "wswatch.disconnect_all"
 
+#: This addon's name as an owner of send filters, while rules or the fault header may act.
+FAULTS = "faults"
+
 
 @dataclass
 class LiveFault:
@@ -82,19 +85,24 @@ class ConnectionFaults:
 
     def configure(self, updated: set[str]) -> None:
         if updated & {"wswatch_faults", "wswatch_fault_header"}:
+            # A drop must reach the peers as a drop, whatever wswatch_faithful_close says.
             if self.rules.active:
-                mitm_internals.add_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
-                mitm_internals.add_send_filter(self._pong_filter)
+                mitm_internals.add_send_filter(mitm_internals.keep_abnormal_closes_abnormal, FAULTS)
+                mitm_internals.add_send_filter(self._pong_filter, FAULTS)
             else:
-                mitm_internals.remove_send_filter(self._pong_filter)
+                mitm_internals.remove_send_filter(
+                    mitm_internals.keep_abnormal_closes_abnormal, FAULTS
+                )
+                mitm_internals.remove_send_filter(self._pong_filter, FAULTS)
 
     def done(self) -> None:
         for timer in self.moment_timers:
             timer.cancel()
         for live in self.live.values():
             live.cancel_timer()
-        mitm_internals.remove_send_filter(self._pong_filter)
-        mitm_internals.remove_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
+        mitm_internals.remove_send_filter(self._pong_filter, FAULTS)
+        for owner in (FAULTS, DISCONNECT_ALL):
+            mitm_internals.remove_send_filter(mitm_internals.keep_abnormal_closes_abnormal, owner)
 
     # Before the 101 -------------------------------------------------------------------------
 
@@ -126,7 +134,7 @@ class ConnectionFaults:
             action = disconnect_action(code, reason)
         except ValueError as error:
             raise exceptions.CommandError(f"{DISCONNECT_ALL}: {error}") from None
-        mitm_internals.add_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
+        mitm_internals.add_send_filter(mitm_internals.keep_abnormal_closes_abnormal, DISCONNECT_ALL)
         targets = [flow for flow in self.open_flows.values() if self._closable(flow)]
         targets += self.observed_flows()
         for flow in targets:

@@ -55,6 +55,9 @@ logger = logging.getLogger("wswatch")
 #: RFC 6455 section 7.1.5: the code of a connection closed without a Close frame.
 ABORTED = 1006
 
+#: The watcher's name as an owner of the abnormal-close send filter (`wswatch_faithful_close`).
+FAITHFUL_CLOSE = "wswatch_faithful_close"
+
 #: The client_id of an attempt whose client could not be identified (a wswatch bug, logged).
 UNIDENTIFIED_CLIENT = "unidentified"
 
@@ -267,9 +270,13 @@ class WsWatch:
             self.client_history = ClientHistory()  # ids change meaning with the key
         if "wswatch_faithful_close" in updated:
             if ctx.options.wswatch_faithful_close:
-                mitm_internals.add_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
+                mitm_internals.add_send_filter(
+                    mitm_internals.keep_abnormal_closes_abnormal, FAITHFUL_CLOSE
+                )
             else:
-                mitm_internals.remove_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
+                mitm_internals.remove_send_filter(
+                    mitm_internals.keep_abnormal_closes_abnormal, FAITHFUL_CLOSE
+                )
 
     # Handshakes -----------------------------------------------------------------------------
 
@@ -674,6 +681,8 @@ class WsWatch:
         self.connections.clear()
         for client_id in list(self.tcp_relays):
             self._end_tcp_relay(client_id, "proxy shut down", "proxy", None)
-        mitm_internals.remove_send_filter(mitm_internals.keep_abnormal_closes_abnormal)
+        mitm_internals.remove_send_filter(
+            mitm_internals.keep_abnormal_closes_abnormal, FAITHFUL_CLOSE
+        )
         mitm_internals.note_parser_failures(False)
         mitm_internals.patch_tcp_relay(False)
