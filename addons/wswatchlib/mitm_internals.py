@@ -67,6 +67,7 @@ from wsproto.frame_protocol import Frame, ParseFailed
 
 from . import events
 from .options.values import SetText
+from .rfc6455 import NO_FRAME_CLOSE_CODES
 
 #: A filter sees each event mitmproxy sends on a WebSocket connection; returning False keeps it
 #: off the wire (wsproto's state still advances, so the connection stays consistent).
@@ -84,9 +85,6 @@ _verbatim: dict[str, websocket.WebSocketMessage | None] = {}
 #: (flow id, the bytes mitmproxy makes of an injected text) -> the exact bytes of the texts
 #: `inject_message` injected that mitmproxy's fragmenting damages, in injection order.
 _injected_text: dict[tuple[str, bytes], list[bytes]] = {}
-
-#: Close codes that stand for "no close frame arrived" and must never become a real frame.
-NO_FRAME_CLOSE_CODES = frozenset({1006, 1015})
 
 
 def _filtered_send2(

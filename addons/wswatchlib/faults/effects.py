@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..rfc6455 import CloseCode
 from ..watch.network_errors import InjectedEnd
 from .payloads import corrupt, truncate
 from .spec import (
@@ -183,7 +184,7 @@ def close_effect(action: Close | Drop) -> CloseWith:
     """How a close or drop ends the connection. A close toward the server acts as the client."""
     if isinstance(action, Close):
         return CloseWith(action.code, action.reason, as_client=action.toward is Toward.SERVER)
-    return CloseWith(1006, "", as_client=False)
+    return CloseWith(int(CloseCode.ABNORMAL_CLOSURE), "", as_client=False)
 
 
 def covers(direction: Direction, from_client: bool) -> bool:

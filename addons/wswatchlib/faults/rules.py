@@ -35,11 +35,11 @@ from ..options.config_fields import (
     show,
     string,
 )
+from ..rfc6455 import CloseCode
 from .spec import (
     AT_S_COMBINES_WITH,
     CAPTIVE_PORTAL_HTML,
     MOMENT_ACTIONS,
-    NO_FRAME_CODE,
     Action,
     ActionSpec,
     Bad101,
@@ -96,17 +96,22 @@ def parse_action(value: object, where: str, presets: Mapping[str, Mapping]) -> A
         raise FaultRulesError(locate(where, error=e)) from None
 
 
+#: The code `disconnect_action` takes for a drop, as a plain int for messages.
+NO_FRAME = int(CloseCode.ABNORMAL_CLOSURE)
+
+
 def disconnect_action(code: int, reason: str = "") -> Close | Drop:
     """The action that ends a connection at once with *code*: a ``drop`` for 1006 (no close
     frame), else a ``close`` whose code and reason are checked as ``close.code``/``close.reason``.
     """
-    if code == NO_FRAME_CODE:
+    if code == CloseCode.ABNORMAL_CLOSURE:
         if reason:
-            raise FieldError("reason", f"not allowed with code {NO_FRAME_CODE} (no close frame)")
+            raise FieldError("reason", f"not allowed with code {NO_FRAME} (no close frame)")
         return Drop()
     if not _sendable(code):
         raise FieldError(
-            "code", f"must be {NO_FRAME_CODE} (drop) or {_SENDABLE_CLOSE_CODES_TEXT}, got {code}"
+            "code",
+            f"must be {NO_FRAME} (drop) or {_SENDABLE_CLOSE_CODES_TEXT}, got {code}",
         )
     try:
         return Close(code=code, reason=_close_reason(reason))

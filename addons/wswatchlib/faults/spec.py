@@ -382,9 +382,6 @@ MOMENT_ACTIONS: Final = (Close, Drop)
 #: ``when`` fields that keep a meaning at a moment: they pick which open connections it strikes.
 AT_S_COMBINES_WITH: Final = ("probability", "seed", "times", "per")
 
-#: The close code that means "no close frame": a ``drop`` (RFC 6455 section 7.4.1).
-NO_FRAME_CODE: Final = 1006
-
 
 @dataclass(frozen=True, slots=True)
 class Rule:

@@ -22,24 +22,33 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 
-from ..watch.violations import Violation
+from ..rfc6455 import (
+    ASSIGNED_CLOSE_CODES,
+    LOCAL_ONLY_CLOSE_CODES,
+    MAX_CONTROL_PAYLOAD,
+    CloseCode,
+    Opcode,
+    Violation,
+)
 
-#: RFC 6455 section 5.2 opcodes the reader tells apart.
-CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+#: RFC 6455 section 5.2 opcodes the reader tells apart, as plain ints for the hot path.
+CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = (
+    int(opcode)
+    for opcode in (
+        Opcode.CONTINUATION,
+        Opcode.TEXT,
+        Opcode.BINARY,
+        Opcode.CLOSE,
+        Opcode.PING,
+        Opcode.PONG,
+    )
+)
 DATA_OPCODES = frozenset({TEXT, BINARY})
 CONTROL_OPCODES = frozenset({CLOSE, PING, PONG})
-#: Section 5.5: a control frame carries at most 125 payload bytes.
-MAX_CONTROL_PAYLOAD = 125
 #: Unanswered pings remembered per side (oldest forgotten first): bounds memory.
 MAX_PENDING_PINGS = 16
-#: Section 7.4.1: codes that must never be sent in a Close frame.
-LOCAL_ONLY_CLOSE_CODES = frozenset({1005, 1006, 1015})
-#: Section 7.4.1 and the IANA registry: the assigned codes in the protocol's 1000-2999 range.
-ASSIGNED_CLOSE_CODES = frozenset(
-    {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
-)
 #: Section 7.1.5: the code a Close frame without a body stands for (as wsproto reports it).
-NO_STATUS_RECEIVED = 1005
+NO_STATUS_RECEIVED = int(CloseCode.NO_STATUS_RECEIVED)
 
 SIDES = ("client", "server")
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..rfc6455 import Violation
 from .handshake import Outcome, Problem
 from .network_errors import FailureKind
 from .vendors import VendorCatalog, VendorProfile
-from .violations import Violation
 
 STATUS_HINTS: dict[int, str] = {
     200: "The server answered as plain HTTP, not as a WebSocket endpoint: check the path, or a proxy that strips the Upgrade header.",

@@ -13,13 +13,10 @@ from dataclasses import dataclass, field
 
 from ..events import ClosedEvent, HandshakeEvent, utc_timestamp
 from ..redaction.redactor import Redactor, scrub_secrets
+from ..rfc6455 import NO_FRAME_CLOSE_CODES, Violation
 from . import handshake, hints, vendors
 from .client_history import FIRST_ATTEMPT, SincePrevious
 from .network_errors import NetworkFailure, classify_failure
-from .violations import Violation
-
-#: Close codes that mean no close frame was exchanged (RFC 6455 section 7.4.1).
-ABNORMAL_CLOSE_CODES = frozenset({1006, 1015})
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +243,7 @@ def undelivered(dropped: Mapping[str, int], redelivered: Mapping[str, int]) -> d
 
 def analyse_close(facts: ConnectionFacts, vendor: vendors.VendorProfile | None) -> ClosedEvent:
     """Clean or abnormal, what the code means, and a hint."""
-    clean = facts.close_code is not None and facts.close_code not in ABNORMAL_CLOSE_CODES
+    clean = facts.close_code is not None and facts.close_code not in NO_FRAME_CLOSE_CODES
     raw_tcp = facts.tcp_bytes is not None
     return ClosedEvent(
         url=facts.url,

@@ -33,6 +33,7 @@ from ..redaction.mitmproxy_log import RawHeadRedaction
 from ..redaction.redactor import Redactor, scrub_secrets
 from ..relay.choice import RELAY_OPTION_CHOICES, MessageLayerUsers, Relay, choose_relay
 from ..relay.frame_reader import ObservedConnection
+from ..rfc6455 import CloseCode
 from . import client_identity, reports
 from .client_history import ClientHistory, SincePrevious
 from .handshake import Outcome, is_upgrade_request
@@ -51,9 +52,6 @@ from .violations import Violation, classify_violation
 REPORTED_KEY = "wswatch.outcome"
 
 logger = logging.getLogger("wswatch")
-
-#: RFC 6455 section 7.1.5: the code of a connection closed without a Close frame.
-ABORTED = 1006
 
 #: The watcher's name as an owner of the abnormal-close send filter (`wswatch_faithful_close`).
 FAITHFUL_CLOSE = "wswatch_faithful_close"
@@ -593,7 +591,7 @@ class WsWatch:
             first = observed.readers[observed.first_close]
             code, reason, closed_by = first.close_code, first.close_reason, observed.first_close
         elif closed_by != "proxy":
-            code = ABORTED
+            code = int(CloseCode.ABNORMAL_CLOSURE)
         else:
             code = None
         relay.track.messages = observed.per_side("messages")
