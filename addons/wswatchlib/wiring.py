@@ -21,6 +21,7 @@ from .options.errors import OptionCheck
 from .options.proxy_defaults import ProxyDefaults
 from .output.event_log import EventLog
 from .output.session_summary import SessionSummaryReport
+from .relay.relays import UpgradeRelays
 from .report.recorder import SessionReportWriter
 from .verdicts.reporter import VerdictReport
 from .watch.message_window import MessageWindow
@@ -30,12 +31,13 @@ from .watch.watcher import WsWatch
 def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
     """Every wswatch addon, wired together; pass `event_log` to listen to its events."""
     log = event_log if event_log is not None else EventLog()
-    watcher = WsWatch(log)
+    relays = UpgradeRelays()
+    watcher = WsWatch(log, relays)
     fault_rules = FaultRules(log, watcher.request_view)
     connection_faults = ConnectionFaults(fault_rules)
     watcher.fault_may_act = connection_faults.may_act_on_connection
-    connection_faults.observed_flows = watcher.observed_flows
-    connection_faults.close_observed = watcher.close_observed
+    connection_faults.observed_flows = relays.observed_flows
+    connection_faults.close_observed = relays.close_observed
     verdicts = VerdictReport(log, lambda: watcher.catalog.idle_timeouts if watcher.catalog else {})
     return [
         ProxyDefaults(),
@@ -43,6 +45,7 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
         HandshakeFaults(fault_rules, connection_faults),
         connection_faults,
         watcher,
+        relays,
         MessageWindow(),
         verdicts,
         SessionSummaryReport(log),

@@ -1,6 +1,6 @@
 """Follow one direction of an RFC 6455 connection from its raw bytes, as they pass the proxy.
 
-The observe-only relay (watch/watcher.py) lets mitmproxy relay an upgraded connection as raw TCP and
+The observe-only relay (relay/relays.py) lets mitmproxy relay an upgraded connection as raw TCP and
 feeds each direction's bytes here. Pure: no mitmproxy, no wsproto.
 
 The rules this file keeps:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mitmproxy import addonmanager, ctx, exceptions, http, tcp
+from mitmproxy import addonmanager, ctx, exceptions, http
 from mitmproxy.addons.dumper import Dumper
 from mitmproxy.addons.intercept import Intercept
 from mitmproxy.addons.save import Save
@@ -33,7 +33,7 @@ from ..redaction.mitmproxy_log import RawHeadRedaction
 from ..redaction.redactor import Redactor, scrub_secrets
 from ..relay.choice import RELAY_OPTION_CHOICES, MessageLayerUsers, Relay, choose_relay
 from ..relay.frame_reader import ObservedConnection
-from ..rfc6455 import CloseCode
+from ..relay.relays import RelayEnd, UpgradeRelays
 from . import client_identity, reports
 from .client_history import ClientHistory, SincePrevious
 from .handshake import Outcome, is_upgrade_request
@@ -106,20 +106,6 @@ class ConnectionTrack:
         self.gaps = MessageGaps(self.started)
 
 
-@dataclass
-class TcpRelay:
-    """An upgraded connection mitmproxy relays as raw TCP; `track.bytes` counts raw bytes."""
-
-    flow: http.HTTPFlow  # the flow whose ws.handshake was reported
-    track: ConnectionTrack
-    #: The frames read as they pass, when wswatch chose the observe-only relay.
-    observed: ObservedConnection | None = None
-    #: The close code and reason a fault closed this observed connection with, first.
-    proxy_close: tuple[int, str] | None = None
-    #: mitmproxy's TCP flow relaying the connection, once it started.
-    tcp_flow: tcp.TCPFlow | None = None
-
-
 def _negotiated_deflate(response: http.Response) -> bool:
     """RFC 7692: the 101 accepted permessage-deflate, so RSV1 marks compressed messages."""
     return "permessage-deflate" in response.headers.get("sec-websocket-extensions", "").lower()
@@ -146,30 +132,19 @@ def _needs_websocket_flow(addon: Any) -> bool:
     return True
 
 
-def _closable(relay: TcpRelay) -> bool:
-    """An observe-only connection whose closing nobody has started: no fault, and no peer's
-    Close frame yet (RFC 6455 section 5.5.1: one Close each way, no second one)."""
-    return (
-        relay.observed is not None
-        and relay.tcp_flow is not None
-        and relay.proxy_close is None
-        and relay.observed.first_close is None
-    )
-
-
 @logs_option_errors_until_running
 class WsWatch:
     """Reports upgrade attempts and connection ends as structured events."""
 
-    def __init__(self, event_log: EventLog) -> None:
+    def __init__(self, event_log: EventLog, relays: UpgradeRelays) -> None:
         self.event_log = event_log
+        #: Follows the connections relayed as TCP (observe-only and raw).
+        self.relays = relays
         self.catalog: VendorCatalog | None = None
         self.redactor = Redactor(SecretNames())
         self.connections: dict[str, ConnectionTrack] = {}
         self.flow_redaction = FlowRedaction(lambda: self.redactor)
         self.raw_head_redaction = RawHeadRedaction(lambda: self.redactor)
-        #: Raw TCP relays of upgraded connections, by client connection id (one upgrade each).
-        self.tcp_relays: dict[str, TcpRelay] = {}
         self.client_key = client_identity.ClientKey()
         #: Drawn once per run: client ids cannot be matched across runs, nor credentials guessed.
         self.client_salt = os.urandom(client_identity.SALT_BYTES)
@@ -180,7 +155,6 @@ class WsWatch:
     def load(self, loader: Any) -> None:
         self.raw_head_redaction.install()
         mitm_internals.note_parser_failures(True)
-        mitm_internals.patch_tcp_relay(True)
         loader.add_option(
             "wswatch_vendors",
             str,
@@ -418,16 +392,21 @@ class WsWatch:
         """Track the connection a 101 opened: as a WebSocket, as an observe-only relay (an
         accepted WebSocket nothing needs the message layer of), or as the raw TCP relay
         mitmproxy makes of an upgrade it does not parse."""
+        flow_id = flow.id
+
+        def ended(end: RelayEnd) -> None:
+            self._relay_ended(flow_id, track, end)
+
         if flow.websocket is not None and accepted and self._relay(flow) is Relay.OBSERVE:
             assert flow.response is not None
             # mitmproxy picks the child layer after this hook: without WebSocket data, TCP.
             flow.websocket = None
             observed = ObservedConnection(deflate=_negotiated_deflate(flow.response))
-            self.tcp_relays[flow.client_conn.id] = TcpRelay(flow, track, observed)
+            self.relays.follow(flow, observed, track.gaps.observe, ended)
         elif flow.websocket is not None:
             self.connections[flow.id] = track
         elif flow.response is not None and flow.response.status_code == 101:
-            self.tcp_relays[flow.client_conn.id] = TcpRelay(flow, track)
+            self.relays.follow(flow, None, track.gaps.observe, ended)
 
     def _relay(self, flow: http.HTTPFlow) -> Relay:
         requested = Relay(ctx.options.wswatch_relay)
@@ -509,101 +488,26 @@ class WsWatch:
             violated_by=parser_failure.side if parser_failure else None,
         )
 
-    # Upgrades relayed as raw TCP ------------------------------------------------------------
+    # Upgrades relayed as TCP --------------------------------------------------------------
 
-    def observed_flows(self) -> list[http.HTTPFlow]:
-        """The flows of open observe-only connections nobody is closing yet: the fault
-        fault commands and moments strike these too."""
-        return [relay.flow for relay in self.tcp_relays.values() if _closable(relay)]
-
-    def close_observed(self, flow: http.HTTPFlow, code: int, reason: str) -> bool:
-        """Close an observe-only connection as the proxy: Close(code, reason) to both peers,
-        then the TCP connections (1006: no close frame, the connections just end). A peer
-        midway through receiving a frame gets no Close (it would land inside that frame): its
-        connection just ends. False when it is not open, or a peer or a fault is closing it."""
-        relay = self.tcp_relays.get(flow.client_conn.id)
-        if relay is None or not _closable(relay):
-            return False
-        assert relay.observed is not None and relay.tcp_flow is not None
-        readers = relay.observed.readers
-        # Noted first: mitmproxy 12 may end the relay, `tcp_end` included, before
-        # close_both_peers returns.
-        relay.proxy_close = (code, reason)
-        # What the client receives is what the server sends, and the other way round.
-        if mitm_internals.close_both_peers(
-            relay.tcp_flow,
-            code,
-            reason,
-            frame_to_client=readers["server"].between_frames,
-            frame_to_server=readers["client"].between_frames,
-        ):
-            return True
-        relay.proxy_close = None
-        return False
-
-    def tcp_start(self, flow: tcp.TCPFlow) -> None:
-        relay = self.tcp_relays.get(flow.client_conn.id)
-        if relay is not None:
-            flow.metadata[events.UPGRADE_FLOW_METADATA_KEY] = relay.flow.id
-            relay.tcp_flow = flow
-
-    def tcp_message(self, flow: tcp.TCPFlow) -> None:
-        relay = self.tcp_relays.get(flow.client_conn.id)
-        if relay is None:
-            return
-        message = flow.messages[-1]
-        side = "client" if message.from_client else "server"
-        if relay.observed is None:
-            relay.track.bytes[side] += len(message.content)
-        elif relay.observed.feed(side, message.content, message.timestamp):
-            relay.track.gaps.observe(side, message.timestamp)
-
-    def tcp_end(self, flow: tcp.TCPFlow) -> None:
-        self._end_tcp_flow(flow, None)
-
-    def tcp_error(self, flow: tcp.TCPFlow) -> None:
-        self._end_tcp_flow(flow, flow.error.msg if flow.error else None)
-
-    def _end_tcp_flow(self, flow: tcp.TCPFlow, error: str | None) -> None:
-        closed_first = mitm_internals.first_to_close(flow)
-        self._end_tcp_relay(flow.client_conn.id, error, closed_first, len(flow.messages))
-
-    def _end_tcp_relay(
-        self, client_id: str, reason: str | None, closed_by: str | None, retained: int | None
-    ) -> None:
-        """Raw TCP: no frames were parsed, so no close code, and who closed first is not known.
-        Observe-only: the first Close frame's code, reason and sender; a connection that ended
-        without one was aborted (1006, as the WebSocket layer reports it)."""
-        relay = self.tcp_relays.pop(client_id, None)
-        if relay is None:
-            return
-        ended = time.time()
-        observed = relay.observed
-        if observed is None:
-            self._report_close(
-                relay.flow.id, relay.track, None, reason, None, ended, retained, raw_tcp=True
-            )
-            return
-        code: int | None
-        if relay.proxy_close is not None:
-            (code, reason), closed_by = relay.proxy_close, "proxy"
-        elif observed.first_close is not None:
-            first = observed.readers[observed.first_close]
-            code, reason, closed_by = first.close_code, first.close_reason, observed.first_close
-        elif closed_by != "proxy":
-            code = int(CloseCode.ABNORMAL_CLOSURE)
+    def _relay_ended(self, flow_id: str, track: ConnectionTrack, end: RelayEnd) -> None:
+        """A connection the relays followed ended: its counts are the reader's (observe-only)
+        or raw bytes (raw TCP)."""
+        observed = end.observed
+        if observed is not None:
+            track.messages = observed.per_side("messages")
+            track.bytes = observed.per_side("bytes")
         else:
-            code = None
-        relay.track.messages = observed.per_side("messages")
-        relay.track.bytes = observed.per_side("bytes")
+            track.bytes = end.tcp_bytes
         self._report_close(
-            relay.flow.id,
-            relay.track,
-            code,
-            reason,
-            closed_by,
-            ended,
-            retained,
+            flow_id,
+            track,
+            end.close.code,
+            end.close.reason,
+            end.close.closed_by,
+            end.ended,
+            end.retained,
+            raw_tcp=observed is None,
             observed=observed,
         )
 
@@ -677,10 +581,7 @@ class WsWatch:
         for flow_id, track in list(self.connections.items()):
             self._report_close(flow_id, track, None, "proxy shut down", "proxy", time.time(), None)
         self.connections.clear()
-        for client_id in list(self.tcp_relays):
-            self._end_tcp_relay(client_id, "proxy shut down", "proxy", None)
         mitm_internals.remove_send_filter(
             mitm_internals.keep_abnormal_closes_abnormal, FAITHFUL_CLOSE
         )
         mitm_internals.note_parser_failures(False)
-        mitm_internals.patch_tcp_relay(False)

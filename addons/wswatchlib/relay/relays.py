@@ -1,0 +1,162 @@
+"""Addon: follow upgraded connections that mitmproxy relays as TCP, to their end.
+
+Two kinds: observe-only connections (an accepted WebSocket wswatch chose to relay as TCP, its
+frames read on the side by `frame_reader`), and raw TCP relays mitmproxy makes of an upgrade it
+does not parse (no frames read: bytes counted). The watcher hands each over with `follow` and
+hears back per data message and once at the end (`RelayEnd`); `outcome` decides how it ended.
+The fault addons close observe-only connections through `close_observed`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from mitmproxy import http, tcp
+
+from .. import events, mitm_internals
+from .frame_reader import ObservedConnection
+from .outcome import PROXY, CloseOutcome, FirstClose, close_outcome
+
+#: Why a connection still open when the proxy stops ended.
+PROXY_SHUT_DOWN = "proxy shut down"
+
+
+@dataclass(frozen=True, slots=True)
+class RelayEnd:
+    """How a followed connection ended, for its `ws.closed`."""
+
+    close: CloseOutcome
+    ended: float
+    #: Messages mitmproxy kept in the TCP flow (None at shutdown).
+    retained: int | None
+    #: What the frame reader saw; None for a raw TCP relay.
+    observed: ObservedConnection | None
+    #: Raw TCP relays: bytes each side sent (frames not read).
+    tcp_bytes: dict[str, int]
+
+
+@dataclass
+class FollowedRelay:
+    """One followed connection."""
+
+    flow: http.HTTPFlow  # the flow whose ws.handshake was reported
+    observed: ObservedConnection | None
+    on_message: Callable[[str, float], None]
+    on_end: Callable[[RelayEnd], None]
+    tcp_flow: tcp.TCPFlow | None = None
+    #: The close code and reason a fault closed this observed connection with, first.
+    proxy_close: tuple[int, str] | None = None
+    tcp_bytes: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
+
+    @property
+    def closable(self) -> bool:
+        """An observe-only connection whose closing nobody has started: no fault, and no peer's
+        Close frame yet (RFC 6455 section 5.5.1: one Close each way, no second one)."""
+        return (
+            self.observed is not None
+            and self.tcp_flow is not None
+            and self.proxy_close is None
+            and self.observed.first_close is None
+        )
+
+
+class UpgradeRelays:
+    def __init__(self) -> None:
+        #: Followed connections, by client connection id (one upgrade each).
+        self.relays: dict[str, FollowedRelay] = {}
+
+    def load(self, _loader: object) -> None:
+        mitm_internals.patch_tcp_relay(True)
+
+    def follow(
+        self,
+        flow: http.HTTPFlow,
+        observed: ObservedConnection | None,
+        on_message: Callable[[str, float], None],
+        on_end: Callable[[RelayEnd], None],
+    ) -> None:
+        """Follow the TCP relay that will carry `flow`'s upgraded connection: `on_message`
+        (side, time) for each data message the reader completes, `on_end` once it ends."""
+        self.relays[flow.client_conn.id] = FollowedRelay(flow, observed, on_message, on_end)
+
+    def observed_flows(self) -> list[http.HTTPFlow]:
+        """The flows of open observe-only connections nobody is closing yet: fault commands
+        and moments strike these too."""
+        return [relay.flow for relay in self.relays.values() if relay.closable]
+
+    def close_observed(self, flow: http.HTTPFlow, code: int, reason: str) -> bool:
+        """Close an observe-only connection as the proxy: Close(code, reason) to both peers,
+        then the TCP connections (1006: no close frame, the connections just end). A peer
+        midway through receiving a frame gets no Close (it would land inside that frame): its
+        connection just ends. False when it is not open, or a peer or a fault is closing it."""
+        relay = self.relays.get(flow.client_conn.id)
+        if relay is None or not relay.closable:
+            return False
+        assert relay.observed is not None and relay.tcp_flow is not None
+        readers = relay.observed.readers
+        # Noted first: mitmproxy 12 may end the relay, `tcp_end` included, before
+        # close_both_peers returns.
+        relay.proxy_close = (code, reason)
+        # What the client receives is what the server sends, and the other way round.
+        if mitm_internals.close_both_peers(
+            relay.tcp_flow,
+            code,
+            reason,
+            frame_to_client=readers["server"].between_frames,
+            frame_to_server=readers["client"].between_frames,
+        ):
+            return True
+        relay.proxy_close = None
+        return False
+
+    def tcp_start(self, flow: tcp.TCPFlow) -> None:
+        relay = self.relays.get(flow.client_conn.id)
+        if relay is not None:
+            flow.metadata[events.UPGRADE_FLOW_METADATA_KEY] = relay.flow.id
+            relay.tcp_flow = flow
+
+    def tcp_message(self, flow: tcp.TCPFlow) -> None:
+        relay = self.relays.get(flow.client_conn.id)
+        if relay is None:
+            return
+        message = flow.messages[-1]
+        side = "client" if message.from_client else "server"
+        if relay.observed is None:
+            relay.tcp_bytes[side] += len(message.content)
+        elif relay.observed.feed(side, message.content, message.timestamp):
+            relay.on_message(side, message.timestamp)
+
+    def tcp_end(self, flow: tcp.TCPFlow) -> None:
+        self._end_flow(flow, None)
+
+    def tcp_error(self, flow: tcp.TCPFlow) -> None:
+        self._end_flow(flow, flow.error.msg if flow.error else None)
+
+    def _end_flow(self, flow: tcp.TCPFlow, error: str | None) -> None:
+        closed_first = mitm_internals.first_to_close(flow)
+        self._end(flow.client_conn.id, error, closed_first, len(flow.messages))
+
+    def done(self) -> None:
+        for client_id in list(self.relays):
+            self._end(client_id, PROXY_SHUT_DOWN, PROXY, None)
+        mitm_internals.patch_tcp_relay(False)
+
+    def _end(
+        self, client_id: str, reason: str | None, closed_first: str | None, retained: int | None
+    ) -> None:
+        relay = self.relays.pop(client_id, None)
+        if relay is None:
+            return
+        observed = relay.observed
+        if observed is None:
+            # Raw TCP: no frames were read, so no close code, and who closed is not reported.
+            close = CloseOutcome(None, reason, None)
+        else:
+            first = None
+            if observed.first_close is not None:
+                reader = observed.readers[observed.first_close]
+                first = FirstClose(observed.first_close, reader.close_code, reader.close_reason)
+            close = close_outcome(relay.proxy_close, first, closed_first, reason)
+        relay.on_end(RelayEnd(close, time.time(), retained, observed, relay.tcp_bytes))
