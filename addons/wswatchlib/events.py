@@ -9,6 +9,7 @@ may be added; none may change meaning. Every event also gets `event`, `schema`, 
 from __future__ import annotations
 
 import datetime
+import enum
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -27,6 +28,19 @@ FAULT_METADATA_KEY = "wswatch.fault"
 #: TCPFlow.metadata key the watcher sets on a raw TCP relay of an upgraded WebSocket connection:
 #: the id of the HTTP flow whose `ws.handshake` was reported.
 UPGRADE_FLOW_METADATA_KEY = "wswatch.upgrade_flow"
+
+
+class Outcome(enum.StrEnum):
+    """What became of one upgrade attempt."""
+
+    #: A 101 that satisfies RFC 6455 section 4.2.2 for a valid request.
+    ACCEPTED = "accepted"
+    #: Any HTTP answer other than 101 (RFC 6455 section 4.2.2: the handshake failed).
+    REJECTED = "rejected"
+    #: No HTTP answer at all: network, TLS or timeout failure, or the client gave up.
+    FAILED = "failed"
+    #: A 101 that breaks RFC 6455, or that answers a request breaking it.
+    INVALID = "invalid"
 
 
 def utc_timestamp(epoch_seconds: float) -> str:

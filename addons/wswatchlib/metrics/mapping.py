@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import events
-from ..watch.handshake import Outcome
+from ..events import Outcome
 from ..watch.network_errors import FailureKind
 from . import catalog, labels
 from .catalog import MetricSpec

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..events import CLIENT_VERDICT, CLOSED, HANDSHAKE
-from ..watch.handshake import Outcome
+from ..events import CLIENT_VERDICT, CLOSED, HANDSHAKE, Outcome
 
 #: Findings listed in the summary event and table; the client.verdict events hold them all.
 MAX_FINDINGS_SHOWN = 50

@@ -14,6 +14,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
+from ..events import Outcome
 from ..output.safe_text import terminal_safe
 from ..verdicts.thresholds import Thresholds
 from .model import OUTCOMES, Connection, Lane, ReportModel, Row
@@ -31,7 +32,7 @@ BUCKETS = 200
 
 #: Colour of each attempt outcome, and of connection bars (also used by the legend).
 OUTCOME_COLOURS = {
-    "accepted": "#2e7d32",
+    Outcome.ACCEPTED: "#2e7d32",
     "rejected": "#c62828",
     "failed": "#ef6c00",
     "invalid": "#6a1b9a",

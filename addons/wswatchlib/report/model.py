@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import events as contract
+from ..events import Outcome
 from ..output.summary import failure_reason
 from ..verdicts.analysis import Verdicts
 from ..verdicts.episodes import UNKNOWN_CLIENT
@@ -34,7 +35,7 @@ ATTEMPT = "attempt"
 CLOSE = "close"
 
 #: Attempt outcomes in the order the report lists them (README "The JSON event contract").
-OUTCOMES = ("accepted", "rejected", "failed", "invalid")
+OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
 #: Outcome shown for a close: clean (a close frame was exchanged) or abnormal.
 CLEAN_CLOSE = "closed clean"
@@ -85,7 +86,7 @@ class Row:
     def is_failure(self) -> bool:
         """Not accepted, or a connection that did not end with a clean 1000."""
         if self.kind == ATTEMPT:
-            return self.outcome != "accepted"
+            return self.outcome != Outcome.ACCEPTED
         return not self.clean or self.close_code not in (1000, None)
 
     def fields(self) -> dict[str, Any]:
@@ -268,7 +269,7 @@ def build_model(
             attempts[outcome] += 1
             lane.attempts.append(row.index)
             lane.outcomes[outcome] += 1
-            reason = failure_reason(event) if outcome != "accepted" else None
+            reason = failure_reason(event) if outcome != Outcome.ACCEPTED else None
             if reason:
                 reasons[reason] += 1
                 reason_hints.setdefault(reason, row.hint)
@@ -320,5 +321,5 @@ def _add_open_connections(rows: Sequence[Row], lanes: Mapping[str, Lane], end: f
     """An accepted attempt with no close in the events was still open at the end: a bar to it."""
     closed = {row.flow_id for row in rows if row.kind == CLOSE}
     for row in rows:
-        if row.kind == ATTEMPT and row.outcome == "accepted" and row.flow_id not in closed:
+        if row.kind == ATTEMPT and row.outcome == Outcome.ACCEPTED and row.flow_id not in closed:
             lanes[row.client].connections.append(Connection(row.at, end, None))

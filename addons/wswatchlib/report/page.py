@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..events import Outcome
 from ..output.safe_text import terminal_safe
 from ..verdicts.analysis import analyse
 from ..verdicts.thresholds import Thresholds
@@ -33,7 +34,7 @@ from .model import OUTCOMES, ReportModel, build_model
 
 #: What each outcome means, in plain words, for the legend.
 OUTCOME_WORDS = {
-    "accepted": "the server accepted the WebSocket upgrade (HTTP 101)",
+    Outcome.ACCEPTED: "the server accepted the WebSocket upgrade (HTTP 101)",
     "rejected": "the server answered with an HTTP error instead (401, 429, 503, ...)",
     "failed": "no usable answer: connection refused, reset, timed out, TLS error",
     "invalid": "the answer broke the WebSocket handshake rules (RFC 6455)",

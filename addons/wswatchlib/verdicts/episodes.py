@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import events as contract
+from ..events import Outcome
 from .reading import parse_ts
 
 #: The client id of events that carry none (written before `client_id` existed).
@@ -56,7 +57,7 @@ class Attempt:
 
     @property
     def accepted(self) -> bool:
-        return self.outcome == "accepted"
+        return self.outcome == Outcome.ACCEPTED
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,7 +122,11 @@ class VerdictReport:
         self.seen += 1
         self.kept.append({key: event[key] for key in EVENT_FIELDS if key in event})
         flow_id, client_id = event.get("flow_id"), event.get("client_id")
-        if name == events.HANDSHAKE and event.get("outcome") == "accepted" and client_id:
+        if (
+            name == events.HANDSHAKE
+            and event.get("outcome") == events.Outcome.ACCEPTED
+            and client_id
+        ):
             self.open_connections[flow_id] = client_id
             self._check_when_stable(str(client_id), flow_id)
         elif name == events.CLOSED:

@@ -16,23 +16,11 @@ import enum
 import hashlib
 from collections.abc import Mapping, Sequence
 
+from ..events import Outcome
 from ..output.safe_text import wire_bytes
 
 #: RFC 6455 section 1.3: the GUID appended to the key before hashing.
 ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-class Outcome(enum.StrEnum):
-    """What became of one upgrade attempt."""
-
-    #: A 101 that satisfies RFC 6455 section 4.2.2 for a valid request.
-    ACCEPTED = "accepted"
-    #: Any HTTP answer other than 101 (RFC 6455 section 4.2.2: the handshake failed).
-    REJECTED = "rejected"
-    #: No HTTP answer at all: network, TLS or timeout failure, or the client gave up.
-    FAILED = "failed"
-    #: A 101 that breaks RFC 6455, or that answers a request breaking it.
-    INVALID = "invalid"
 
 
 class Problem(enum.StrEnum):

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..events import Outcome
 from ..rfc6455 import Violation
-from .handshake import Outcome, Problem
+from .handshake import Problem
 from .network_errors import FailureKind
 from .vendors import VendorCatalog, VendorProfile
 

@@ -36,7 +36,7 @@ from ..relay.frame_reader import ObservedConnection
 from ..relay.relays import RelayEnd, UpgradeRelays
 from . import client_identity, reports
 from .client_history import ClientHistory, SincePrevious
-from .handshake import Outcome, is_upgrade_request
+from .handshake import is_upgrade_request
 from .message_gaps import MessageGaps
 from .vendors import (
     DEFAULT_VENDORS_PATH,
@@ -366,9 +366,9 @@ class WsWatch:
             event.fields(),
             flow_id=flow.id,
             secrets=analysis.secrets,
-            level=logging.INFO if event.outcome == Outcome.ACCEPTED else logging.WARNING,
+            level=logging.INFO if event.outcome == events.Outcome.ACCEPTED else logging.WARNING,
         )
-        if event.outcome != Outcome.ACCEPTED:
+        if event.outcome != events.Outcome.ACCEPTED:
             flow.marked = ":warning:"
             comment = (
                 f"wswatch: {event.outcome} {event.status or event.failure or ''}: {event.hint}"
@@ -377,7 +377,7 @@ class WsWatch:
         if answered:
             self._follow_upgrade(
                 flow,
-                event.outcome == Outcome.ACCEPTED,
+                event.outcome == events.Outcome.ACCEPTED,
                 ConnectionTrack(
                     event.url,
                     analysis.vendor,
