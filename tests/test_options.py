@@ -12,8 +12,10 @@ from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.test import taddons
 from wswatchlib.options.values import KINDS
 from wswatchlib.output.event_log import EventLog
+from wswatchlib.relay.relays import UpgradeRelays
 from wswatchlib.watch.client_identity import ClientKey, KeySource
 from wswatchlib.watch.message_window import MessageWindow
+from wswatchlib.watch.profiles import VendorProfiles
 from wswatchlib.watch.watcher import WsWatch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,7 +76,7 @@ async def test_message_window_below_one_is_refused_and_rolled_back_once_running(
 
 async def test_negative_body_excerpt_is_refused_and_rolled_back_once_running() -> None:
     """wswatch_body_excerpt cannot be negative."""
-    watcher = WsWatch(EventLog())
+    watcher = WsWatch(EventLog(), UpgradeRelays(), VendorProfiles())
     with taddons.context(watcher) as tctx:
         watcher.running()
         with pytest.raises(
@@ -86,7 +88,7 @@ async def test_negative_body_excerpt_is_refused_and_rolled_back_once_running() -
 
 async def test_bad_client_key_is_refused_and_the_previous_key_kept_once_running() -> None:
     """A wswatch_client_key that is not "", header:NAME or query:NAME is rolled back."""
-    watcher = WsWatch(EventLog())
+    watcher = WsWatch(EventLog(), UpgradeRelays(), VendorProfiles())
     with taddons.context(watcher) as tctx:
         tctx.configure(watcher, wswatch_client_key="header:x-client-id")
         watcher.running()

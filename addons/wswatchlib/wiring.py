@@ -25,6 +25,7 @@ from .relay.relays import UpgradeRelays
 from .report.recorder import SessionReportWriter
 from .verdicts.reporter import VerdictReport
 from .watch.message_window import MessageWindow
+from .watch.profiles import VendorProfiles
 from .watch.watcher import WsWatch
 
 
@@ -32,15 +33,17 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
     """Every wswatch addon, wired together; pass `event_log` to listen to its events."""
     log = event_log if event_log is not None else EventLog()
     relays = UpgradeRelays()
-    watcher = WsWatch(log, relays)
+    profiles = VendorProfiles()
+    watcher = WsWatch(log, relays, profiles)
     fault_rules = FaultRules(log, watcher.request_view)
     connection_faults = ConnectionFaults(fault_rules)
     watcher.fault_may_act = connection_faults.may_act_on_connection
     connection_faults.observed_flows = relays.observed_flows
     connection_faults.close_observed = relays.close_observed
-    verdicts = VerdictReport(log, lambda: watcher.catalog.idle_timeouts if watcher.catalog else {})
+    verdicts = VerdictReport(log, profiles.idle_timeouts)
     return [
         ProxyDefaults(),
+        profiles,
         fault_rules,
         HandshakeFaults(fault_rules, connection_faults),
         connection_faults,
@@ -50,7 +53,7 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
         verdicts,
         SessionSummaryReport(log),
         MetricsExporter(log),
-        SessionReportWriter(log, lambda: watcher.catalog, lambda: verdicts.thresholds),
+        SessionReportWriter(log, lambda: profiles.catalog, lambda: verdicts.thresholds),
         log,
         OptionCheck(),
     ]

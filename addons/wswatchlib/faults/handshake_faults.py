@@ -15,8 +15,8 @@ import time
 from mitmproxy import http
 
 from .. import events, mitm_internals
+from ..watch.handshake import header_map, is_upgrade_request
 from ..watch.network_errors import InjectedEnd
-from ..watch.watcher import header_map, is_upgrade_request
 from . import effects
 from .connection_faults import ConnectionFaults
 from .rulebook import CLIENT_REQUESTED, ArmedFault, BadFaultHeader, FaultRules

@@ -14,7 +14,8 @@ import base64
 import binascii
 import enum
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 from ..events import Outcome
 from ..output.safe_text import wire_bytes
@@ -54,6 +55,21 @@ class Problem(enum.StrEnum):
     RESPONSE_UNOFFERED_SUBPROTOCOL = "response_unoffered_subprotocol"
     #: Section 4.1 item 6 (client side): an extension the client did not offer.
     RESPONSE_UNOFFERED_EXTENSION = "response_unoffered_extension"
+
+
+class MultiHeaders(Protocol):
+    """Headers that can list a repeated name once per value (mitmproxy's `http.Headers`)."""
+
+    def items(self, multi: bool = False) -> Iterable[tuple[str, str]]: ...
+
+
+def header_map(headers: MultiHeaders) -> dict[str, str]:
+    """Lower-cased name -> value; repeated headers joined with ", " as RFC 9110 allows."""
+    joined: dict[str, str] = {}
+    for name, value in headers.items(multi=True):
+        name = name.lower()
+        joined[name] = f"{joined[name]}, {value}" if name in joined else value
+    return joined
 
 
 def accept_for_key(key: str) -> str:

@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,16 +36,10 @@ from ..relay.frame_reader import ObservedConnection
 from ..relay.relays import RelayEnd, UpgradeRelays
 from . import client_identity, reports
 from .client_history import ClientHistory, SincePrevious
-from .handshake import is_upgrade_request
+from .handshake import header_map, is_upgrade_request
 from .message_gaps import MessageGaps
-from .vendors import (
-    DEFAULT_VENDORS_PATH,
-    SecretNames,
-    VendorCatalog,
-    VendorFileError,
-    VendorProfile,
-    load_catalog,
-)
+from .profiles import VendorProfiles
+from .vendors import VendorCatalog, VendorProfile
 from .violations import Violation, classify_violation
 
 #: flow.metadata key marking a flow whose handshake was already reported.
@@ -58,15 +52,6 @@ FAITHFUL_CLOSE = "wswatch_faithful_close"
 
 #: The client_id of an attempt whose client could not be identified (a wswatch bug, logged).
 UNIDENTIFIED_CLIENT = "unidentified"
-
-
-def header_map(headers: http.Headers) -> dict[str, str]:
-    """Lower-cased name -> value; repeated headers joined with ", " as RFC 9110 allows."""
-    joined: dict[str, str] = {}
-    for name, value in headers.items(multi=True):
-        name = name.lower()
-        joined[name] = f"{joined[name]}, {value}" if name in joined else value
-    return joined
 
 
 def _address(peername: Any) -> str:
@@ -136,12 +121,14 @@ def _needs_websocket_flow(addon: Any) -> bool:
 class WsWatch:
     """Reports upgrade attempts and connection ends as structured events."""
 
-    def __init__(self, event_log: EventLog, relays: UpgradeRelays) -> None:
+    def __init__(
+        self, event_log: EventLog, relays: UpgradeRelays, profiles: VendorProfiles
+    ) -> None:
         self.event_log = event_log
+        #: The vendor profiles and the redactor built from their secret names.
+        self.profiles = profiles
         #: Follows the connections relayed as TCP (observe-only and raw).
         self.relays = relays
-        self.catalog: VendorCatalog | None = None
-        self.redactor = Redactor(SecretNames())
         self.connections: dict[str, ConnectionTrack] = {}
         self.flow_redaction = FlowRedaction(lambda: self.redactor)
         self.raw_head_redaction = RawHeadRedaction(lambda: self.redactor)
@@ -152,27 +139,17 @@ class WsWatch:
         #: Whether a connection fault could act on a flow (the connection fault addon answers).
         self.fault_may_act: Callable[[http.HTTPFlow], bool] = lambda _flow: False
 
+    @property
+    def catalog(self) -> VendorCatalog | None:
+        return self.profiles.catalog
+
+    @property
+    def redactor(self) -> Redactor:
+        return self.profiles.redactor
+
     def load(self, loader: Any) -> None:
         self.raw_head_redaction.install()
         mitm_internals.note_parser_failures(True)
-        loader.add_option(
-            "wswatch_vendors",
-            str,
-            DEFAULT_VENDORS_PATH,
-            "Vendor profiles (YAML): error and request-id headers, secrets, close codes, hints.",
-        )
-        loader.add_option(
-            "wswatch_redact_headers",
-            Sequence[str],
-            [],
-            "More header names whose values are secrets (added to the vendor profiles' list).",
-        )
-        loader.add_option(
-            "wswatch_redact_params",
-            Sequence[str],
-            [],
-            "More query parameter names whose values are secrets.",
-        )
         loader.add_option(
             "wswatch_redact_flows",
             bool,
@@ -214,19 +191,6 @@ class WsWatch:
         )
 
     def configure(self, updated: set[str]) -> None:
-        if "wswatch_vendors" in updated:
-            path = ctx.options.wswatch_vendors
-            try:
-                self.catalog = load_catalog(path)
-            except VendorFileError as error:
-                raise exceptions.OptionsError(f"Cannot load wswatch_vendors: {error}") from error
-        if updated & {"wswatch_vendors", "wswatch_redact_headers", "wswatch_redact_params"}:
-            assert self.catalog is not None
-            extra = SecretNames(
-                headers=frozenset(n.lower() for n in ctx.options.wswatch_redact_headers),
-                query=frozenset(n.lower() for n in ctx.options.wswatch_redact_params),
-            )
-            self.redactor = Redactor(self.catalog.all_secrets.merged(extra))
         if "wswatch_body_excerpt" in updated and ctx.options.wswatch_body_excerpt < 0:
             raise exceptions.OptionsError(
                 f"wswatch_body_excerpt must be 0 or more, got {ctx.options.wswatch_body_excerpt}"
