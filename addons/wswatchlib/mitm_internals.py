@@ -19,7 +19,7 @@ end-to-end tests on both, so an upgrade that breaks one fails loudly rather than
   upstream modes' root layers keep their child only in the bound method they install as their own
   `_handle_event`; `_children` follows it, or nothing under a CONNECT tunnel would be found.
 - Settings held back for options not declared yet (`OptManager.deferred`): `--set` text is kept
-  as `optmanager._UnconvertedStrings`; `pending_settings` hands it over as `SetText`, and
+  as `optmanager._UnconvertedStrings`; `pending_settings` hands it over as text, and
   `drop_pending_setting` takes a setting out before mitmproxy converts it. `option_types` reads
   each declared option's type from mitmproxy's private `_Option` records.
 - Protocol violations: when a peer's bytes break RFC 6455, wsproto raises ParseFailed inside
@@ -66,7 +66,6 @@ from mitmproxy.proxy.layers import websocket as websocket_layer
 from wsproto.frame_protocol import Frame, ParseFailed
 
 from . import events
-from .options.values import SetText
 from .rfc6455 import NO_FRAME_CLOSE_CODES
 
 #: A filter sees each event mitmproxy sends on a WebSocket connection; returning False keeps it
@@ -382,10 +381,13 @@ def _end_tcp_relay(
         layer.flow.live = False
 
 
-def pending_settings(options: optmanager.OptManager) -> dict[str, object]:
-    """Settings mitmproxy holds until their option is declared; `--set` text as `SetText`."""
+def pending_settings(
+    options: optmanager.OptManager, as_text: Callable[[tuple[str, ...]], object]
+) -> dict[str, object]:
+    """Settings mitmproxy holds until their option is declared; `--set` text (one string per
+    `--set`) handed to `as_text`."""
     return {
-        name: SetText(tuple(value.val))
+        name: as_text(tuple(value.val))
         if isinstance(value, optmanager._UnconvertedStrings)
         else value
         for name, value in options.deferred.items()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from wswatchlib.output.safe_text import encodable, encodable_event, make_encodable, terminal_safe
+from wswatchlib.text import encodable, encodable_event, make_encodable, terminal_safe
 
 #: What mitmproxy hands over for the bytes b"caf\xc3\xa9 \xff\xfe" (surrogateescape).
 MITM_DECODED = b"caf\xc3\xa9 \xff\xfe".decode("utf-8", "surrogateescape")

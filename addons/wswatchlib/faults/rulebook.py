@@ -21,7 +21,8 @@ from mitmproxy import command, ctx, exceptions, http
 from .. import events
 from ..options.errors import logs_option_errors_until_running
 from ..output.event_log import EventLog
-from ..watch.handshake import header_map, split_tokens
+from ..text import split_tokens
+from ..watch.handshake import header_map
 from .header import HEADER, parse_fault_header
 from .rules import FaultRulesError, load_presets, load_rule_files
 from .schedule import FaultSchedule

@@ -4,5 +4,7 @@ detect lost or reordered events.
 
 `identity` decides (pure: standard library and structlog's types only); `listen_port` asks the
 running mitmproxy which port it listens on (the only module here that imports mitmproxy). The
-event log (`wswatchlib.event_log`) runs `identity.FleetStamp` on every event.
+event log (`output/event_log.py`) runs `identity.FleetStamp` on every event.
+
+May import: nothing else of wswatchlib.
 """

@@ -5,7 +5,9 @@ unit, the one table the exporter and the README follow), `labels` (label values 
 normalised, so no URL, address, id or secret can become one), `mapping` (an event as written
 -> the metric updates it makes) and `address` (the `wswatch_metrics` value). Acting: `exporter`,
 the addon that owns a private `prometheus_client` registry, applies the updates as the event log
-writes events and serves `/metrics`. The pure modules import only the shared event contract
-(`wswatchlib.events`), the closed sets they validate against (`handshake`, `network_errors`)
-and each other; only `exporter` imports mitmproxy and prometheus_client.
+writes events and serves `/metrics`. The pure modules import only the shared event contract, the
+closed sets they validate against (`watch/network_errors.py`) and each other; only `exporter`
+imports mitmproxy and prometheus_client.
+
+May import: events, options, output, watch.
 """

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from mitmproxy import exceptions
 
 from .. import mitm_internals
-from .values import refused_settings
+from .values import SetText, refused_settings
 
 logger = logging.getLogger("wswatch")
 
@@ -39,7 +39,7 @@ class OptionCheck:
 
     def load(self, loader: Any) -> None:
         options = loader.master.options
-        pending = mitm_internals.pending_settings(options)
+        pending = mitm_internals.pending_settings(options, SetText)
         for refused in refused_settings(pending, mitm_internals.option_types(options)):
             mitm_internals.drop_pending_setting(options, refused.name)
             logger.error(refused.message)

@@ -34,7 +34,7 @@ from ..fleet.identity import FLEET_KEYS, FleetStamp, default_proxy_id, new_run_i
 from ..fleet.listen_port import proxy_listen_port
 from ..options.errors import logs_option_errors_until_running
 from ..redaction.redactor import SECRETS_KEY, redact_event
-from .safe_text import encodable_event, terminal_safe
+from ..text import encodable_event, terminal_safe
 
 LOGGER_NAME = "wswatch"
 

@@ -2,4 +2,6 @@
 
 Pure: redactor.py (secret names, values, scrubbing). Acting: flows.py (the flow's redacted copy),
 shown_response.py (the original sent to the client), mitmproxy_log.py (mitmproxy's own log).
+
+May import: text.
 """

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from mitmproxy import http
 
-from ..output.safe_text import wire_bytes
+from ..text import wire_bytes
 from .redactor import REDACTED, Redactor, scrub, scrub_bytes, scrub_variants
 from .shown_response import ShownResponses
 

@@ -18,9 +18,7 @@ from typing import Any
 
 from structlog.typing import EventDict, WrappedLogger
 
-from ..output.safe_text import wire_bytes
-from ..watch.handshake import split_tokens
-from ..watch.vendors import SecretNames
+from ..text import split_tokens, wire_bytes
 
 REDACTED = "[redacted]"
 
@@ -42,6 +40,26 @@ _HEADER_LINE = re.compile(
 
 #: Authorization-style schemes whose credential is the part after the scheme.
 _AUTH_SCHEMES = ("bearer", "token", "basic", "digest", "apikey", "key")
+
+
+@dataclass(frozen=True, slots=True)
+class SecretNames:
+    """Where secrets travel in a handshake request."""
+
+    headers: frozenset[str] = frozenset()
+    query: frozenset[str] = frozenset()
+    #: Sec-WebSocket-Protocol entries whose NEXT entry is a secret (Deepgram's "token, KEY").
+    subprotocol_markers: frozenset[str] = frozenset()
+    #: Sec-WebSocket-Protocol entries with a secret after a prefix ("openai-insecure-api-key.KEY").
+    subprotocol_prefixes: tuple[str, ...] = ()
+
+    def merged(self, other: SecretNames) -> SecretNames:
+        return SecretNames(
+            self.headers | other.headers,
+            self.query | other.query,
+            self.subprotocol_markers | other.subprotocol_markers,
+            tuple(dict.fromkeys(self.subprotocol_prefixes + other.subprotocol_prefixes)),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,5 +5,7 @@ rows, per-client lanes, counts, retry gaps), its SVG charts drawn in Python (`ch
 with its escaping, inline CSS and small inline script (`page`), and the addon that writes the
 file when the proxy stops (`recorder`, option `wswatch_report`). `model`, `charts` and `page`
 are pure: they import the shared event contract, the hints and vendor tables, the verdicts
-analysis and `safe_text`, never mitmproxy; only `recorder` is mitmproxy-facing.
+analysis and `text`, never mitmproxy; only `recorder` is mitmproxy-facing.
+
+May import: events, text, options, output, verdicts, watch.
 """

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ..events import Outcome
-from ..output.safe_text import terminal_safe
+from ..text import terminal_safe
 from ..verdicts.thresholds import Thresholds
 from .model import OUTCOMES, Connection, Lane, ReportModel, Row
 

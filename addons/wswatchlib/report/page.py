@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..events import Outcome
-from ..output.safe_text import terminal_safe
+from ..text import terminal_safe
 from ..verdicts.analysis import analyse
 from ..verdicts.thresholds import Thresholds
 from ..watch.vendors import VendorCatalog

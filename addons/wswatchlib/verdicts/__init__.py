@@ -3,7 +3,8 @@
 This subpackage owns the analysis: reading event files (`reading`), per-client timelines and
 episodes (`episodes`), the growth fit (`growth`), the named rules (`rules`) and their
 thresholds (`thresholds`), the findings they produce (`findings`), the whole run (`analysis`)
-and its text table (`table`). It is pure: it imports only the shared event contract
-(`wswatchlib.events`), the YAML field readers (`wswatchlib.config_fields`) and itself, never
-mitmproxy.
+and its text table (`table`), all pure; `reporter`, the addon that grades clients as the proxy
+runs.
+
+May import: events, options, output.
 """

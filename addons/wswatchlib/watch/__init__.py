@@ -2,7 +2,8 @@
 
 Pure: handshake.py (RFC 6455 checks), network_errors.py, violations.py, hints.py, vendors.py
 (profiles), reports.py (events from facts), client_identity.py, client_history.py,
-message_gaps.py. Acting (mitmproxy addons): watcher.py, message_window.py. May import the shared
-contract (events.py), output.safe_text, redaction, relay and mitm_internals; pure modules never
-import mitmproxy.
+message_gaps.py. Acting (mitmproxy addons): profiles.py (the vendor profiles in force),
+watcher.py, message_window.py. Pure modules never import mitmproxy.
+
+May import: events, rfc6455, text, options, output, redaction, relay, mitm_internals.
 """

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from ..events import Outcome
-from ..output.safe_text import wire_bytes
+from ..text import split_tokens, wire_bytes
 
 #: RFC 6455 section 1.3: the GUID appended to the key before hashing.
 ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -78,13 +78,6 @@ def accept_for_key(key: str) -> str:
     # accepts it hashes those bytes, and so must the check.
     digest = hashlib.sha1(wire_bytes(key.strip() + ACCEPT_GUID)).digest()
     return base64.b64encode(digest).decode("ascii")
-
-
-def split_tokens(value: str | None) -> list[str]:
-    """Split a comma-separated header value into trimmed, non-empty tokens."""
-    if not value:
-        return []
-    return [token.strip() for token in value.split(",") if token.strip()]
 
 
 def is_upgrade_request(headers: Mapping[str, str]) -> bool:

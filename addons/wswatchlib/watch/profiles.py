@@ -13,8 +13,8 @@ from typing import Any
 from mitmproxy import ctx, exceptions
 
 from ..options.errors import logs_option_errors_until_running
-from ..redaction.redactor import Redactor
-from .vendors import DEFAULT_VENDORS_PATH, SecretNames, VendorCatalog, VendorFileError, load_catalog
+from ..redaction.redactor import Redactor, SecretNames
+from .vendors import DEFAULT_VENDORS_PATH, VendorCatalog, VendorFileError, load_catalog
 
 
 @logs_option_errors_until_running

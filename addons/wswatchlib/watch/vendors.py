@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..options import config_fields as fields
+from ..redaction.redactor import SecretNames
 
 #: The vendor file shipped with wswatch; `--set wswatch_vendors=PATH` replaces it.
 DEFAULT_VENDORS_PATH = str(Path(__file__).resolve().parents[3] / "config" / "vendors.yaml")
@@ -27,26 +28,6 @@ _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 class VendorFileError(ValueError):
     """The vendor file cannot be used; the message names the file, the entry and the field."""
-
-
-@dataclass(frozen=True, slots=True)
-class SecretNames:
-    """Where secrets travel in a handshake request."""
-
-    headers: frozenset[str] = frozenset()
-    query: frozenset[str] = frozenset()
-    #: Sec-WebSocket-Protocol entries whose NEXT entry is a secret (Deepgram's "token, KEY").
-    subprotocol_markers: frozenset[str] = frozenset()
-    #: Sec-WebSocket-Protocol entries with a secret after a prefix ("openai-insecure-api-key.KEY").
-    subprotocol_prefixes: tuple[str, ...] = ()
-
-    def merged(self, other: SecretNames) -> SecretNames:
-        return SecretNames(
-            self.headers | other.headers,
-            self.query | other.query,
-            self.subprotocol_markers | other.subprotocol_markers,
-            tuple(dict.fromkeys(self.subprotocol_prefixes + other.subprotocol_prefixes)),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +57,7 @@ class VendorProfile:
     request_id_headers: tuple[str, ...] = ()
     error_headers: tuple[str, ...] = ()
     error_body_fields: tuple[str, ...] = ()
-    secrets: SecretNames = SecretNames()
+    secrets: SecretNames = field(default_factory=SecretNames)
     status_hints: Mapping[int, str] = field(default_factory=dict)
     error_hints: tuple[tuple[str, str], ...] = ()
     close_codes: Mapping[int, CloseCodeInfo] = field(default_factory=dict)

@@ -1,4 +1,5 @@
-"""Make any text safe to write: valid UTF-8 for the JSON file, no control bytes on a terminal.
+"""Text helpers every concern shares: make any text safe to write (valid UTF-8 for the JSON file,
+no control bytes on a terminal), and split a header's comma-separated tokens.
 
 mitmproxy decodes bytes off the wire with "surrogateescape", so a non-UTF-8 byte in a path,
 header, reason phrase or body arrives here as a lone surrogate ("\\udcff") that no UTF-8 encoder
@@ -72,3 +73,10 @@ def encodable_event(_logger: WrappedLogger, _method: str, event_dict: EventDict)
     """structlog processor: every string of the event is valid UTF-8 from here on."""
     made: EventDict = make_encodable(event_dict)
     return made
+
+
+def split_tokens(value: str | None) -> list[str]:
+    """Split a comma-separated header value into trimmed, non-empty tokens."""
+    if not value:
+        return []
+    return [token.strip() for token in value.split(",") if token.strip()]
