@@ -5,9 +5,9 @@ Each test asserts what the real peers received and what `ws.closed` says: a clos
 because a peer broke the protocol is `closed_by: "proxy"` with the rule and the side; a close a
 peer really sent is reported as that peer's, whatever its code and text.
 
-Acting on a violation is the message layer's: these tests pin `wswatch_relay=websocket` (the
-observe-only path reports violations and never acts on them: the observe test below, and
-tests/relay/test_e2e_relay.py).
+Acting on a violation is the message layer's: these tests pin `wswatch_relay=websocket`. The
+observe-only path (the default) names the violation, the side and a hint and never acts on it:
+the observe tests below, and tests/relay/test_e2e_relay.py.
 """
 
 from __future__ import annotations
@@ -206,21 +206,35 @@ async def test_server_breaking_rfc6455_is_reported_as_a_proxy_close_not_a_server
 NOT_DECODED = {"text not utf-8"}
 
 
+def assert_observed_violation(proxy, event: dict, name: str, broken: Broken, side: str) -> None:
+    """On the observe-only path (the default): the rule the side broke is listed, named as the
+    event's violation with that side and a hint, and shown on the terminal line; the proxy
+    closed nobody for it. A rule the reader cannot see (NOT_DECODED) is named nowhere."""
+    seen = event["protocol_violations"]
+    other = "client" if side == "server" else "server"
+    assert seen[other] == []
+    if name in NOT_DECODED:
+        assert (seen[side], event["violation"], event["violated_by"]) == ([], None, None)
+        return
+    assert broken.violation in seen[side]
+    assert (event["violation"], event["violated_by"]) == (seen[side][0], side)
+    assert event["hint"].startswith(f"The {side} ")
+    assert event["closed_by"] != "proxy"
+    [line] = [line for line in proxy.console.lines if line.startswith("[wswatch] ws.closed")]
+    assert f"violation={seen[side][0]}" in line and f"violated_by={side}" in line
+    assert f"hint: The {side} " in line
+
+
 @pytest.mark.parametrize("name", SERVER_SENDS)
-async def test_observe_relay_acts_on_a_server_breaking_rfc6455_or_misses_the_rule(
+async def test_observe_relay_names_the_rule_a_server_broke_and_acts_on_nothing(
     tmp_path, confdir, name
 ):
-    """Observe-only: the client gets the broken bytes as sent, the proxy closes nobody for
-    them, and ws.closed lists the server's broken rule in protocol_violations."""
+    """Default relay (observe-only): the client gets the broken bytes as sent; ws.closed names
+    the server's broken rule, the side and a hint, and its terminal line shows them."""
     broken = SERVER_SENDS[name]
     async with (
         scripted_upstream(with_101=broken.data) as upstream,
-        running_proxy(
-            tmp_path,
-            f"reverse:http://127.0.0.1:{upstream.port}",
-            confdir,
-            wswatch_relay="observe",
-        ) as proxy,
+        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir) as proxy,
     ):
         async with upgraded_client(proxy.port) as (status_line, reader, _):
             client_got = await asyncio.wait_for(reader.readexactly(len(broken.data)), 5)
@@ -229,13 +243,36 @@ async def test_observe_relay_acts_on_a_server_breaking_rfc6455_or_misses_the_rul
     assert client_got == broken.data
     # A close frame, however broken, is the server's close; otherwise the client hung up.
     closer = "server" if broken.data[0] & 0x0F == Opcode.CLOSE else "client"
-    assert (event["relay"], event["closed_by"], event["violation"]) == ("observe", closer, None)
-    seen = event["protocol_violations"]
-    assert seen["client"] == []
-    if name in NOT_DECODED:
-        assert seen["server"] == []
-    else:
-        assert broken.violation in seen["server"]
+    assert (event["relay"], event["closed_by"]) == ("observe", closer)
+    assert_observed_violation(proxy, event, name, broken, "server")
+
+
+@pytest.mark.parametrize("name", CLIENT_SENDS)
+async def test_observe_relay_names_the_rule_a_client_broke_and_acts_on_nothing(
+    tmp_path, confdir, name
+):
+    """Default relay (observe-only): the upstream gets the client's broken bytes as sent;
+    ws.closed names the client's broken rule, the side and a hint."""
+    broken = CLIENT_SENDS[name]
+    async with (
+        scripted_upstream() as upstream,
+        running_proxy(tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir) as proxy,
+    ):
+        async with upgraded_client(proxy.port) as (_, _reader, writer):
+            writer.write(broken.data)
+            await writer.drain()
+            await _wait_for_bytes(upstream, len(broken.data))
+        event = await proxy.wait_for("ws.closed")
+    assert bytes(upstream.received[0]).startswith(broken.data)
+    assert event["relay"] == "observe"
+    assert_observed_violation(proxy, event, name, broken, "client")
+
+
+async def _wait_for_bytes(upstream: ScriptedUpstream, count: int, timeout: float = 5) -> None:
+    deadline = time.monotonic() + timeout
+    while not upstream.received or len(upstream.received[0]) < count:
+        assert time.monotonic() < deadline, f"the upstream got {upstream.received}"
+        await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize("name", CLIENT_SENDS)

@@ -120,7 +120,32 @@ def test_empty_session_fields() -> None:
         "rule_hits": {},
         "verdicts": {},
         "findings": [],
+        "protocol_violations": {},
     }
+
+
+def test_connections_on_which_a_peer_broke_rfc6455_are_counted_by_side_and_rule() -> None:
+    """Either relay names the rule on ws.closed; the summary counts connections per side and
+    rule, and its table lists them."""
+    summary = SessionSummary()
+    broken = {"event": "ws.closed", "close_code": 1000, "clean": True}
+    for violated_by, violation in [
+        ("server", "server_masked_frame"),
+        ("server", "server_masked_frame"),
+        ("client", "client_unmasked_frame"),
+    ]:
+        summary.observe({**broken, "violation": violation, "violated_by": violated_by})
+    summary.observe({**broken})
+    assert summary.fields()["protocol_violations"] == {
+        "server server_masked_frame": 2,
+        "client client_unmasked_frame": 1,
+    }
+    table = summary.table()
+    start = table.index("RFC 6455 violations (connections):")
+    assert table[start + 1 : start + 3] == [
+        "     2  server server_masked_frame",
+        "     1  client client_unmasked_frame",
+    ]
 
 
 @pytest.mark.parametrize(

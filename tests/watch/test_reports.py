@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,8 +26,10 @@ from wswatchlib.watch.reports import (
     UNANALYSED_HINT,
     ConnectionFacts,
     HandshakeFacts,
+    ObservedFacts,
     analyse_close,
     analyse_handshake,
+    close_level,
     excerpt,
     parse_retry_after,
     unanalysed_handshake,
@@ -569,3 +572,51 @@ def test_closed_event_carries_client_last_messages_and_longest_gaps() -> None:
         {"client": 12.0, "server": None},
         {"client": 4.5, "server": 12.5},
     )
+
+
+def _observed(first: tuple[str, Violation] | None) -> ObservedFacts:
+    rules = {"client": [], "server": [first[1].value] if first else []}
+    return ObservedFacts(
+        pings={"client": 1, "server": 0},
+        pongs={"client": 0, "server": 1},
+        pong_rtt_ms={"client": {"count": 1.0, "last": 2.5}, "server": None},
+        protocol_violations=rules,
+        first_violation=first,
+        bytes_compressed=False,
+    )
+
+
+def test_an_observed_violation_is_named_with_its_side_and_hint_and_is_a_warning() -> None:
+    """Observe-only relay: a clean 1000 close on which the server masked a frame names the rule,
+    the side and the hint, and is logged as a warning, not as a normal close."""
+    first = ("server", Violation.SERVER_MASKED_FRAME)
+    event = analyse_close(closing(relay="observe", observed=_observed(first)), None)
+    assert (event.violation, event.violated_by, event.relay) == (
+        "server_masked_frame",
+        "server",
+        "observe",
+    )
+    assert event.hint == VIOLATION_HINTS[Violation.SERVER_MASKED_FRAME].format(side="server")
+    assert event.protocol_violations == {"client": [], "server": ["server_masked_frame"]}
+    assert (event.pings, event.pongs) == ({"client": 1, "server": 0}, {"client": 0, "server": 1})
+    assert close_level(event) == logging.WARNING
+
+
+def test_close_event_is_built_once_with_its_fault_and_relay() -> None:
+    """The rule that disturbed the connection and the relay that followed it are facts."""
+    event = analyse_close(closing(rule_id="kick", relay="tcp"), None)
+    assert (event.injected, event.rule_id, event.relay, event.pings) == (True, "kick", "tcp", None)
+
+
+@pytest.mark.parametrize(
+    ("changes", "level"),
+    [
+        ({}, logging.INFO),
+        ({"close_code": 1001}, logging.INFO),
+        ({"close_code": 4001}, logging.WARNING),
+        ({"close_code": 1006}, logging.WARNING),
+        ({"relay": "observe", "observed": _observed(None)}, logging.INFO),
+    ],
+)
+def test_close_level(changes: dict[str, Any], level: int) -> None:
+    assert close_level(analyse_close(closing(**changes), None)) == level

@@ -39,6 +39,8 @@ class SessionSummary:
     #: Clients by the worst severity of their verdict ("ok" without findings).
     verdicts: Counter[str] = field(default_factory=Counter)
     findings: list[dict[str, Any]] = field(default_factory=list)
+    #: Connections on which a peer broke RFC 6455, by "side rule" (either relay).
+    violations: Counter[str] = field(default_factory=Counter)
 
     def observe(self, event: Mapping[str, Any]) -> None:
         """Count one written event; events other than ws.handshake and ws.closed are ignored."""
@@ -62,6 +64,8 @@ class SessionSummary:
             code = event.get("close_code")
             shown = "none" if code is None else code
             self.closes[f"{shown}{'' if event.get('clean') else ' (abnormal)'}"] += 1
+            if event.get("violation"):
+                self.violations[f"{event.get('violated_by')} {event['violation']}"] += 1
         else:
             return
         if event.get("injected"):
@@ -83,6 +87,7 @@ class SessionSummary:
             "rule_hits": dict(self.rule_hits),
             "verdicts": dict(self.verdicts),
             "findings": self.findings[:MAX_FINDINGS_SHOWN],
+            "protocol_violations": dict(self.violations),
         }
 
     def table(self, top: int = 5) -> list[str]:
@@ -98,6 +103,11 @@ class SessionSummary:
             lines.append("top failure reasons:")
             lines.extend(
                 f"  {count:>4}  {reason}" for reason, count in self.failure_reasons.most_common(top)
+            )
+        if self.violations:
+            lines.append("RFC 6455 violations (connections):")
+            lines.extend(
+                f"  {count:>4}  {rule}" for rule, count in self.violations.most_common(top)
             )
         if self.findings:
             lines.append("client verdicts:")

@@ -372,7 +372,7 @@ class FrameReader:
 class ObservedConnection:
     """Both directions of one connection: who sent the first Close, and the round trips."""
 
-    __slots__ = ("first_close", "readers", "round_trips")
+    __slots__ = ("first_close", "first_violation", "readers", "round_trips")
 
     def __init__(self, *, deflate: bool = False) -> None:
         self.round_trips = RoundTrips()
@@ -381,6 +381,8 @@ class ObservedConnection:
         }
         #: The side whose Close frame passed first (section 7.1.2: it started the closing).
         self.first_close: str | None = None
+        #: The first RFC 6455 rule either side broke, and that side.
+        self.first_violation: tuple[str, Violation] | None = None
 
     def feed(self, side: str, data: bytes, at: float) -> int:
         """`side` sent `data` at epoch seconds `at`; returns how many data messages it ended."""
@@ -388,6 +390,8 @@ class ObservedConnection:
         completed = reader.feed(data, at)
         if self.first_close is None and reader.closed:
             self.first_close = side
+        if self.first_violation is None and reader.violations:
+            self.first_violation = (side, reader.violations[0])
         return completed
 
     def per_side(self, counter: str) -> dict[str, int]:

@@ -81,13 +81,17 @@ class Row:
     body_excerpt: str | None = None
     url: str | None = None
     flow_id: str | None = None
+    #: The RFC 6455 rule a peer broke on the connection, and which peer (closes only).
+    violation: str | None = None
+    violated_by: str | None = None
 
     @property
     def is_failure(self) -> bool:
-        """Not accepted, or a connection that did not end with a clean 1000."""
+        """Not accepted, or a connection that did not end with a clean 1000, or on which a
+        peer broke RFC 6455."""
         if self.kind == ATTEMPT:
             return self.outcome != Outcome.ACCEPTED
-        return not self.clean or self.close_code not in (1000, None)
+        return not self.clean or self.close_code not in (1000, None) or self.violation is not None
 
     def fields(self) -> dict[str, Any]:
         """The row as JSON-ready fields (None values left out, to keep big reports small)."""
@@ -285,6 +289,8 @@ def build_model(
                 duration_s=duration,
                 reason=_text(event.get("close_reason")),
                 meaning=_meaning(catalog, event),
+                violation=_text(event.get("violation")),
+                violated_by=_text(event.get("violated_by")),
                 **common,
             )
             closes[row.outcome] += 1

@@ -94,7 +94,8 @@ outcome:"outcome",status:"HTTP status",reason:"reason",error:"vendor error",
 vendor:"vendor",request_id:"request id",hint:"hint",retry_after:"Retry-After (s)",
 gap_s:"wait before it (s)",number:"attempt number",failure:"failure kind",
 close_code:"close code",meaning:"close code meaning",closed_by:"closed by",
-clean:"clean close",duration_s:"connection lasted (s)",duration_ms:"handshake took (ms)",
+clean:"clean close",violation:"RFC 6455 rule broken",violated_by:"broken by",
+duration_s:"connection lasted (s)",duration_ms:"handshake took (ms)",
 injected:"injected by wswatch",rule_id:"fault rule",body_excerpt:"response body",
 url:"url",flow_id:"flow id"};
 var detail=document.getElementById("detail");

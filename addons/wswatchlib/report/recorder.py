@@ -61,6 +61,8 @@ KEPT_FIELDS = tuple(
             "clean",
             "duration_s",
             "close_meaning",
+            "violation",
+            "violated_by",
             *EVENT_FIELDS,
         )
     )

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime
 import email.utils
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..events import ClosedEvent, HandshakeEvent, utc_timestamp
@@ -231,6 +232,26 @@ class ConnectionFacts:
     #: Per side (message_gaps.py); None for a raw TCP relay.
     last_message_s: Mapping[str, float | None] | None = None
     longest_gap_s: Mapping[str, float] | None = None
+    #: The fault rule that disturbed the connection, if one did.
+    rule_id: str | None = None
+    #: Which relay followed it (relay/choice.py `Relay`).
+    relay: str = "websocket"
+    #: What the observe-only relay's frame reader saw (None on the other relays).
+    observed: ObservedFacts | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedFacts:
+    """What the observe-only relay read of a connection's frames, per side."""
+
+    pings: Mapping[str, int]
+    pongs: Mapping[str, int]
+    pong_rtt_ms: Mapping[str, Mapping[str, float] | None]
+    #: The RFC 6455 rules each side's bytes broke, in the order first broken.
+    protocol_violations: Mapping[str, Sequence[str]]
+    #: The first rule either side broke, and that side (the event's violation).
+    first_violation: tuple[str, Violation] | None
+    bytes_compressed: bool
 
 
 def undelivered(dropped: Mapping[str, int], redelivered: Mapping[str, int]) -> dict[str, int]:
@@ -242,9 +263,15 @@ def undelivered(dropped: Mapping[str, int], redelivered: Mapping[str, int]) -> d
 
 
 def analyse_close(facts: ConnectionFacts, vendor: vendors.VendorProfile | None) -> ClosedEvent:
-    """Clean or abnormal, what the code means, and a hint."""
+    """Clean or abnormal, what the code means, and a hint. A rule a peer broke names the
+    violation, the side and the hint, whichever relay saw it: the message layer (the proxy
+    closed the connection for it) or the observe-only relay (it read it and relayed it on)."""
     clean = facts.close_code is not None and facts.close_code not in NO_FRAME_CLOSE_CODES
     raw_tcp = facts.tcp_bytes is not None
+    observed = facts.observed
+    violation, violated_by = facts.violation, facts.violated_by
+    if violation is None and observed is not None and observed.first_violation is not None:
+        violated_by, violation = observed.first_violation
     return ClosedEvent(
         url=facts.url,
         close_code=facts.close_code,
@@ -261,18 +288,44 @@ def analyse_close(facts: ConnectionFacts, vendor: vendors.VendorProfile | None) 
             facts.close_reason,
             clean,
             facts.closed_by,
-            violation=facts.violation,
-            violated_by=facts.violated_by,
+            violation=violation,
+            violated_by=violated_by,
             raw_tcp=raw_tcp,
         ),
         dropped=undelivered(facts.dropped, facts.redelivered),
         close_meaning=hints.close_meaning(vendor, facts.close_code),
         retained_messages=facts.retained_messages,
-        violation=facts.violation.value if facts.violation else None,
-        violated_by=facts.violated_by,
+        violation=violation.value if violation else None,
+        violated_by=violated_by,
         raw_tcp=raw_tcp,
         tcp_bytes=dict(facts.tcp_bytes) if facts.tcp_bytes is not None else None,
         client_id=facts.client_id,
         last_message_s=dict(facts.last_message_s) if facts.last_message_s is not None else None,
         longest_gap_s=dict(facts.longest_gap_s) if facts.longest_gap_s is not None else None,
+        injected=facts.rule_id is not None,
+        rule_id=facts.rule_id,
+        relay=facts.relay,
+        pings=dict(observed.pings) if observed else None,
+        pongs=dict(observed.pongs) if observed else None,
+        pong_rtt_ms=_plain_rtts(observed.pong_rtt_ms) if observed else None,
+        protocol_violations=(
+            {side: list(rules) for side, rules in observed.protocol_violations.items()}
+            if observed
+            else None
+        ),
+        bytes_compressed=observed.bytes_compressed if observed else False,
     )
+
+
+def _plain_rtts(
+    rtts: Mapping[str, Mapping[str, float] | None],
+) -> dict[str, dict[str, float] | None]:
+    return {side: dict(figures) if figures is not None else None for side, figures in rtts.items()}
+
+
+def close_level(event: ClosedEvent) -> int:
+    """The log level of a `ws.closed`: info for a clean normal or going-away close with no
+    broken rule, a warning for anything else."""
+    if event.violation is None and event.clean and event.close_code in (1000, 1001):
+        return logging.INFO
+    return logging.WARNING

@@ -117,6 +117,23 @@ def _needs_websocket_flow(addon: Any) -> bool:
     return True
 
 
+def _relay_name(raw_tcp: bool, observed: ObservedConnection | None) -> str:
+    if raw_tcp:
+        return Relay.TCP.value
+    return Relay.OBSERVE.value if observed is not None else Relay.WEBSOCKET.value
+
+
+def _observed_facts(observed: ObservedConnection) -> reports.ObservedFacts:
+    return reports.ObservedFacts(
+        pings=observed.per_side("pings"),
+        pongs=observed.per_side("pongs"),
+        pong_rtt_ms=observed.round_trips.fields(),
+        protocol_violations=observed.violations(),
+        first_violation=observed.first_violation,
+        bytes_compressed=observed.readers["client"].deflate,
+    )
+
+
 @logs_option_errors_until_running
 class WsWatch:
     """Reports upgrade attempts and connection ends as structured events."""
@@ -513,30 +530,17 @@ class WsWatch:
             client_id=track.client_id,
             last_message_s=last_message,
             longest_gap_s=longest_gap,
+            rule_id=fault.rule_id if fault else None,
+            relay=_relay_name(raw_tcp, observed),
+            observed=_observed_facts(observed) if observed is not None else None,
         )
         event = reports.analyse_close(facts, track.vendor)
-        if fault:
-            event = dataclasses.replace(event, injected=True, rule_id=fault.rule_id)
-        if raw_tcp:
-            event = dataclasses.replace(event, relay=Relay.TCP.value)
-        elif observed is not None:
-            event = dataclasses.replace(
-                event,
-                relay=Relay.OBSERVE.value,
-                pings=observed.per_side("pings"),
-                pongs=observed.per_side("pongs"),
-                pong_rtt_ms=observed.round_trips.fields(),
-                protocol_violations=observed.violations(),
-                bytes_compressed=observed.readers["client"].deflate,
-            )
         self.event_log.emit(
             events.CLOSED,
             event.fields(),
             flow_id=flow_id,
             secrets=track.secrets,
-            level=logging.INFO
-            if event.clean and event.close_code in (1000, 1001)
-            else logging.WARNING,
+            level=reports.close_level(event),
         )
 
     def done(self) -> None:
