@@ -14,6 +14,7 @@ from wswatchlib.options.values import KINDS
 from wswatchlib.output.event_log import EventLog
 from wswatchlib.relay.relays import UpgradeRelays
 from wswatchlib.watch.client_identity import ClientKey, KeySource
+from wswatchlib.watch.connections import ConnectionWatch
 from wswatchlib.watch.message_window import MessageWindow
 from wswatchlib.watch.profiles import VendorProfiles
 from wswatchlib.watch.watcher import WsWatch
@@ -76,7 +77,7 @@ async def test_message_window_below_one_is_refused_and_rolled_back_once_running(
 
 async def test_negative_body_excerpt_is_refused_and_rolled_back_once_running() -> None:
     """wswatch_body_excerpt cannot be negative."""
-    watcher = WsWatch(EventLog(), UpgradeRelays(), VendorProfiles())
+    watcher = WsWatch(EventLog(), UpgradeRelays(), VendorProfiles(), ConnectionWatch(EventLog()))
     with taddons.context(watcher) as tctx:
         watcher.running()
         with pytest.raises(
@@ -88,7 +89,7 @@ async def test_negative_body_excerpt_is_refused_and_rolled_back_once_running() -
 
 async def test_bad_client_key_is_refused_and_the_previous_key_kept_once_running() -> None:
     """A wswatch_client_key that is not "", header:NAME or query:NAME is rolled back."""
-    watcher = WsWatch(EventLog(), UpgradeRelays(), VendorProfiles())
+    watcher = WsWatch(EventLog(), UpgradeRelays(), VendorProfiles(), ConnectionWatch(EventLog()))
     with taddons.context(watcher) as tctx:
         tctx.configure(watcher, wswatch_client_key="header:x-client-id")
         watcher.running()

@@ -15,6 +15,7 @@ from typing import Any
 
 from .faults.connection_faults import ConnectionFaults
 from .faults.handshake_faults import HandshakeFaults
+from .faults.moments import Moments
 from .faults.rulebook import FaultRules
 from .metrics.exporter import MetricsExporter
 from .options.errors import OptionCheck
@@ -24,6 +25,7 @@ from .output.session_summary import SessionSummaryReport
 from .relay.relays import UpgradeRelays
 from .report.recorder import SessionReportWriter
 from .verdicts.reporter import VerdictReport
+from .watch.connections import ConnectionWatch
 from .watch.message_window import MessageWindow
 from .watch.profiles import VendorProfiles
 from .watch.watcher import WsWatch
@@ -34,7 +36,8 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
     log = event_log if event_log is not None else EventLog()
     relays = UpgradeRelays()
     profiles = VendorProfiles()
-    watcher = WsWatch(log, relays, profiles)
+    connection_watch = ConnectionWatch(log)
+    watcher = WsWatch(log, relays, profiles, connection_watch)
     fault_rules = FaultRules(log, watcher.request_view)
     connection_faults = ConnectionFaults(fault_rules)
     watcher.fault_may_act = connection_faults.may_act_on_connection
@@ -47,7 +50,9 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
         fault_rules,
         HandshakeFaults(fault_rules, connection_faults),
         connection_faults,
+        Moments(fault_rules, connection_faults),
         watcher,
+        connection_watch,
         relays,
         MessageWindow(),
         verdicts,

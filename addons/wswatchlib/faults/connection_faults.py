@@ -2,9 +2,9 @@
 
 A fault is armed in `websocket_start` (or parked earlier, when a client asked for it with the
 fault header) and acts per message or on a timer; `effects` decides what each message, timer and
-pong gets. `when.at_s` moments and the `wswatch.disconnect_all` command strike every open
-connection at once, observe-only ones too (closed by the watcher's relay, which has no message
-layer). Whatever mitmproxy has no public API for goes through `mitm_internals`.
+pong gets. `strike` closes a connection at once for `moments.py` (`when.at_s` moments and the
+`wswatch.disconnect_all` command), observe-only ones too (through the TCP relays, which have no
+message layer). Whatever mitmproxy has no public API for goes through `mitm_internals`.
 """
 
 from __future__ import annotations
@@ -18,19 +18,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import wsproto.events
-from mitmproxy import command, exceptions, http, websocket
+from mitmproxy import http, websocket
 from mitmproxy.proxy.layers import websocket as websocket_layer
 
 from .. import events, mitm_internals
 from . import effects
-from .rulebook import ArmedFault, FaultRules, request_facts
-from .rules import disconnect_action
-from .spec import Close, Drop, MessageFault, Phase, PongFault, Stall, Throttle, matches
+from .rulebook import ArmedFault, FaultRules
+from .spec import Close, Drop, MessageFault, Phase, PongFault, Stall, Throttle
 
 logger = logging.getLogger("wswatch")
-
-#: The rule id reported for connections closed by the `wswatch.disconnect_all` command.
-DISCONNECT_ALL = "wswatch.disconnect_all"
 
 #: This addon's name as an owner of send filters, while rules or the fault header may act.
 FAULTS = "faults"
@@ -79,9 +75,7 @@ class ConnectionFaults:
         #: watcher's, set by the wiring.
         self.observed_flows: Callable[[], list[http.HTTPFlow]] = list
         self.close_observed: Callable[[http.HTTPFlow, int, str], bool] = lambda *_: False
-        self.moment_timers: list[asyncio.TimerHandle] = []
         self.pong_faults: dict[str, tuple[http.HTTPFlow, LiveFault]] = {}
-        rules.on_install.append(self._arm_moments)
 
     def configure(self, updated: set[str]) -> None:
         if updated & {"wswatch_faults", "wswatch_fault_header"}:
@@ -96,13 +90,10 @@ class ConnectionFaults:
                 mitm_internals.remove_send_filter(self._pong_filter, FAULTS)
 
     def done(self) -> None:
-        for timer in self.moment_timers:
-            timer.cancel()
         for live in self.live.values():
             live.cancel_timer()
         mitm_internals.remove_send_filter(self._pong_filter, FAULTS)
-        for owner in (FAULTS, DISCONNECT_ALL):
-            mitm_internals.remove_send_filter(mitm_internals.keep_abnormal_closes_abnormal, owner)
+        mitm_internals.remove_send_filter(mitm_internals.keep_abnormal_closes_abnormal, FAULTS)
 
     # Before the 101 -------------------------------------------------------------------------
 
@@ -125,46 +116,12 @@ class ConnectionFaults:
         if parked is not None:
             self.rules.release(parked)
 
-    # Everyone at once -----------------------------------------------------------------------
+    # Everyone at once: `moments.py` picks the connections, this addon closes them ------------
 
-    @command.command("wswatch.disconnect_all")
-    def disconnect_all(self, code: int, reason: str = "") -> int:
-        """Close every open WebSocket now with a close code (1006: drop, no close frame)."""
-        try:
-            action = disconnect_action(code, reason)
-        except ValueError as error:
-            raise exceptions.CommandError(f"{DISCONNECT_ALL}: {error}") from None
-        mitm_internals.add_send_filter(mitm_internals.keep_abnormal_closes_abnormal, DISCONNECT_ALL)
-        targets = [flow for flow in self.open_flows.values() if self._closable(flow)]
-        targets += self.observed_flows()
-        for flow in targets:
-            client_ip = flow.client_conn.peername[0] if flow.client_conn.peername else ""
-            self._strike(flow, ArmedFault(DISCONNECT_ALL, action, client_ip))
-        logger.info(f"{DISCONNECT_ALL}: closing {len(targets)} WebSocket(s) with {code}")
-        return len(targets)
-
-    def _arm_moments(self) -> None:
-        """(Re)arm one timer per `at_s` moment still to come, for the rules now loaded."""
-        for timer in self.moment_timers:
-            timer.cancel()
-        loop = asyncio.get_running_loop()
-        self.moment_timers = [
-            loop.call_later(delay, self._moment, rule_id)
-            for rule_id, delay in self.rules.schedule.moments()
-        ]
-
-    def _moment(self, rule_id: str) -> None:
-        """An `at_s` moment: strike each open WebSocket the rule matches and decides to hit."""
-        schedule = self.rules.schedule
-        if not schedule.take_moment(rule_id):
-            return
-        rule = self.rules.rule(rule_id)
+    def strikable(self) -> list[http.HTTPFlow]:
+        """Every open connection no fault is closing yet, on either relay."""
         open_websockets = [flow for flow in self.open_flows.values() if self._closable(flow)]
-        for flow in open_websockets + self.observed_flows():
-            facts = request_facts(flow)
-            # decide() counts an attempt, so it is asked only for connections it could strike.
-            if matches(rule.match, facts) and schedule.decide(rule.id, facts.client_ip):
-                self._strike(flow, ArmedFault(rule.id, rule.action, facts.client_ip))
+        return open_websockets + self.observed_flows()
 
     @staticmethod
     def _closable(flow: http.HTTPFlow) -> bool:
@@ -176,7 +133,7 @@ class ConnectionFaults:
             and not (mark and mark.closed_by_proxy)
         )
 
-    def _strike(self, flow: http.HTTPFlow, armed: ArmedFault) -> None:
+    def strike(self, flow: http.HTTPFlow, armed: ArmedFault) -> None:
         """Close `flow` now with `armed` (a close or drop), in place of any fault armed on it.
 
         The earlier fault's held-message count is kept, so `ws.closed` still counts as dropped

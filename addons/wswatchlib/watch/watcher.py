@@ -1,12 +1,11 @@
-"""Addon: watch every WebSocket upgrade and follow each upgraded connection to its end.
+"""Addon: watch every WebSocket upgrade, report it, and hand over the connection it opened.
 
 Thin hooks: copy plain facts out of the flow, let `reports` decide, hand the event to the event log.
-One `ws.handshake` per upgrade attempt (from `response` or `error`, whichever comes first), one
-`ws.closed` per upgraded connection (from `websocket_end`, or at shutdown for those still open).
-A 101 that mitmproxy relays as raw TCP (request version not 13) gets its `ws.closed` from the
-TCP flow that follows it on the same client connection (`tcp_end` / `tcp_error`).
-Each attempt is tied to its client (`client_identity`, `client_history`); each connection keeps
-its last message and longest silence per side (`message_gaps`).
+One `ws.handshake` per upgrade attempt (from `response` or `error`, whichever comes first). An
+accepted upgrade's connection goes to the connection watch (`connections.py`) on mitmproxy's
+message layer, or to the TCP relays (`relay/relays.py`): observe-only when nothing needs the
+message layer, raw TCP when mitmproxy does not parse the upgrade (request version not 13).
+Each attempt is tied to its client (`client_identity`, `client_history`).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from mitmproxy import addonmanager, ctx, exceptions, http
@@ -25,7 +23,7 @@ from mitmproxy.addons.intercept import Intercept
 from mitmproxy.addons.save import Save
 from mitmproxy.addons.savehar import SaveHar
 
-from .. import events, mitm_internals
+from .. import events
 from ..options.errors import logs_option_errors_until_running
 from ..output.event_log import EventLog
 from ..redaction.flows import FlowRedaction
@@ -36,11 +34,10 @@ from ..relay.frame_reader import ObservedConnection
 from ..relay.relays import RelayEnd, UpgradeRelays
 from . import client_identity, reports
 from .client_history import ClientHistory, SincePrevious
+from .connections import ConnectionTrack, ConnectionWatch
 from .handshake import header_map, is_upgrade_request
-from .message_gaps import MessageGaps
 from .profiles import VendorProfiles
-from .vendors import VendorCatalog, VendorProfile
-from .violations import Violation, classify_violation
+from .vendors import VendorCatalog
 
 #: flow.metadata key marking a flow whose handshake was already reported.
 REPORTED_KEY = "wswatch.outcome"
@@ -70,27 +67,6 @@ def _body_text(response: http.Response) -> str:
         return (response.raw_content or b"").decode("utf-8", "surrogateescape")
 
 
-@dataclass
-class ConnectionTrack:
-    """Running counts for one upgraded connection; the per-message hot path touches only this."""
-
-    url: str
-    vendor: VendorProfile | None
-    secrets: frozenset[str]
-    started: float = field(default_factory=time.time)
-    messages: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
-    bytes: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
-    #: Messages not forwarded when they arrived (a stall or delay may still deliver them later).
-    dropped: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
-    #: The flow's metadata, where a connection fault counts the held messages it delivered.
-    flow_metadata: dict[str, Any] = field(default_factory=dict)
-    client_id: str = ""
-    gaps: MessageGaps = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.gaps = MessageGaps(self.started)
-
-
 def _negotiated_deflate(response: http.Response) -> bool:
     """RFC 7692: the 101 accepted permessage-deflate, so RSV1 marks compressed messages."""
     return "permessage-deflate" in response.headers.get("sec-websocket-extensions", "").lower()
@@ -117,36 +93,24 @@ def _needs_websocket_flow(addon: Any) -> bool:
     return True
 
 
-def _relay_name(raw_tcp: bool, observed: ObservedConnection | None) -> str:
-    if raw_tcp:
-        return Relay.TCP.value
-    return Relay.OBSERVE.value if observed is not None else Relay.WEBSOCKET.value
-
-
-def _observed_facts(observed: ObservedConnection) -> reports.ObservedFacts:
-    return reports.ObservedFacts(
-        pings=observed.per_side("pings"),
-        pongs=observed.per_side("pongs"),
-        pong_rtt_ms=observed.round_trips.fields(),
-        protocol_violations=observed.violations(),
-        first_violation=observed.first_violation,
-        bytes_compressed=observed.readers["client"].deflate,
-    )
-
-
 @logs_option_errors_until_running
 class WsWatch:
     """Reports upgrade attempts and connection ends as structured events."""
 
     def __init__(
-        self, event_log: EventLog, relays: UpgradeRelays, profiles: VendorProfiles
+        self,
+        event_log: EventLog,
+        relays: UpgradeRelays,
+        profiles: VendorProfiles,
+        connection_watch: ConnectionWatch,
     ) -> None:
         self.event_log = event_log
+        #: Follows each WebSocket to its end once its 101 is reported.
+        self.connection_watch = connection_watch
         #: The vendor profiles and the redactor built from their secret names.
         self.profiles = profiles
         #: Follows the connections relayed as TCP (observe-only and raw).
         self.relays = relays
-        self.connections: dict[str, ConnectionTrack] = {}
         self.flow_redaction = FlowRedaction(lambda: self.redactor)
         self.raw_head_redaction = RawHeadRedaction(lambda: self.redactor)
         self.client_key = client_identity.ClientKey()
@@ -166,7 +130,6 @@ class WsWatch:
 
     def load(self, loader: Any) -> None:
         self.raw_head_redaction.install()
-        mitm_internals.note_parser_failures(True)
         loader.add_option(
             "wswatch_redact_flows",
             bool,
@@ -180,13 +143,6 @@ class WsWatch:
             int,
             512,
             "How many characters of a rejection body to report in body_excerpt.",
-        )
-        loader.add_option(
-            "wswatch_faithful_close",
-            bool,
-            True,
-            "When a peer drops the connection without a close frame, drop the other side too "
-            "(it sees 1006) instead of mitmproxy's clean close 1000.",
         )
         loader.add_option(
             "wswatch_client_key",
@@ -221,15 +177,6 @@ class WsWatch:
                     f"Cannot parse wswatch_client_key {spec!r}: {error}"
                 ) from error
             self.client_history = ClientHistory()  # ids change meaning with the key
-        if "wswatch_faithful_close" in updated:
-            if ctx.options.wswatch_faithful_close:
-                mitm_internals.add_send_filter(
-                    mitm_internals.keep_abnormal_closes_abnormal, FAITHFUL_CLOSE
-                )
-            else:
-                mitm_internals.remove_send_filter(
-                    mitm_internals.keep_abnormal_closes_abnormal, FAITHFUL_CLOSE
-                )
 
     # Handshakes -----------------------------------------------------------------------------
 
@@ -365,6 +312,7 @@ class WsWatch:
                     analysis.secrets,
                     flow_metadata=flow.metadata,
                     client_id=client_id,
+                    history=self.client_history,
                 ),
             )
         return analysis.secrets
@@ -376,7 +324,7 @@ class WsWatch:
         flow_id = flow.id
 
         def ended(end: RelayEnd) -> None:
-            self._relay_ended(flow_id, track, end)
+            self.connection_watch.relay_ended(flow_id, track, end)
 
         if flow.websocket is not None and accepted and self._relay(flow) is Relay.OBSERVE:
             assert flow.response is not None
@@ -385,7 +333,7 @@ class WsWatch:
             observed = ObservedConnection(deflate=_negotiated_deflate(flow.response))
             self.relays.follow(flow, observed, track.gaps.observe, ended)
         elif flow.websocket is not None:
-            self.connections[flow.id] = track
+            self.connection_watch.follow(flow, track)
         elif flow.response is not None and flow.response.status_code == 101:
             self.relays.follow(flow, None, track.gaps.observe, ended)
 
@@ -429,127 +377,6 @@ class WsWatch:
             since=since,
         )
 
-    # Connections ----------------------------------------------------------------------------
-
-    def websocket_message(self, flow: http.HTTPFlow) -> None:
-        track = self.connections.get(flow.id)
-        if track is None or flow.websocket is None:
-            return
-        message = flow.websocket.messages[-1]
-        if message.injected:
-            return
-        side = "client" if message.from_client else "server"
-        track.messages[side] += 1
-        track.bytes[side] += len(message.content)
-        track.gaps.observe(side, message.timestamp)
-        if message.dropped:  # this addon runs after the fault addons
-            track.dropped[side] += 1
-
-    def websocket_end(self, flow: http.HTTPFlow) -> None:
-        parser_failure = mitm_internals.take_parser_failure(flow)
-        track = self.connections.pop(flow.id, None)
-        if track is None or flow.websocket is None:
-            return
-        websocket = flow.websocket
-        code = int(websocket.close_code) if websocket.close_code is not None else None
-        fault = events.FaultMark.of(flow.metadata)
-        if (fault and fault.closed_by_proxy) or parser_failure:
-            closed_by = "proxy"
-        else:
-            closed_by = "client" if websocket.closed_by_client else "server"
-        self._report_close(
-            flow.id,
-            track,
-            code,
-            websocket.close_reason,
-            closed_by,
-            websocket.timestamp_end or time.time(),
-            len(websocket.messages),
-            violation=classify_violation(parser_failure.text) if parser_failure else None,
-            violated_by=parser_failure.side if parser_failure else None,
-        )
-
-    # Upgrades relayed as TCP --------------------------------------------------------------
-
-    def _relay_ended(self, flow_id: str, track: ConnectionTrack, end: RelayEnd) -> None:
-        """A connection the relays followed ended: its counts are the reader's (observe-only)
-        or raw bytes (raw TCP)."""
-        observed = end.observed
-        if observed is not None:
-            track.messages = observed.per_side("messages")
-            track.bytes = observed.per_side("bytes")
-        else:
-            track.bytes = end.tcp_bytes
-        self._report_close(
-            flow_id,
-            track,
-            end.close.code,
-            end.close.reason,
-            end.close.closed_by,
-            end.ended,
-            end.retained,
-            raw_tcp=observed is None,
-            observed=observed,
-        )
-
-    def _report_close(
-        self,
-        flow_id: str,
-        track: ConnectionTrack,
-        code: int | None,
-        reason: str | None,
-        closed_by: str | None,
-        ended: float,
-        retained: int | None,
-        *,
-        violation: Violation | None = None,
-        violated_by: str | None = None,
-        raw_tcp: bool = False,
-        observed: ObservedConnection | None = None,
-    ) -> None:
-        self.client_history.connection_ended(track.client_id, ended)
-        last_message, longest_gap = (None, None) if raw_tcp else track.gaps.finish(ended)
-        # A fault marks the flow's metadata, which the track holds: one place, whichever path
-        # (and whichever hook, shutdown included) reports the close.
-        fault = events.FaultMark.of(track.flow_metadata)
-        facts = reports.ConnectionFacts(
-            url=track.url,
-            close_code=code,
-            close_reason=reason,
-            closed_by=closed_by,
-            started=track.started,
-            ended=ended,
-            messages=None if raw_tcp else track.messages,
-            bytes=None if raw_tcp else track.bytes,
-            retained_messages=retained,
-            violation=violation,
-            violated_by=violated_by,
-            tcp_bytes=track.bytes if raw_tcp else None,
-            dropped=track.dropped,
-            redelivered=fault.redelivered if fault else {},
-            client_id=track.client_id,
-            last_message_s=last_message,
-            longest_gap_s=longest_gap,
-            rule_id=fault.rule_id if fault else None,
-            relay=_relay_name(raw_tcp, observed),
-            observed=_observed_facts(observed) if observed is not None else None,
-        )
-        event = reports.analyse_close(facts, track.vendor)
-        self.event_log.emit(
-            events.CLOSED,
-            event.fields(),
-            flow_id=flow_id,
-            secrets=track.secrets,
-            level=reports.close_level(event),
-        )
-
     def done(self) -> None:
         self.flow_redaction.done()
         self.raw_head_redaction.uninstall()
-        for flow_id, track in list(self.connections.items()):
-            self._report_close(flow_id, track, None, "proxy shut down", "proxy", time.time(), None)
-        self.connections.clear()
-        mitm_internals.remove_send_filter(
-            mitm_internals.keep_abnormal_closes_abnormal, FAITHFUL_CLOSE
-        )
-        mitm_internals.note_parser_failures(False)
