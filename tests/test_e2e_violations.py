@@ -394,15 +394,54 @@ async def test_server_close_1002_with_wsproto_text_is_still_the_servers_close(tm
 # --- upgrades relayed as raw TCP ------------------------------------------------------------
 
 
-async def test_version_8_upgrade_relayed_as_raw_tcp_gets_exactly_one_closed_event(
+@pytest.mark.parametrize("version", [8, 7])
+async def test_raw_tcp_upgrade_in_a_known_frame_format_reports_the_close_its_peers_exchanged(
+    tmp_path, confdir, version
+):
+    """A version-8 (or 7) upgrade that mitmproxy relays as bytes: the frame reader follows it,
+    so ws.closed has the Close the client sent and the server answered, its side, and counts."""
+    server_close = frame(Opcode.CLOSE, close_payload(1000, b"bye"))
+    async with scripted_upstream(on_first_data=frame(Opcode.TEXT, b"hi!") + server_close) as up:
+        async with running_proxy(tmp_path, f"reverse:http://127.0.0.1:{up.port}", confdir) as proxy:
+            async with upgraded_client(proxy.port, version=version) as (status, reader, writer):
+                # One write: the client's Close passes before the server, answering, sends its own.
+                writer.write(
+                    client_frame(Opcode.TEXT, b"hello")
+                    + client_frame(Opcode.CLOSE, close_payload(1000, b"done"))
+                )
+                client_got = await frames_until_close(reader)
+            event = await proxy.wait_for("ws.closed")
+    assert status == "HTTP/1.1 101 Switching Protocols"
+    assert [(f.opcode, f.close_code) for f in client_got] == [
+        (Opcode.TEXT, None),
+        (Opcode.CLOSE, 1000),
+    ]
+    assert (event["relay"], event["raw_tcp"], event["frames_unread"]) == ("tcp", True, None)
+    assert (event["close_code"], event["close_reason"], event["closed_by"], event["clean"]) == (
+        1000,
+        "done",
+        "client",
+        True,
+    )
+    assert event["messages"] == {"client": 1, "server": 1}
+    assert event["tcp_bytes"] == {
+        "client": len(client_frame(Opcode.TEXT, b"hello"))
+        + len(client_frame(Opcode.CLOSE, close_payload(1000, b"done"))),
+        "server": len(frame(Opcode.TEXT, b"hi!")) + len(server_close),
+    }
+    assert event["hint"] is None and event["protocol_violations"] == {"client": [], "server": []}
+
+
+async def test_raw_tcp_upgrade_in_an_unknown_frame_format_gets_exactly_one_closed_event(
     tmp_path, confdir
 ):
-    """A version-8 upgrade that mitmproxy relays as bytes ends in one ws.closed with TCP counts."""
+    """A version-0 upgrade that mitmproxy relays as bytes: frames not read (and why), one
+    ws.closed with TCP counts."""
     async with scripted_upstream(on_first_data=b"pong!") as upstream:
         async with running_proxy(
             tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir, **MESSAGE_LAYER
         ) as proxy:
-            async with upgraded_client(proxy.port, version=8) as (status_line, reader, writer):
+            async with upgraded_client(proxy.port, version=0) as (status_line, reader, writer):
                 writer.write(b"0123456789")
                 client_got = await asyncio.wait_for(reader.readexactly(5), 5)
             event = await proxy.wait_for("ws.closed")
@@ -420,6 +459,9 @@ async def test_version_8_upgrade_relayed_as_raw_tcp_gets_exactly_one_closed_even
         None,
     )
     assert (event["clean"], event["hint"]) == (False, RAW_TCP_HINT)
+    assert event["frames_unread"] == (
+        "Sec-WebSocket-Version 0 is not a frame format wswatch reads (7, 8, 13)"
+    )
     assert (event["client_id"], event["last_message_s"], event["longest_gap_s"]) == (
         handshake[0]["client_id"],
         None,

@@ -192,6 +192,8 @@ class ClosedEvent:
     protocol_violations: dict[str, list[str]] | None = None
     #: permessage-deflate was negotiated and the observe-only relay counted compressed bytes.
     bytes_compressed: bool = False
+    #: A raw TCP relay whose frames wswatch did not read, and why (its Sec-WebSocket-Version).
+    frames_unread: str | None = None
 
     def fields(self) -> dict[str, Any]:
         return field_values(self)

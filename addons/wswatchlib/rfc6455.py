@@ -50,6 +50,9 @@ LOCAL_ONLY_CLOSE_CODES = NO_FRAME_CLOSE_CODES | {CloseCode.NO_STATUS_RECEIVED}
 ASSIGNED_CLOSE_CODES = frozenset(CloseCode) - LOCAL_ONLY_CLOSE_CODES
 #: Section 5.5: a control frame carries at most 125 payload bytes.
 MAX_CONTROL_PAYLOAD = 125
+#: Sec-WebSocket-Version values whose frames have this RFC's format: 13 (the RFC), and 7 and 8
+#: (the hybi drafts 07-12 that preceded it, framed alike).
+FRAME_FORMAT_VERSIONS = frozenset({"7", "8", "13"})
 
 
 class Violation(enum.StrEnum):

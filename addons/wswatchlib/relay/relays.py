@@ -31,10 +31,11 @@ class RelayEnd:
     ended: float
     #: Messages mitmproxy kept in the TCP flow (None at shutdown).
     retained: int | None
-    #: What the frame reader saw; None for a raw TCP relay.
+    #: What the frame reader saw; None when the frames were not read.
     observed: ObservedConnection | None
-    #: Raw TCP relays: bytes each side sent (frames not read).
-    tcp_bytes: dict[str, int]
+    #: Raw TCP relays (mitmproxy did not parse the upgrade): bytes each side sent. None for an
+    #: observe-only connection.
+    tcp_bytes: dict[str, int] | None
 
 
 @dataclass
@@ -45,6 +46,9 @@ class FollowedRelay:
     observed: ObservedConnection | None
     on_message: Callable[[str, float], None]
     on_end: Callable[[RelayEnd], None]
+    #: mitmproxy relays it as raw TCP of its own accord (it did not parse the upgrade), as
+    #: opposed to an observe-only connection wswatch chose to relay so.
+    raw: bool = False
     tcp_flow: tcp.TCPFlow | None = None
     #: The close code and reason a fault closed this observed connection with, first.
     proxy_close: tuple[int, str] | None = None
@@ -76,10 +80,16 @@ class UpgradeRelays:
         observed: ObservedConnection | None,
         on_message: Callable[[str, float], None],
         on_end: Callable[[RelayEnd], None],
+        *,
+        raw: bool = False,
     ) -> None:
-        """Follow the TCP relay that will carry `flow`'s upgraded connection: `on_message`
-        (side, time) for each data message the reader completes, `on_end` once it ends."""
-        self.relays[flow.client_conn.id] = FollowedRelay(flow, observed, on_message, on_end)
+        """Follow the TCP relay that will carry `flow`'s upgraded connection, its frames read
+        by `observed` (None: bytes only): `on_message` (side, time) for each data message the
+        reader completes, `on_end` once it ends. `raw`: mitmproxy relays it as raw TCP itself
+        (its bytes are counted too)."""
+        self.relays[flow.client_conn.id] = FollowedRelay(
+            flow, observed, on_message, on_end, raw=raw
+        )
 
     def observed_flows(self) -> list[http.HTTPFlow]:
         """The flows of open observe-only connections nobody is closing yet: fault commands
@@ -123,9 +133,11 @@ class UpgradeRelays:
             return
         message = flow.messages[-1]
         side = "client" if message.from_client else "server"
-        if relay.observed is None:
+        if relay.raw:
             relay.tcp_bytes[side] += len(message.content)
-        elif relay.observed.feed(side, message.content, message.timestamp):
+        if relay.observed is not None and relay.observed.feed(
+            side, message.content, message.timestamp
+        ):
             relay.on_message(side, message.timestamp)
 
     def tcp_end(self, flow: tcp.TCPFlow) -> None:
@@ -151,7 +163,7 @@ class UpgradeRelays:
             return
         observed = relay.observed
         if observed is None:
-            # Raw TCP: no frames were read, so no close code, and who closed is not reported.
+            # No frames were read, so no close code, and who closed is not reported.
             close = CloseOutcome(None, reason, None)
         else:
             first = None
@@ -159,4 +171,5 @@ class UpgradeRelays:
                 reader = observed.readers[observed.first_close]
                 first = FirstClose(observed.first_close, reader.close_code, reader.close_reason)
             close = close_outcome(relay.proxy_close, first, closed_first, reason)
-        relay.on_end(RelayEnd(close, time.time(), retained, observed, relay.tcp_bytes))
+        tcp_bytes = relay.tcp_bytes if relay.raw else None
+        relay.on_end(RelayEnd(close, time.time(), retained, observed, tcp_bytes))

@@ -46,6 +46,8 @@ class ConnectionTrack:
     #: The flow's metadata, where a connection fault counts the held messages it delivered.
     flow_metadata: dict[str, Any] = field(default_factory=dict)
     client_id: str = ""
+    #: Why the frames of a raw TCP relay are not read (None when they are, or not raw TCP).
+    frames_unread: str | None = None
     #: The client memory the attempt was counted in: told when the connection ends.
     history: ClientHistory = field(default_factory=ClientHistory)
     gaps: MessageGaps = field(init=False)
@@ -149,8 +151,6 @@ class ConnectionWatch:
         if observed is not None:
             track.messages = observed.per_side("messages")
             track.bytes = observed.per_side("bytes")
-        else:
-            track.bytes = end.tcp_bytes
         self._report_close(
             flow_id,
             track,
@@ -159,7 +159,7 @@ class ConnectionWatch:
             end.close.closed_by,
             end.ended,
             end.retained,
-            raw_tcp=observed is None,
+            tcp_bytes=end.tcp_bytes,
             observed=observed,
         )
 
@@ -175,11 +175,16 @@ class ConnectionWatch:
         *,
         violation: Violation | None = None,
         violated_by: str | None = None,
-        raw_tcp: bool = False,
+        tcp_bytes: dict[str, int] | None = None,
         observed: ObservedConnection | None = None,
     ) -> None:
+        """Report one connection's end. `tcp_bytes`: mitmproxy relayed it as raw TCP;
+        `observed`: the frame reader followed it (observe-only, or a raw relay in a frame
+        format it reads). A raw relay nobody read has bytes only."""
         track.history.connection_ended(track.client_id, ended)
-        last_message, longest_gap = (None, None) if raw_tcp else track.gaps.finish(ended)
+        raw_tcp = tcp_bytes is not None
+        unread = raw_tcp and observed is None
+        last_message, longest_gap = (None, None) if unread else track.gaps.finish(ended)
         # A fault marks the flow's metadata, which the track holds: one place, whichever path
         # (and whichever hook, shutdown included) reports the close.
         fault = events.FaultMark.of(track.flow_metadata)
@@ -190,12 +195,12 @@ class ConnectionWatch:
             closed_by=closed_by,
             started=track.started,
             ended=ended,
-            messages=None if raw_tcp else track.messages,
-            bytes=None if raw_tcp else track.bytes,
+            messages=None if unread else track.messages,
+            bytes=None if unread else track.bytes,
             retained_messages=retained,
             violation=violation,
             violated_by=violated_by,
-            tcp_bytes=track.bytes if raw_tcp else None,
+            tcp_bytes=tcp_bytes,
             dropped=track.dropped,
             redelivered=fault.redelivered if fault else {},
             client_id=track.client_id,
@@ -204,6 +209,7 @@ class ConnectionWatch:
             rule_id=fault.rule_id if fault else None,
             relay=_relay_name(raw_tcp, observed),
             observed=_observed_facts(observed) if observed is not None else None,
+            frames_unread=track.frames_unread if unread else None,
         )
         event = reports.analyse_close(facts, track.vendor)
         self.event_log.emit(

@@ -176,7 +176,7 @@ VIOLATION_HINTS: dict[Violation, str] = {
 }
 
 #: A 101 that mitmproxy relays as plain bytes (request version not 13, or `websocket=false`).
-RAW_TCP_HINT = "mitmproxy relayed this upgrade as raw TCP, not as a WebSocket (the request's Sec-WebSocket-Version was not 13, or --set websocket=false), so no frames, close codes or messages were seen, only bytes: clients should send version 13 (RFC 6455 section 4.1)."
+RAW_TCP_HINT = "mitmproxy relayed this upgrade as raw TCP, not as a WebSocket, and its Sec-WebSocket-Version is not one whose frames wswatch reads (7, 8, 13), so no frames, close codes or messages were seen, only bytes: clients should send version 13 (RFC 6455 section 4.1)."
 
 
 def handshake_hint(

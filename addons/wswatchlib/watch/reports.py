@@ -236,8 +236,11 @@ class ConnectionFacts:
     rule_id: str | None = None
     #: Which relay followed it (relay/choice.py `Relay`).
     relay: str = "websocket"
-    #: What the observe-only relay's frame reader saw (None on the other relays).
+    #: What the frame reader saw: observe-only relays, and raw TCP relays in a frame format it
+    #: reads (None otherwise).
     observed: ObservedFacts | None = None
+    #: Why a raw TCP relay's frames were not read.
+    frames_unread: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +293,7 @@ def analyse_close(facts: ConnectionFacts, vendor: vendors.VendorProfile | None) 
             facts.closed_by,
             violation=violation,
             violated_by=violated_by,
-            raw_tcp=raw_tcp,
+            raw_tcp=raw_tcp and observed is None,
         ),
         dropped=undelivered(facts.dropped, facts.redelivered),
         close_meaning=hints.close_meaning(vendor, facts.close_code),
@@ -314,6 +317,7 @@ def analyse_close(facts: ConnectionFacts, vendor: vendors.VendorProfile | None) 
             else None
         ),
         bytes_compressed=observed.bytes_compressed if observed else False,
+        frames_unread=facts.frames_unread,
     )
 
 

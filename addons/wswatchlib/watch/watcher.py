@@ -32,6 +32,7 @@ from ..redaction.redactor import Redactor, scrub_secrets
 from ..relay.choice import RELAY_OPTION_CHOICES, MessageLayerUsers, Relay, choose_relay
 from ..relay.frame_reader import ObservedConnection
 from ..relay.relays import RelayEnd, UpgradeRelays
+from ..rfc6455 import FRAME_FORMAT_VERSIONS
 from . import client_identity, reports
 from .client_history import ClientHistory, SincePrevious
 from .connections import ConnectionTrack, ConnectionWatch
@@ -335,7 +336,16 @@ class WsWatch:
         elif flow.websocket is not None:
             self.connection_watch.follow(flow, track)
         elif flow.response is not None and flow.response.status_code == 101:
-            self.relays.follow(flow, None, track.gaps.observe, ended)
+            version = header_map(flow.request.headers).get("sec-websocket-version", "").strip()
+            if version in FRAME_FORMAT_VERSIONS:
+                reader = ObservedConnection(deflate=_negotiated_deflate(flow.response))
+                self.relays.follow(flow, reader, track.gaps.observe, ended, raw=True)
+            else:
+                track.frames_unread = (
+                    f"Sec-WebSocket-Version {version or '(none)'} is not a frame format wswatch "
+                    f"reads ({', '.join(sorted(FRAME_FORMAT_VERSIONS, key=int))})"
+                )
+                self.relays.follow(flow, None, track.gaps.observe, ended, raw=True)
 
     def _relay(self, flow: http.HTTPFlow) -> Relay:
         requested = Relay(ctx.options.wswatch_relay)
