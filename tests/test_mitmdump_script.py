@@ -267,3 +267,43 @@ async def test_options_flag_lists_wswatch_options_where_the_readme_says(confdir)
         assert sorted(listed) == sorted(readme_options()), output.decode()
     else:
         assert listed == [], output.decode()
+
+
+@pytest.mark.parametrize("flow_detail", [0, 1, 2, 3])
+async def test_url_userinfo_mitmproxy_refuses_is_in_no_output_at_any_flow_detail(
+    tmp_path, confdir, flow_detail
+):
+    """An attacker's absolute-form request line and CONNECT with `user:pass@`, refused by
+    mitmproxy with a 400 before any flow exists: its own log line still names the request,
+    without the password, on the terminal and in every file wswatch writes."""
+    password = "userinfo-PASS-5e4d3c2b"
+    log_path, saved = tmp_path / "events.jsonl", tmp_path / "flows.mitm"
+    request_lines = [
+        f"GET http://user:{password}@127.0.0.1:9/v1/listen HTTP/1.1",
+        f"CONNECT user:{password}@127.0.0.1:9 HTTP/1.1",
+        f"GET ws://{password}@127.0.0.1:9/socket?token={password} HTTP/1.1",
+    ]
+    async with mitmdump(
+        "--set",
+        f"flow_detail={flow_detail}",
+        "--set",
+        f"wswatch_log={log_path}",
+        "-w",
+        str(saved),
+        confdir=confdir,
+    ) as (port, output):
+        for line in request_lines:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"{line}\r\nHost: 127.0.0.1:9\r\n\r\n".encode())
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(65536), 10)
+            assert answer.startswith(b"HTTP/1.1 400"), answer
+            writer.close()
+    terminal = "".join(output)
+    assert terminal.count("Bad HTTP request line") == len(request_lines), terminal
+    assert "user:[redacted]@127.0.0.1:9" not in terminal  # the userinfo goes whole
+    assert "GET http://[redacted]@127.0.0.1:9/v1/listen" in terminal
+    assert "CONNECT [redacted]@127.0.0.1:9" in terminal
+    written = [terminal, log_path.read_text() if log_path.exists() else ""]
+    written.append(saved.read_bytes().decode("latin-1") if saved.exists() else "")
+    assert all(password not in text for text in written)

@@ -10,6 +10,7 @@ from wswatchlib.redaction.redactor import (
     REDACTED,
     SECRETS_KEY,
     Redactor,
+    SecretNames,
     redact_event,
     scrub,
     scrub_variants,
@@ -278,3 +279,24 @@ def test_changes_header_says_whether_redaction_changes_it(
 def test_scrub_variants_are_raw_and_url_encoded_longest_first() -> None:
     """Each secret is looked for raw, percent-encoded and form-encoded, the longest first."""
     assert scrub_variants(["ab c/1"]) == ["ab%20c%2F1", "ab+c%2F1", "ab c/1"]
+
+
+@pytest.mark.parametrize(
+    ("line", "redacted"),
+    [
+        (
+            "Bad HTTP request line: b'GET http://user:pw@host:80/p?x=1 HTTP/1.1'",
+            "Bad HTTP request line: b'GET http://[redacted]@host:80/p?x=1 HTTP/1.1'",
+        ),
+        (
+            "Bad HTTP request line: b'CONNECT user:pw@host:443 HTTP/1.1'",
+            "Bad HTTP request line: b'CONNECT [redacted]@host:443 HTTP/1.1'",
+        ),
+        ("b'GET wss://TOKEN@host/ HTTP/1.1'", "b'GET wss://[redacted]@host/ HTTP/1.1'"),
+        # No userinfo: an address or a mail-like word outside a URL stays.
+        ("127.0.0.1:5000: client connect", "127.0.0.1:5000: client connect"),
+        ("contact ops@example.com", "contact ops@example.com"),
+    ],
+)
+def test_raw_request_lines_lose_their_url_userinfo(line: str, redacted: str) -> None:
+    assert Redactor(SecretNames()).redact_raw_head(line) == redacted

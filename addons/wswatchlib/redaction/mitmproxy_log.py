@@ -2,10 +2,12 @@
 
 mitmproxy logs a request it could not finish reading with its raw bytes ("Client closed
 connection before completing request headers: b'GET /?token=...\\r\\nAuthorization: ...'"),
-at INFO, so on the terminal by default. No flow exists for it, so the watcher never reports or
-redacts it. `RawHeadRedaction`, a logging filter on mitmproxy's proxy-server logger, redacts the
-secret headers and query parameters of any raw head in such a line, by name (there is no
-request whose secret values could be scrubbed).
+and a request line it refuses as it came ("Bad HTTP request line: b'GET
+http://user:pass@host/ HTTP/1.1'"), at INFO, so on the terminal by default. No flow exists for
+it, so the watcher never reports or redacts it. `RawHeadRedaction`, a logging filter on
+mitmproxy's proxy-server logger, redacts the secret headers, query parameters and URL userinfo
+of any raw head or request line in such a line, by name (there is no request whose secret
+values could be scrubbed); the line itself stays.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from .redactor import Redactor
 #: The logger mitmproxy's connection handlers log through (mitmproxy/proxy/server.py).
 PROXY_SERVER_LOGGER = "mitmproxy.proxy.server"
 
+#: What a line quoting a request has that mitmproxy's connect and disconnect lines do not: a
+#: line break of a raw head, URL userinfo ("user:pass@"), a query string.
+_RAW_REQUEST_SIGNS = ("\\r\\n", "\r\n", "@", "?")
+
 
 class RawHeadRedaction(logging.Filter):
     """logging filter: raw request heads in a record's message get their secrets redacted."""
@@ -28,7 +34,7 @@ class RawHeadRedaction(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "\\r\\n" in message or "\r\n" in message:
+        if any(sign in message for sign in _RAW_REQUEST_SIGNS):
             record.msg, record.args = self._redactor().redact_raw_head(message), ()
         return True
 

@@ -38,6 +38,10 @@ _HEADER_LINE = re.compile(
     r"^(?P<name>[!#$%&*+.^_`|~0-9A-Za-z-]+):[ \t]*(?P<value>.*?)(?P<quote>['\"]?)$"
 )
 
+#: The userinfo of an absolute URL ("http://user:pass@host"), or of a CONNECT request's
+#: authority ("CONNECT user:pass@host:443"), in a raw request line.
+_URL_USERINFO = re.compile(r"(?P<lead>//|\bCONNECT\s+)(?P<userinfo>[^\s/@'\"]+)@")
+
 #: Authorization-style schemes whose credential is the part after the scheme.
 _AUTH_SCHEMES = ("bearer", "token", "basic", "digest", "apikey", "key")
 
@@ -137,10 +141,12 @@ class Redactor:
 
     def redact_raw_head(self, text: str) -> str:
         """A raw HTTP head as text, as mitmproxy logs a partial request (a bytes repr, lines
-        split by a literal or a real CRLF), with secret query values and headers redacted."""
+        split by a literal or a real CRLF) or a bad request line, with secret query values,
+        headers and URL userinfo (an absolute URL's, a CONNECT authority's) redacted."""
         pieces = _LINE_BREAK.split(text)
         for index in range(0, len(pieces), 2):
             piece = _QUERY_PARAM.sub(self._redacted_param, pieces[index])
+            piece = _URL_USERINFO.sub(rf"\g<lead>{REDACTED}@", piece)
             header = _HEADER_LINE.match(piece)
             if header and index > 0:
                 name, value, quote = header.group("name", "value", "quote")
