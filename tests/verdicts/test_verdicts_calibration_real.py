@@ -109,6 +109,14 @@ CALIBRATION: dict[str, Case] = {
         True,
         {("retry-after", "error"), ("growth", "info")},
     ),
+    # The Deepgram JS SDK with `shouldReconnect: () => true`: its slow x1.3 loop on a 401.
+    "retries 401 with backoff x1.3": Case(
+        _per_process_base_x13(),
+        (reject_attempts(None, preset="deepgram-401"),),
+        0.05,
+        False,
+        {("status-retry", "error"), ("growth", "info"), ("jitter", "warning")},
+    ),
     "retries 401 forever": Case(
         (1.0,) * 20,
         (reject_attempts(None, preset="deepgram-401"),),

@@ -86,13 +86,25 @@ def test_503_not_retried_is_flagged() -> None:
     assert findings(stream) == [("status-retry", "warning", "did not retry 503")]
 
 
-def test_401_retried_with_backoff_is_a_warning() -> None:
-    """Retrying a 401 with growing waits is still pointless, but not at full rate."""
+def test_401_retried_with_backoff_is_an_error() -> None:
+    """Retrying a 401 with growing waits is as pointless as at full rate: an error (a credential
+    does not fix itself; issue 17: the Deepgram JS SDK's slow x1.3 loop)."""
     stream = Stream()
     reconnect_loop(stream, "c", [1.0, 4.0, 16.0], close_code=None, status=401, recover=False)
     stream.end(T0 + 90)
     assert only(stream).summary == "retried 401 3 times"
-    assert only(stream).severity.label == "warning"
+    assert only(stream).severity.label == "error"
+
+
+def test_one_retry_after_a_401_is_a_token_refresh_not_a_finding() -> None:
+    """One retry (a refreshed token) is within `client_error_retries`; a second is not."""
+    once, twice = Stream(), Stream()
+    reconnect_loop(once, "c", [2.0], close_code=None, status=401, recover=False)
+    reconnect_loop(twice, "c", [2.0, 8.0], close_code=None, status=401, recover=False)
+    once.end(T0 + 90)
+    twice.end(T0 + 90)
+    assert findings(once) == []
+    assert only(twice).summary == "retried 401 2 times"
 
 
 def test_retry_after_obeyed_is_not_flagged() -> None:

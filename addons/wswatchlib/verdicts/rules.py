@@ -232,7 +232,8 @@ def jitter(timeline: ClientTimeline, context: Context) -> list[Finding]:
 
 
 def status_retry(timeline: ClientTimeline, context: Context) -> list[Finding]:
-    """Client errors (400/401/403/404/426) retried; 429/5xx not retried."""
+    """Client errors (400/401/403/404/426) retried more than once: an error however they are
+    spaced (see `Thresholds.client_error_retries`); 429/5xx not retried."""
     limits = context.thresholds
     findings = []
     after_client_error = [
@@ -249,7 +250,7 @@ def status_retry(timeline: ClientTimeline, context: Context) -> list[Finding]:
         findings.append(
             Finding(
                 "status-retry",
-                Severity.ERROR if full_rate else Severity.WARNING,
+                Severity.ERROR,
                 timeline.client_id,
                 f"retried {statuses} {len(after_client_error)} times{rate}",
                 {"retries": _retries(after_client_error)},

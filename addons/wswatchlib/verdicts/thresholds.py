@@ -58,8 +58,10 @@ class Thresholds:
     #: puts about 20 % of a fleet in any 1 s window).
     herd_fraction: float = 0.5
     #: status-retry: retries of a client-error status tolerated (one retry after refreshing a
-    #: token is reasonable).
-    client_error_retries: int = 2
+    #: token is reasonable). More are an error however they are spaced: a 401 or 403 does not
+    #: fix itself, and a slow loop (the Deepgram JS SDK retrying a 401 every 1.7-6 s, x1.3,
+    #: forever) burns quota and hides the cause as surely as a fast one (pipecat#5113).
+    client_error_retries: int = 1
     #: a failure is "not retried" when the log goes on this long without an attempt, and an
     #: attempt within it "retries" a close (gRPC's 120 s cap).
     retry_window_s: float = 120.0
