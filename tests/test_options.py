@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -149,3 +152,32 @@ async def test_every_declared_option_type_is_one_the_setting_check_knows() -> No
     assert {name: typespec in KINDS for name, typespec in types.items()} == dict.fromkeys(
         types, True
     )
+
+
+def test_wswatch_options_command_lists_every_option_as_declared() -> None:
+    """`wswatch options` (the installed command, as a user runs it) lists exactly the options
+    the addons declare, with the README's defaults, a type and a help line; --json the same."""
+    wswatch = Path(sys.executable).with_name("wswatch")
+    text = subprocess.run(
+        [str(wswatch), "options"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    listed = json.loads(
+        subprocess.run(
+            [str(wswatch), "options", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    )
+    documented = readme_options()
+    assert [option["name"] for option in listed] == sorted(documented)
+    for option in listed:
+        name, default = option["name"], option["default"]
+        if name != "wswatch_vendors":
+            assert _as_written(default) == documented[name], name
+        assert option["type"] in {"str", "int", "bool", "sequence of str", "optional str"}, option
+        assert option["help"].strip(), name
+        heading = re.search(rf"^{name}  \({re.escape(option['type'])}, default .+\)$", text, re.M)
+        assert heading, f"{name} not listed as declared:\n{text}"
+    assert re.search(r"^wswatch_relay  \(str, default \"auto\", one of ", text, re.M)

@@ -1,5 +1,6 @@
 """The `wswatch` command: `wswatch analyse events.jsonl [more.jsonl]` grades each client;
-`wswatch report events.jsonl [more.jsonl] -o report.html` writes the HTML session report.
+`wswatch report events.jsonl [more.jsonl] -o report.html` writes the HTML session report;
+`wswatch options` lists every wswatch option, from the declarations the addons make.
 
 Exit codes: 0 done (no finding at or above --fail-on), 1 a finding at or above --fail-on,
 2 usage or input error (one line on stderr, no traceback).
@@ -8,11 +9,16 @@ Exit codes: 0 done (no finding at or above --fail-on), 1 a finding at or above -
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import NamedTuple, NoReturn
 
+from mitmproxy.test import taddons
+
+from . import mitm_internals
 from .report.page import build_report
 from .verdicts.analysis import analyse
 from .verdicts.findings import Severity
@@ -20,6 +26,7 @@ from .verdicts.reading import EventFileError, Reading, read_event_files
 from .verdicts.table import render
 from .verdicts.thresholds import Thresholds, ThresholdsError, load_thresholds
 from .watch.vendors import DEFAULT_VENDORS_PATH, VendorCatalog, VendorFileError, load_catalog
+from .wiring import wswatch_addons
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -82,7 +89,37 @@ def _parser() -> argparse.ArgumentParser:
         help="vendor profiles, for names, close-code meanings and idle timeouts "
         "(default: the shipped config/vendors.yaml)",
     )
+    options_command = commands.add_parser(
+        "options",
+        help="list every wswatch option: type, default, help",
+        description="List every wswatch option with its type, default and help, as the addons "
+        "declare them to mitmproxy (set one with mitmdump --set NAME=VALUE).",
+    )
+    options_command.add_argument("--json", action="store_true", help="print JSON, not text")
     return parser
+
+
+async def _declared_options() -> list[mitm_internals.OptionDeclaration]:
+    """The wswatch options, declared by loading the addons into mitmproxy's own test master:
+    the same declarations mitmdump reads, so this list cannot drift from them."""
+    with taddons.context(*wswatch_addons()) as context:
+        declared = mitm_internals.option_declarations(context.options)
+    return [option for option in declared if option.name.startswith("wswatch_")]
+
+
+def _options(arguments: argparse.Namespace) -> int:
+    declared = asyncio.run(_declared_options())
+    if arguments.json:
+        print(json.dumps([option._asdict() for option in declared], indent=2, default=list))
+        return EXIT_OK
+    for option in declared:
+        default = json.dumps(
+            list(option.default) if option.type.startswith("sequence") else option.default
+        )
+        choices = f", one of {', '.join(option.choices)}" if option.choices else ""
+        print(f"{option.name}  ({option.type}, default {default}{choices})")
+        print(textwrap.fill(option.help, width=96, initial_indent="    ", subsequent_indent="    "))
+    return EXIT_OK
 
 
 def _print_skipped(command: str, skipped: Sequence[str]) -> None:
@@ -156,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     if arguments.command == "report":
         return _report(arguments)
+    if arguments.command == "options":
+        return _options(arguments)
     return _analyse(arguments)
 
 

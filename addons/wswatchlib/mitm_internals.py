@@ -52,7 +52,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 import struct
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import wsproto.events
@@ -63,6 +63,7 @@ from mitmproxy.proxy import commands
 from mitmproxy.proxy import events as proxy_events
 from mitmproxy.proxy.layers import tcp as tcp_layer
 from mitmproxy.proxy.layers import websocket as websocket_layer
+from mitmproxy.utils import typecheck
 from wsproto.frame_protocol import Frame, ParseFailed
 
 from . import events
@@ -397,6 +398,30 @@ def pending_settings(
 def drop_pending_setting(options: optmanager.OptManager, name: str) -> None:
     """Take a held-back setting out: mitmproxy never applies it, the option keeps its default."""
     options.deferred.pop(name, None)
+
+
+class OptionDeclaration(NamedTuple):
+    """One declared option, as its addon declared it."""
+
+    name: str
+    type: str  # as mitmproxy writes it: "str", "int", "bool", "sequence of str"...
+    default: Any
+    help: str
+    choices: Sequence[str] | None
+
+
+def option_declarations(options: optmanager.OptManager) -> list[OptionDeclaration]:
+    """Every declared option with its type, default, help and choices, by name."""
+    return [
+        OptionDeclaration(
+            name,
+            typecheck.typespec_to_str(option.typespec),
+            option.default,
+            option.help,
+            option.choices,
+        )
+        for name, option in sorted(options.items())
+    ]
 
 
 def option_types(options: optmanager.OptManager) -> dict[str, object]:
