@@ -307,3 +307,47 @@ async def test_url_userinfo_mitmproxy_refuses_is_in_no_output_at_any_flow_detail
     written = [terminal, log_path.read_text() if log_path.exists() else ""]
     written.append(saved.read_bytes().decode("latin-1") if saved.exists() else "")
     assert all(password not in text for text in written)
+
+
+ADD_LOG_COUNTER = '''
+import json
+
+class CountAddLog:
+    """Counts the log entries mitmproxy hands every addon, and writes them at exit."""
+
+    def __init__(self):
+        self.messages = []
+
+    def add_log(self, entry):
+        self.messages.append(entry.msg)
+
+    def done(self):
+        with open("{out}", "w") as out:
+            json.dump(self.messages, out)
+
+addons = [CountAddLog()]
+'''
+
+
+async def test_event_lines_reach_the_terminal_straight_with_mitmproxys_look(tmp_path, confdir):
+    """Under mitmdump, wswatch's lines are printed as mitmproxy prints its own (timestamp, in
+    order with its lines), but are not handed to every addon as log entries (`add_log`): that
+    dispatch per line was a large share of a handshake's cost."""
+    counted = tmp_path / "add_log.json"
+    counter = tmp_path / "count_add_log.py"
+    counter.write_text(ADD_LOG_COUNTER.replace("{out}", str(counted)))
+    async with scenario_mitmdump(confdir, args=("-s", str(counter))) as (port, output):
+        async with connect(f"ws://127.0.0.1:{port}/echo") as ws:
+            await ws.send("hi")
+            assert await ws.recv() == "hi"
+        with pytest.raises(websockets.InvalidStatus):
+            async with connect(f"ws://127.0.0.1:{port}/deepgram401"):
+                pass
+    terminal = "".join(output)
+    shown = [line for line in terminal.splitlines() if "[wswatch] ws.handshake" in line]
+    assert len(shown) == 2 and "ACCEPTED 101" in shown[0] and "REJECTED 401" in shown[1]
+    for line in shown:
+        assert re.match(r"^\[\d\d:\d\d:\d\d\.\d{3}\] \[wswatch\] ws\.handshake", line), line
+    entries = json.loads(counted.read_text())
+    assert entries, "the counter saw no log entry at all"
+    assert not [message for message in entries if "[wswatch] ws." in message]

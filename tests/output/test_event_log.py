@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from mitmproxy import exceptions
+from mitmproxy.addons.termlog import TermLog
 from mitmproxy.test import taddons
 from wswatchlib.output.event_log import (
     LEADING_KEYS,
@@ -453,3 +455,36 @@ def test_client_verdict_prints_a_headline_and_one_line_per_finding() -> None:
         "[wswatch] client.verdict ERROR c-1  when=session_end attempts=6"
         f"{INDENT}error    hot-loop: 5 in a row{INDENT}warning  jitter: no jitter"
     )
+
+
+async def test_under_a_terminal_log_lines_go_to_it_straight_and_keep_its_verbosity() -> None:
+    """With mitmproxy's terminal log loaded and no event store (mitmdump), an event line is
+    printed by that handler itself, with its timestamp, at its verbosity, and is not a log
+    record anyone else sees."""
+    out = io.StringIO()
+    termlog = TermLog(out)
+    event_log = EventLog()
+    seen: list[logging.LogRecord] = []
+
+    class Watcher(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    watcher = Watcher()
+    logging.getLogger(LOGGER_NAME).addHandler(watcher)
+    try:
+        with taddons.context(termlog, event_log) as tctx:
+            tctx.configure(termlog, termlog_verbosity="warn")
+            tctx.configure(event_log, wswatch_log="")
+            event_log.running()
+            event_log.emit("ws.handshake", {"outcome": "accepted", "url": "ws://h/a"})
+            event_log.emit(
+                "ws.handshake", {"outcome": "rejected", "url": "ws://h/b"}, level=logging.WARNING
+            )
+            await tctx.master.done()
+    finally:
+        logging.getLogger(LOGGER_NAME).removeHandler(watcher)
+        termlog.uninstall()
+    printed = out.getvalue().splitlines()
+    assert len(printed) == 1 and "[wswatch] ws.handshake REJECTED  ws://h/b" in printed[0]
+    assert seen == []

@@ -225,6 +225,8 @@ class EventLog:
         )
         self._file: JsonLinesFile | None = None
         self._console: logging.Logger | None = None
+        #: mitmdump's terminal, written to straight (see `running`); None: through `_console`.
+        self._terminal: logging.Handler | None = None
         self._console_enabled = True
         self._file_failing = False
         self._listeners: list[Callable[[EventDict], None]] = []
@@ -250,6 +252,19 @@ class EventLog:
             "the port of the proxy's first listening address.",
         )
         self._console = logging.getLogger(LOGGER_NAME)
+
+    def running(self) -> None:
+        """Under mitmdump (a terminal log and no event store), write event lines straight to
+        the terminal log's handler, as mitmproxy's dumper prints its flow lines: same stream,
+        same timestamp, colours and verbosity, in order with mitmproxy's own lines, but not
+        through mitmproxy's log, which hands every line to every addon (`add_log`). mitmweb
+        and mitmproxy's console keep an event store: there the lines go through the log, so
+        their event pane shows them. wswatch's error lines always go through the log."""
+        addons = ctx.master.addons
+        termlog = addons.get("termlog")
+        handler = getattr(termlog, "logger", None)
+        if isinstance(handler, logging.Handler) and addons.get("eventstore") is None:
+            self._terminal = handler
 
     def configure(self, updated: set[str]) -> None:
         if "wswatch_console" in updated:
@@ -314,7 +329,14 @@ class EventLog:
         if self._console is not None and (self._console_enabled or self._file_failing):
             try:
                 shown = {**written_event, "lines": console_lines}
-                self._console.log(level, render_console_line(None, "", shown))
+                line = render_console_line(None, "", shown)
+                if self._terminal is not None:
+                    if level >= self._terminal.level:  # termlog_verbosity, as the log applies it
+                        self._terminal.handle(
+                            self._console.makeRecord(LOGGER_NAME, level, "", 0, line, (), None)
+                        )
+                else:
+                    self._console.log(level, line)
                 written = True
             except Exception as error:  # as above
                 logger.error(f"wswatch: could not print event {event}: {error!r}")
@@ -360,3 +382,4 @@ class EventLog:
 
     def done(self) -> None:
         self._close_file()
+        self._terminal = None
