@@ -202,7 +202,7 @@ async def test_server_breaking_rfc6455_is_reported_as_a_proxy_close_not_a_server
     assert_proxy_closed_for(event, broken, "server")
 
 
-#: What the observe-only reader cannot see: it never decodes text (README "Relay paths").
+#: What the observe-only reader cannot see: it never decodes text (docs/relay.md).
 NOT_DECODED = {"text not utf-8"}
 
 

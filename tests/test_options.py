@@ -1,4 +1,4 @@
-"""The entry script's options: declared once in code, documented in the README, validated."""
+"""The entry script's options: declared once in code, documented in docs/options.md, validated."""
 
 from __future__ import annotations
 
@@ -28,7 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 def readme_options() -> dict[str, str]:
     """Option name -> default as written in the README's option table."""
     rows = re.findall(
-        r"^\| `(wswatch_\w+)` \| [^|]+ \| `([^`]*)` \|", (REPO / "README.md").read_text(), re.M
+        r"^\| `(wswatch_\w+)` \| [^|]+ \| `([^`]*)` \|",
+        (REPO / "docs" / "options.md").read_text(),
+        re.M,
     )
     return dict(rows)
 

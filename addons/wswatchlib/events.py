@@ -1,6 +1,6 @@
 """The JSON event contract, schema 1: the fields of each event wswatch writes.
 
-Pipelines and tests depend on these names and meanings (README "JSON event contract"). Fields
+Pipelines and tests depend on these names and meanings (docs/events.md). Fields
 may be added; none may change meaning. Every event also gets `event`, `schema`, `ts` and
 `flow_id` from the event log, and `proxy_id`, `run_id`, `seq` from its fleet stamp
 (fleet/identity.py).

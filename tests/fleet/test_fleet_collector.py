@@ -114,5 +114,5 @@ async def test_rsyslog_ships_every_event_of_a_run_intact_and_in_seq_order(
 
 def test_readme_shows_the_tested_rsyslog_configuration_word_for_word() -> None:
     """The README's rsyslog snippet is the file the shipping test runs, so it cannot drift."""
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "events.md").read_text()
     assert f"```\n{CONFIG.read_text()}```" in readme

@@ -1,5 +1,5 @@
 """A 50,000-event report opened and scrolled in a real headless Chromium, with the time printed
-(README "Session report" quotes it; no timed assert: machines differ)."""
+(docs/report-and-metrics.md quotes it; no timed assert: machines differ)."""
 
 from __future__ import annotations
 

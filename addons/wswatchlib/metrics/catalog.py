@@ -3,8 +3,8 @@
 Names follow Prometheus conventions (`wswatch_` prefix, base units in the name, `_total` on
 counters; prometheus_client adds `_total` itself, so a counter's name here ends without it);
 labels take OpenTelemetry's HTTP attribute names with underscores where one exists
-(`error_type`, `server_address`). The exporter creates exactly these; the README's table is
-checked against them.
+(`error_type`, `server_address`). The exporter creates exactly these; the table in
+docs/report-and-metrics.md is checked against them.
 """
 
 from __future__ import annotations

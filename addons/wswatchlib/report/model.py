@@ -34,7 +34,7 @@ from ..watch.vendors import VendorCatalog
 ATTEMPT = "attempt"
 CLOSE = "close"
 
-#: Attempt outcomes in the order the report lists them (README "The JSON event contract").
+#: Attempt outcomes in the order the report lists them (docs/events.md).
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
 #: Outcome shown for a close: clean (a close frame was exchanged) or abnormal.

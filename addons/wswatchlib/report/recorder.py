@@ -28,7 +28,7 @@ from .page import build_report
 #: its latest events and says how many it left out; `wswatch report` on the file has them all.
 MAX_KEPT_EVENTS = 20_000
 
-#: The fields the report reads (README "The JSON event contract"): its own, and every field the
+#: The fields the report reads (docs/events.md): its own, and every field the
 #: client verdicts on the page read (`analyse` runs on what is kept here).
 KEPT_FIELDS = tuple(
     dict.fromkeys(

@@ -99,7 +99,7 @@ class VerdictReport:
             "wswatch_verdict_thresholds",
             str,
             "",
-            "YAML file overriding the verdict rules' thresholds (README 'Client verdicts'); "
+            "YAML file overriding the verdict rules' thresholds (docs/verdicts.md); "
             "empty: the defaults.",
         )
 
