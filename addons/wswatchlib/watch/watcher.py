@@ -94,6 +94,35 @@ def _needs_websocket_flow(addon: Any) -> bool:
     return True
 
 
+#: Options that switch mitmproxy's interception and flow savers on or off (`_needs_websocket_flow`).
+_SWITCHES = ("intercept_active", "intercept", "save_stream_file", "hardump")
+
+
+class WebsocketHookUsers:
+    """The loaded addons that need WebSocket flows, walked again only when the addons or the
+    switches of mitmproxy's interception and savers change: the walk asks every addon (about
+    55 under mitmdump), which was a large part of wswatch's own work per accepted handshake."""
+
+    def __init__(self) -> None:
+        self._key: tuple[Any, ...] | None = None
+        self._names: tuple[str, ...] = ()
+
+    def names(self) -> tuple[str, ...]:
+        addons = ctx.master.addons
+        key = (
+            tuple(map(id, addons.lookup.values())),
+            *(getattr(ctx.options, switch, None) for switch in _SWITCHES),
+        )
+        if key != self._key:
+            self._names = tuple(
+                type(addon).__name__
+                for addon in addonmanager.traverse(addons.chain)
+                if _needs_websocket_flow(addon)
+            )
+            self._key = key
+        return self._names
+
+
 @logs_option_errors_until_running
 class WsWatch:
     """Reports upgrade attempts and connection ends as structured events."""
@@ -118,6 +147,7 @@ class WsWatch:
         #: Drawn once per run: client ids cannot be matched across runs, nor credentials guessed.
         self.client_salt = os.urandom(client_identity.SALT_BYTES)
         self.client_history = ClientHistory()
+        self.websocket_hook_users = WebsocketHookUsers()
         #: Whether a connection fault could act on a flow (the connection fault addon answers).
         self.fault_may_act: Callable[[http.HTTPFlow], bool] = lambda _flow: False
 
@@ -356,11 +386,7 @@ class WsWatch:
             fault_may_act=self.fault_may_act(flow),
             # Declared by mitmproxy's dumper, which may not be loaded.
             flow_detail=ctx.options.flow_detail if "flow_detail" in ctx.options else 0,
-            websocket_hooks=tuple(
-                type(addon).__name__
-                for addon in addonmanager.traverse(ctx.master.addons.chain)
-                if _needs_websocket_flow(addon)
-            ),
+            websocket_hooks=self.websocket_hook_users.names(),
             message_view=ctx.master.addons.get("view") is not None,
             rawtcp=ctx.options.rawtcp,
         )
