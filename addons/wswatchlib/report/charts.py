@@ -13,6 +13,7 @@ import html
 import math
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..events import Outcome
 from ..text import terminal_safe
@@ -262,6 +263,26 @@ def _log_y(seconds: float, low: float, high: float, top: float, bottom: float) -
     return bottom - share * (bottom - top)
 
 
+@dataclass(frozen=True, slots=True)
+class _RetryAxes:
+    """The retry chart's plot area: attempt numbers across, waits down on a log scale."""
+
+    most: int
+    low: float
+    high: float
+    left: float = 70
+    right: float = 790
+    top: float = 16
+    bottom: float = 300
+    height: float = 340
+
+    def x_of(self, number: float) -> float:
+        return self.left + (number - 1) / max(self.most - 1, 1) * (self.right - self.left)
+
+    def y_of(self, seconds: float) -> float:
+        return _log_y(seconds, self.low, self.high, self.top, self.bottom)
+
+
 def retry_chart(model: ReportModel, thresholds: Thresholds | None = None) -> str:
     """Gap before each attempt against the attempt's number, per client, on a log scale, with
     the Retry-After each rejection asked for and the reference backoff envelope."""
@@ -272,90 +293,117 @@ def retry_chart(model: ReportModel, thresholds: Thresholds | None = None) -> str
         for lane in busiest
     ]
     series = [(lane, points) for lane, points in series if points]
-    left, right, top, bottom = 70, 790, 16, 300
-    height = 340
-    most = max((row.number or 1 for _, points in series for row in points), default=2)
     gaps = [row.gap_s for _, points in series for row in points if row.gap_s]
     asked = [row.retry_after for _, points in series for row in points if row.retry_after]
-    low = 0.001
-    high = max([cap * 1.3, *gaps, *asked])
-    high = 10 ** math.ceil(math.log10(high))
-
-    def x_of(number: float) -> float:
-        return left + (number - 1) / max(most - 1, 1) * (right - left)
-
-    def y_of(seconds: float) -> float:
-        return _log_y(seconds, low, high, top, bottom)
-
+    axes = _RetryAxes(
+        most=max((row.number or 1 for _, points in series for row in points), default=2),
+        low=0.001,
+        high=10 ** math.ceil(math.log10(max([cap * 1.3, *gaps, *asked]))),
+    )
     parts = [
-        f'<svg id="retries" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
-        'width="100%" role="img" aria-label="Wait before each attempt, per client">'
+        f'<svg id="retries" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} '
+        f'{axes.height}" width="100%" role="img" aria-label="Wait before each attempt, per '
+        'client">',
+        *_retry_grid(axes),
+        *_backoff_envelope(axes, cap),
+        *_retry_series(axes, series),
+        *_retry_after_marks(axes, model, series),
+        "</svg>",
     ]
-    decade = low
-    while decade <= high * 1.001:
-        y = y_of(decade)
+    return "".join(parts)
+
+
+def _retry_grid(axes: _RetryAxes) -> list[str]:
+    """Decades of seconds down the side, attempt numbers along the bottom, and the labels."""
+    parts = []
+    decade = axes.low
+    while decade <= axes.high * 1.001:
+        y = axes.y_of(decade)
         parts.append(
-            f'<line x1="{left}" y1="{y:.1f}" x2="{right}" y2="{y:.1f}" class="grid"/>'
-            f'<text x="{left - 6}" y="{y + 4:.1f}" class="tick" text-anchor="end">'
+            f'<line x1="{axes.left}" y1="{y:.1f}" x2="{axes.right}" y2="{y:.1f}" class="grid"/>'
+            f'<text x="{axes.left - 6}" y="{y + 4:.1f}" class="tick" text-anchor="end">'
             f"{_seconds_label(round(decade, 6))}</text>"
         )
         decade *= 10
-    step = max(1, int(nice_step(most - 1 or 1)))
-    for number in range(1, most + 1, step):
+    step = max(1, int(nice_step(axes.most - 1 or 1)))
+    for number in range(1, axes.most + 1, step):
         parts.append(
-            f'<text x="{x_of(number):.1f}" y="{bottom + 16}" class="tick" text-anchor="middle">'
-            f"{number}</text>"
+            f'<text x="{axes.x_of(number):.1f}" y="{axes.bottom + 16}" class="tick" '
+            f'text-anchor="middle">{number}</text>'
         )
+    middle = (axes.top + axes.bottom) / 2
     parts.append(
-        f'<text x="{(left + right) / 2}" y="{height - 4}" class="axis" text-anchor="middle">'
-        "attempt number of the client (1 = its first attempt)</text>"
-        f'<text x="14" y="{(top + bottom) / 2}" class="axis" text-anchor="middle" '
-        f'transform="rotate(-90 14 {(top + bottom) / 2})">wait before the attempt (log)</text>'
+        f'<text x="{(axes.left + axes.right) / 2}" y="{axes.height - 4}" class="axis" '
+        'text-anchor="middle">attempt number of the client (1 = its first attempt)</text>'
+        f'<text x="14" y="{middle}" class="axis" text-anchor="middle" '
+        f'transform="rotate(-90 14 {middle})">wait before the attempt (log)</text>'
     )
+    return parts
+
+
+def _backoff_envelope(axes: _RetryAxes, cap: float) -> list[str]:
+    """The reference backoff (gRPC's) as a band, jitter wide."""
     upper, lower = [], []
-    for number in range(2, most + 1):
+    for number in range(2, axes.most + 1):
         reference = envelope_s(number - 1, cap)
-        if reference >= cap and number not in (most, 2) and envelope_s(number - 2, cap) >= cap:
+        if reference >= cap and number not in (axes.most, 2) and envelope_s(number - 2, cap) >= cap:
             continue  # flat at the cap: its two ends draw it
-        upper.append(f"{x_of(number):.1f},{y_of(reference * (1 + ENVELOPE_JITTER)):.1f}")
-        lower.append(f"{x_of(number):.1f},{y_of(reference * (1 - ENVELOPE_JITTER)):.1f}")
-    if upper:
-        parts.append(
-            f'<polygon class="envelope" points="{" ".join(upper + lower[::-1])}">'
-            "<title>reference backoff: gRPC, 1 s then x1.6 per retry, +-20 % jitter, "
-            f"cap {cap:g} s</title></polygon>"
-        )
-    legend_y = top + 4
+        x = axes.x_of(number)
+        upper.append(f"{x:.1f},{axes.y_of(reference * (1 + ENVELOPE_JITTER)):.1f}")
+        lower.append(f"{x:.1f},{axes.y_of(reference * (1 - ENVELOPE_JITTER)):.1f}")
+    if not upper:
+        return []
+    return [
+        f'<polygon class="envelope" points="{" ".join(upper + lower[::-1])}">'
+        "<title>reference backoff: gRPC, 1 s then x1.6 per retry, +-20 % jitter, "
+        f"cap {cap:g} s</title></polygon>"
+    ]
+
+
+def _retry_series(axes: _RetryAxes, series: Sequence[tuple[Lane, list[Row]]]) -> list[str]:
+    """One line of marks per client (thinned past MAX_RETRY_POINTS), with its legend entry."""
+    parts = []
+    legend_y = axes.top + 4
     for colour_index, (lane, points) in enumerate(series):
         colour = CLIENT_COLOURS[colour_index % len(CLIENT_COLOURS)]
         stride = max(1, math.ceil(len(points) / MAX_RETRY_POINTS))
         shown = points[::stride]
-        path = " ".join(f"{x_of(r.number or 1):.1f},{y_of(r.gap_s or low):.1f}" for r in shown)
+        path = " ".join(
+            f"{axes.x_of(r.number or 1):.1f},{axes.y_of(r.gap_s or axes.low):.1f}" for r in shown
+        )
         parts.append(
             f'<g class="series" data-client="{page_text(lane.client)}">'
             f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>'
         )
         for row in shown:
             parts.append(
-                f'<circle class="mk" data-row="{row.index}" cx="{x_of(row.number or 1):.1f}" '
-                f'cy="{y_of(row.gap_s or low):.1f}" r="3.5" fill="{colour}"/>'
+                f'<circle class="mk" data-row="{row.index}" '
+                f'cx="{axes.x_of(row.number or 1):.1f}" '
+                f'cy="{axes.y_of(row.gap_s or axes.low):.1f}" r="3.5" fill="{colour}"/>'
             )
         parts.append("</g>")
         parts.append(
-            f'<rect x="{right + 14}" y="{legend_y - 8}" width="12" height="4" fill="{colour}"/>'
-            f'<text x="{right + 30}" y="{legend_y - 3}" class="counts">'
+            f'<rect x="{axes.right + 14}" y="{legend_y - 8}" width="12" height="4" '
+            f'fill="{colour}"/><text x="{axes.right + 30}" y="{legend_y - 3}" class="counts">'
             f"{page_text(_short(lane.client, 22))}</text>"
         )
         legend_y += 16
+    return parts
+
+
+def _retry_after_marks(
+    axes: _RetryAxes, model: ReportModel, series: Sequence[tuple[Lane, list[Row]]]
+) -> list[str]:
+    """A dash at the wait each rejection's Retry-After asked for, on the attempt after it."""
+    parts = []
     for lane, _ in series:
         for row in (model.rows[i] for i in lane.attempts):
-            if row.retry_after is None or (row.number or 1) + 1 > most:
+            if row.retry_after is None or (row.number or 1) + 1 > axes.most:
                 continue
-            x, y = x_of((row.number or 1) + 1), y_of(row.retry_after)
+            x, y = axes.x_of((row.number or 1) + 1), axes.y_of(row.retry_after)
             parts.append(
                 f'<line class="retry-after" x1="{x - 9:.1f}" y1="{y:.1f}" x2="{x + 9:.1f}" '
                 f'y2="{y:.1f}"><title>{page_text(row.client)} was told Retry-After '
                 f"{row.retry_after:g} s before attempt {(row.number or 1) + 1}</title></line>"
             )
-    parts.append("</svg>")
-    return "".join(parts)
+    return parts

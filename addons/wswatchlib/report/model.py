@@ -26,7 +26,7 @@ from ..events import Outcome
 from ..output.summary import failure_reason
 from ..verdicts.analysis import Verdicts
 from ..verdicts.episodes import UNKNOWN_CLIENT
-from ..verdicts.reading import parse_ts
+from ..verdicts.reading import attempt_start, integer, number, parse_ts, shown_text
 from ..watch.hints import close_meaning
 from ..watch.vendors import VendorCatalog
 
@@ -152,27 +152,6 @@ class ReportModel:
     events_dropped: int = 0
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
-def _attempt_start(event: Mapping[str, Any], ts: float) -> float:
-    started = parse_ts(event.get("started"))
-    if started is not None:
-        return started
-    return ts - (_number(event.get("duration_ms")) or 0.0) / 1000
-
-
 def _vendor_name(catalog: VendorCatalog | None, vendor_id: object) -> str | None:
     if vendor_id is None:
         return None
@@ -189,7 +168,7 @@ def _meaning(catalog: VendorCatalog | None, event: Mapping[str, Any]) -> str | N
     profile = None
     if catalog is not None:
         profile = next((v for v in catalog.vendors if v.id == event.get("vendor")), None)
-    return close_meaning(profile, _int(event.get("close_code")))
+    return close_meaning(profile, integer(event.get("close_code")))
 
 
 #: (time, event) pairs: an attempt's start or a close's end, and its event.
@@ -206,7 +185,7 @@ def _timed(events: Iterable[Mapping[str, Any]]) -> tuple[Timed, int]:
         if name not in (contract.HANDSHAKE, contract.CLOSED) or ts is None:
             others += 1
             continue
-        timed.append((_attempt_start(event, ts) if name == contract.HANDSHAKE else ts, event))
+        timed.append((attempt_start(event, ts) if name == contract.HANDSHAKE else ts, event))
     timed.sort(key=lambda pair: pair[0])
     return timed, others
 
@@ -220,84 +199,10 @@ def build_model(
     """The report of an event stream (any order; rows are sorted by time)."""
     timed, others = _timed(events)
     origin = timed[0][0] if timed else 0.0
-    rows: list[Row] = []
-    lanes: dict[str, Lane] = {}
-    client_of_flow: dict[Any, str] = {}
-    previous_start: dict[str, float] = {}
-    numbers: Counter[str] = Counter()
-    attempts: Counter[str] = Counter()
-    closes: Counter[str] = Counter()
-    reasons: Counter[str] = Counter()
-    reason_hints: dict[str, str | None] = {}
-    failures = Counter[bool]()
+    builder = _ModelBuilder(catalog, origin)
     for at, event in timed:
-        flow_id = event.get("flow_id")
-        client = _text(event.get("client_id")) or client_of_flow.get(flow_id) or UNKNOWN_CLIENT
-        lane = lanes.setdefault(client, Lane(client))
-        common: dict[str, Any] = {
-            "index": len(rows),
-            "at": round(at - origin, 3),
-            "client": client,
-            "host": _text(event.get("host")),
-            "path": _text(event.get("path")),
-            "injected": bool(event.get("injected")),
-            "rule_id": _text(event.get("rule_id")),
-            "vendor": _vendor_name(catalog, event.get("vendor")),
-            "hint": _text(event.get("hint")),
-            "url": _text(event.get("url")),
-            "flow_id": _text(flow_id),
-        }
-        if event.get("event") == contract.HANDSHAKE:
-            client_of_flow[flow_id] = client
-            numbers[client] += 1
-            gap = _number(event.get("since_previous_attempt_s"))
-            if gap is None and client in previous_start:
-                gap = round(at - previous_start[client], 3)
-            previous_start[client] = at
-            outcome = str(event.get("outcome"))
-            row = Row(
-                kind=ATTEMPT,
-                outcome=outcome,
-                status=_int(event.get("status")),
-                number=numbers[client],
-                gap_s=gap,
-                retry_after=_number(event.get("retry_after")),
-                duration_ms=_number(event.get("duration_ms")),
-                reason=_text(event.get("reason")),
-                error=_text(event.get("error")),
-                request_id=_text(event.get("request_id")),
-                failure=_text(event.get("failure")),
-                body_excerpt=_text(event.get("body_excerpt")),
-                **common,
-            )
-            attempts[outcome] += 1
-            lane.attempts.append(row.index)
-            lane.outcomes[outcome] += 1
-            reason = failure_reason(event) if outcome != Outcome.ACCEPTED else None
-            if reason:
-                reasons[reason] += 1
-                reason_hints.setdefault(reason, row.hint)
-        else:
-            duration = _number(event.get("duration_s")) or 0.0
-            clean = bool(event.get("clean"))
-            row = Row(
-                kind=CLOSE,
-                outcome=CLEAN_CLOSE if clean else ABNORMAL_CLOSE,
-                close_code=_int(event.get("close_code")),
-                closed_by=_text(event.get("closed_by")),
-                clean=clean,
-                duration_s=duration,
-                reason=_text(event.get("close_reason")),
-                meaning=_meaning(catalog, event),
-                violation=_text(event.get("violation")),
-                violated_by=_text(event.get("violated_by")),
-                **common,
-            )
-            closes[row.outcome] += 1
-            lane.connections.append(Connection(max(0.0, row.at - duration), row.at, row.index))
-        if row.is_failure:
-            failures[row.injected] += 1
-        rows.append(row)
+        builder.add(at, event)
+    rows, lanes = builder.rows, builder.lanes
     span = rows[-1].at if rows else 0.0
     _add_open_connections(rows, lanes, span)
     if verdicts is not None:
@@ -309,18 +214,118 @@ def build_model(
         lanes=tuple(lanes.values()),
         span_s=span,
         started=origin if timed else None,
-        attempts=attempts,
-        closes=closes,
-        real_failures=failures[False],
-        injected_failures=failures[True],
+        attempts=builder.attempts,
+        closes=builder.closes,
+        real_failures=builder.failures[False],
+        injected_failures=builder.failures[True],
         top_reasons=tuple(
-            FailureReason(reason, count, reason_hints.get(reason))
-            for reason, count in reasons.most_common(TOP_REASONS)
+            FailureReason(reason, count, builder.reason_hints.get(reason))
+            for reason, count in builder.reasons.most_common(TOP_REASONS)
         ),
         verdicts=verdicts,
         other_events=others,
         events_dropped=events_dropped,
     )
+
+
+class _ModelBuilder:
+    """The rows, lanes and tallies of a report, one event at a time, in time order."""
+
+    def __init__(self, catalog: VendorCatalog | None, origin: float) -> None:
+        self.catalog = catalog
+        self.origin = origin
+        self.rows: list[Row] = []
+        self.lanes: dict[str, Lane] = {}
+        self.client_of_flow: dict[Any, str] = {}
+        self.previous_start: dict[str, float] = {}
+        self.numbers: Counter[str] = Counter()
+        self.attempts: Counter[str] = Counter()
+        self.closes: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.reason_hints: dict[str, str | None] = {}
+        self.failures = Counter[bool]()
+
+    def add(self, at: float, event: Mapping[str, Any]) -> None:
+        flow_id = event.get("flow_id")
+        client = (
+            shown_text(event.get("client_id")) or self.client_of_flow.get(flow_id) or UNKNOWN_CLIENT
+        )
+        lane = self.lanes.setdefault(client, Lane(client))
+        common: dict[str, Any] = {
+            "index": len(self.rows),
+            "at": round(at - self.origin, 3),
+            "client": client,
+            "host": shown_text(event.get("host")),
+            "path": shown_text(event.get("path")),
+            "injected": bool(event.get("injected")),
+            "rule_id": shown_text(event.get("rule_id")),
+            "vendor": _vendor_name(self.catalog, event.get("vendor")),
+            "hint": shown_text(event.get("hint")),
+            "url": shown_text(event.get("url")),
+            "flow_id": shown_text(flow_id),
+        }
+        if event.get("event") == contract.HANDSHAKE:
+            self.client_of_flow[flow_id] = client
+            row = self._attempt(at, event, lane, common)
+        else:
+            row = self._close(event, lane, common)
+        if row.is_failure:
+            self.failures[row.injected] += 1
+        self.rows.append(row)
+
+    def _attempt(
+        self, at: float, event: Mapping[str, Any], lane: Lane, common: dict[str, Any]
+    ) -> Row:
+        client = lane.client
+        self.numbers[client] += 1
+        gap = number(event.get("since_previous_attempt_s"))
+        if gap is None and client in self.previous_start:
+            gap = round(at - self.previous_start[client], 3)
+        self.previous_start[client] = at
+        outcome = str(event.get("outcome"))
+        row = Row(
+            kind=ATTEMPT,
+            outcome=outcome,
+            status=integer(event.get("status")),
+            number=self.numbers[client],
+            gap_s=gap,
+            retry_after=number(event.get("retry_after")),
+            duration_ms=number(event.get("duration_ms")),
+            reason=shown_text(event.get("reason")),
+            error=shown_text(event.get("error")),
+            request_id=shown_text(event.get("request_id")),
+            failure=shown_text(event.get("failure")),
+            body_excerpt=shown_text(event.get("body_excerpt")),
+            **common,
+        )
+        self.attempts[outcome] += 1
+        lane.attempts.append(row.index)
+        lane.outcomes[outcome] += 1
+        reason = failure_reason(event) if outcome != Outcome.ACCEPTED else None
+        if reason:
+            self.reasons[reason] += 1
+            self.reason_hints.setdefault(reason, row.hint)
+        return row
+
+    def _close(self, event: Mapping[str, Any], lane: Lane, common: dict[str, Any]) -> Row:
+        duration = number(event.get("duration_s")) or 0.0
+        clean = bool(event.get("clean"))
+        row = Row(
+            kind=CLOSE,
+            outcome=CLEAN_CLOSE if clean else ABNORMAL_CLOSE,
+            close_code=integer(event.get("close_code")),
+            closed_by=shown_text(event.get("closed_by")),
+            clean=clean,
+            duration_s=duration,
+            reason=shown_text(event.get("close_reason")),
+            meaning=_meaning(self.catalog, event),
+            violation=shown_text(event.get("violation")),
+            violated_by=shown_text(event.get("violated_by")),
+            **common,
+        )
+        self.closes[row.outcome] += 1
+        lane.connections.append(Connection(max(0.0, row.at - duration), row.at, row.index))
+        return row
 
 
 def _add_open_connections(rows: Sequence[Row], lanes: Mapping[str, Lane], end: float) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import events as contract
 from ..events import Outcome
-from .reading import parse_ts
+from .reading import attempt_start, integer, number, parse_ts, text
 
 #: The client id of events that carry none (written before `client_id` existed).
 UNKNOWN_CLIENT = "unknown"
@@ -189,34 +189,18 @@ EVENT_FIELDS = (
 )
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _integer(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def _attempt(event: Mapping[str, Any], at: float) -> Attempt:
-    duration = (_number(event.get("duration_ms")) or 0.0) / 1000
-    start = parse_ts(event.get("started"))
-    if start is None:
-        start = at - duration
+    duration = (number(event.get("duration_ms")) or 0.0) / 1000
+    start = attempt_start(event, at)
     return Attempt(
-        flow_id=_text(event.get("flow_id")),
+        flow_id=text(event.get("flow_id")),
         start=start,
         end=start + duration,
-        outcome=_text(event.get("outcome")) or "failed",
-        status=_integer(event.get("status")),
-        failure=_text(event.get("failure")),
-        retry_after=_number(event.get("retry_after")),
-        vendor=_text(event.get("vendor")),
+        outcome=text(event.get("outcome")) or "failed",
+        status=integer(event.get("status")),
+        failure=text(event.get("failure")),
+        retry_after=number(event.get("retry_after")),
+        vendor=text(event.get("vendor")),
         injected=event.get("injected") is True,
     )
 
@@ -224,18 +208,18 @@ def _attempt(event: Mapping[str, Any], at: float) -> Attempt:
 def _gaps(value: object) -> Mapping[str, float | None] | None:
     if not isinstance(value, Mapping):
         return None
-    return {side: _number(value.get(side)) for side in ("client", "server")}
+    return {side: number(value.get(side)) for side in ("client", "server")}
 
 
 def _connection(event: Mapping[str, Any], at: float) -> Connection:
     return Connection(
-        flow_id=_text(event.get("flow_id")),
-        opened=at - (_number(event.get("duration_s")) or 0.0),
+        flow_id=text(event.get("flow_id")),
+        opened=at - (number(event.get("duration_s")) or 0.0),
         closed=at,
-        close_code=_integer(event.get("close_code")),
-        closed_by=_text(event.get("closed_by")),
+        close_code=integer(event.get("close_code")),
+        closed_by=text(event.get("closed_by")),
         clean=event.get("clean") is True,
-        vendor=_text(event.get("vendor")),
+        vendor=text(event.get("vendor")),
         injected=event.get("injected") is True,
         longest_gap_s=_gaps(event.get("longest_gap_s")),
     )
@@ -360,7 +344,7 @@ def build_timelines(events: Iterable[Mapping[str, Any]], stable_connection_s: fl
             continue
         log_end = max(log_end, at)
         if event.get("event") == contract.HANDSHAKE:
-            client_id = _text(event.get("client_id")) or UNKNOWN_CLIENT
+            client_id = text(event.get("client_id")) or UNKNOWN_CLIENT
             attempt = _attempt(event, at)
             clients.setdefault(client_id, _Client()).attempts.append(attempt)
             if attempt.flow_id:
@@ -370,7 +354,7 @@ def build_timelines(events: Iterable[Mapping[str, Any]], stable_connection_s: fl
     for event, at in closed:
         connection = _connection(event, at)
         client_id = (
-            _text(event.get("client_id"))
+            text(event.get("client_id"))
             or client_of_flow.get(connection.flow_id or "")
             or UNKNOWN_CLIENT
         )

@@ -27,6 +27,37 @@ class Reading:
     skipped: tuple[str, ...]
 
 
+def number(value: object) -> float | None:
+    """A JSON number as a float; None for anything else (a bool is not a number here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def integer(value: object) -> int | None:
+    """A JSON integer; None for anything else."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def text(value: object) -> str | None:
+    """A JSON string; None for anything else."""
+    return value if isinstance(value, str) else None
+
+
+def shown_text(value: object) -> str | None:
+    """Any value but null as the text a page shows for it."""
+    return None if value is None else str(value)
+
+
+def attempt_start(event: Mapping[str, Any], at: float) -> float:
+    """When an attempt started: its `started` field, else its `ts` (`at`) less its
+    `duration_ms` (the contract: `ts` is when the handshake's event was written, at its end)."""
+    started = parse_ts(event.get("started"))
+    if started is not None:
+        return started
+    return at - (number(event.get("duration_ms")) or 0.0) / 1000
+
+
 def parse_ts(value: object) -> float | None:
     """Seconds since the epoch of an event's `ts` (ISO 8601, `Z` or an offset); None if not one."""
     if not isinstance(value, str):

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..events import ClosedEvent, HandshakeEvent, utc_timestamp
+from ..events import ClosedEvent, HandshakeEvent, Outcome, utc_timestamp
 from ..redaction.redactor import Redactor, scrub_secrets
 from ..rfc6455 import NO_FRAME_CLOSE_CODES, Violation
 from . import handshake, hints, vendors
@@ -85,6 +85,26 @@ def excerpt(body: str | None, limit: int) -> str | None:
     return body[:limit] + f"... [{len(body) - limit} more characters]"
 
 
+def _judged(
+    facts: HandshakeFacts,
+) -> tuple[Outcome, list[handshake.Problem], NetworkFailure | None]:
+    """The attempt's outcome, the RFC 6455 problems of its request and 101, and, when nothing
+    answered, the network failure its error text names."""
+    request_found = handshake.request_problems(
+        facts.method, facts.http_version, facts.request_headers
+    )
+    response_found = (
+        handshake.response_problems(facts.request_headers, facts.response_headers)
+        if facts.status == 101
+        else []
+    )
+    outcome = handshake.classify(facts.status, request_found, response_found)
+    failure = None
+    if facts.status is None:
+        failure = classify_failure(facts.error or "no answer", facts.injected_end)
+    return outcome, request_found + response_found, failure
+
+
 def analyse_handshake(
     facts: HandshakeFacts,
     catalog: vendors.VendorCatalog,
@@ -98,19 +118,7 @@ def analyse_handshake(
         facts.host, path, facts.request_headers, facts.response_headers, offered
     )
     vendor = vendors.identify(catalog, exchange)
-    request_found = handshake.request_problems(
-        facts.method, facts.http_version, facts.request_headers
-    )
-    response_found = (
-        handshake.response_problems(facts.request_headers, facts.response_headers)
-        if facts.status == 101
-        else []
-    )
-    problems = request_found + response_found
-    outcome = handshake.classify(facts.status, request_found, response_found)
-    failure: NetworkFailure | None = None
-    if facts.status is None:
-        failure = classify_failure(facts.error or "no answer", facts.injected_end)
+    outcome, problems, failure = _judged(facts)
     secrets = redactor.secret_values(query, facts.request_headers)
     # Scrub before cutting: a secret across the cut would otherwise be written minus its end.
     body = scrub_secrets(facts.body or "", secrets)
