@@ -9,6 +9,7 @@ events, and that no `fault.not_applied` was needed.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -126,18 +127,32 @@ async def test_message_faults_change_what_the_client_receives(
     assert end["injected"] is True
 
 
-async def test_suppressed_pong_never_reaches_the_client(mode, tmp_path, confdir):
+async def ping_then_echo(client: ModeClient) -> asyncio.Future[None]:
+    """Ping, then send a message and read its echo; the ping's pong waiter is returned. The
+    server answered the ping first, so without a pong fault its pong is read by then."""
+    waiter = await client.ping()
+    await client.send("after the ping")
+    assert await client.recv() == "after the ping"
+    return waiter
+
+
+@pytest.mark.parametrize(
+    ("action", "answered"),
+    [("{pongs: {do: suppress}}", False), (None, True)],
+    ids=["suppressed", "control"],
+)
+async def test_a_suppressed_pong_never_reaches_the_client(
+    mode, tmp_path, confdir, action, answered
+):
     """pongs suppress: a ping sent before a message has no pong when that message's echo
-    arrives (without the fault, the pong comes first: it left the server first)."""
-    action = "{pongs: {do: suppress}}"
-    async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules(tmp_path, action)) as s:
+    arrives; without a rule (the control) the pong comes first."""
+    faults = {"wswatch_faults": rules(tmp_path, action)} if action else {}
+    async with mode_session(mode, tmp_path, confdir, **faults) as s:
         async with s.open() as client:
-            waiter = await client.ping()
-            await client.send("after the ping")
-            assert await client.recv() == "after the ping"
-            answered = waiter.done()
+            waiter = await ping_then_echo(client)
+            seen = waiter.done()
         await closed_event(s.proxy)
-    assert answered is False
+    assert seen is answered
 
 
 async def test_delayed_pong_arrives_after_later_messages(mode, tmp_path, confdir):
@@ -147,26 +162,12 @@ async def test_delayed_pong_arrives_after_later_messages(mode, tmp_path, confdir
     async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules(tmp_path, action)) as s:
         async with s.open() as client:
             started = time.monotonic()
-            waiter = await client.ping()
-            await client.send("after the ping")
-            assert await client.recv() == "after the ping"
+            waiter = await ping_then_echo(client)
             overtaken = not waiter.done()
             await client.pong(waiter)
             waited = time.monotonic() - started
         await closed_event(s.proxy)
     assert overtaken and waited >= 0.35
-
-
-async def test_no_pong_fault_control(mode, tmp_path, confdir):
-    """Control: with no rule the pong arrives before the echo of a message sent after it."""
-    async with mode_session(mode, tmp_path, confdir) as s:
-        async with s.open() as client:
-            waiter = await client.ping()
-            await client.send("after the ping")
-            assert await client.recv() == "after the ping"
-            answered = waiter.done()
-        await closed_event(s.proxy)
-    assert answered is True
 
 
 async def test_throttle_spaces_the_servers_messages(mode, tmp_path, confdir):
