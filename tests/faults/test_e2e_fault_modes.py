@@ -45,43 +45,38 @@ async def closed_event(proxy: RunningProxy) -> dict:
     return event
 
 
-async def test_close_toward_the_client_arrives_with_its_code_and_reason(mode, tmp_path, confdir):
-    """close 4001 "bye" after the client's 2nd message (the 3rd in all): the client receives exactly that."""
-    action = "{close: {code: 4001, reason: bye, after_messages: 3}}"
-    async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules(tmp_path, action)) as s:
-        async with s.open() as client:
-            await client.send("second")
-            seen = await saw_close(client)
-        end = await closed_event(s.proxy)
-    assert (seen.code, seen.reason) == (4001, "bye")
-    assert (end["close_code"], end["close_reason"], end["closed_by"]) == (4001, "bye", "proxy")
-    assert (end["injected"], end["rule_id"]) == (True, "under-test")
-
-
-async def test_close_toward_the_server_ends_the_client_with_the_servers_answer(
-    mode, tmp_path, confdir
+@pytest.mark.parametrize(
+    ("action", "seen", "ended"),
+    [
+        (
+            "{close: {code: 4001, reason: bye, after_messages: 3}}",
+            (4001, "bye"),
+            (4001, "bye", True),
+        ),
+        # Toward the server: the upstream answers the Close it got, and the client gets that.
+        (
+            "{close: {code: 4002, reason: server-bound, after_messages: 3, toward: server}}",
+            (4002, "server-bound"),
+            (4002, "server-bound", True),
+        ),
+        # No close frame reaches the client: it reports 1006.
+        ("{drop: {after_messages: 3}}", (None, ""), (1006, None, False)),
+    ],
+    ids=["close-toward-client", "close-toward-server", "drop"],
+)
+async def test_close_and_drop_reach_the_client_as_the_rule_says(
+    mode, tmp_path, confdir, action, seen, ended
 ):
-    """close 4002 toward the server: the upstream answers the Close it got, the client too."""
-    action = "{close: {code: 4002, reason: server-bound, after_messages: 3, toward: server}}"
+    """A close (or drop) after the client's 2nd message (the 3rd in all, both ways counted):
+    the client sees exactly that close; ws.closed says the proxy closed, injected by the rule."""
     async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules(tmp_path, action)) as s:
         async with s.open() as client:
             await client.send("second")
-            seen = await saw_close(client)
+            closed = await saw_close(client)
         end = await closed_event(s.proxy)
-    assert (seen.code, seen.reason) == (4002, "server-bound")
-    assert (end["close_code"], end["closed_by"], end["injected"]) == (4002, "proxy", True)
-
-
-async def test_drop_ends_the_connection_without_a_close_frame(mode, tmp_path, confdir):
-    """drop after the client's 2nd message (the 3rd in all): no close frame reaches the client (1006)."""
-    action = "{drop: {after_messages: 3}}"
-    async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules(tmp_path, action)) as s:
-        async with s.open() as client:
-            await client.send("second")
-            seen = await saw_close(client)
-        end = await closed_event(s.proxy)
-    assert seen.code is None
-    assert (end["close_code"], end["clean"], end["closed_by"]) == (1006, False, "proxy")
+    assert (closed.code, closed.reason) == seen
+    assert (end["close_code"], end["close_reason"], end["clean"]) == ended
+    assert (end["closed_by"], end["injected"], end["rule_id"]) == ("proxy", True, "under-test")
 
 
 async def test_stall_holds_the_servers_messages_for_its_time(mode, tmp_path, confdir):

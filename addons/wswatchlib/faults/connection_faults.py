@@ -137,8 +137,8 @@ class ConnectionFaults:
         """Close `flow` now with `armed` (a close or drop), in place of any fault armed on it.
 
         The earlier fault's held-message count is kept, so `ws.closed` still counts as dropped
-        only what never arrived. An observe-only connection has no message layer: the watcher
-        closes it with a frame to each peer.
+        only what never arrived. A connection relayed as TCP has no message layer: the TCP relays
+        (`relay/relays.py`) close it with a frame to each peer.
         """
         assert isinstance(armed.action, Close | Drop)
         if flow.websocket is None:
