@@ -14,11 +14,8 @@ import json
 import sys
 import textwrap
 from collections.abc import Sequence
-from typing import NamedTuple, NoReturn
+from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
-from mitmproxy.test import taddons
-
-from . import mitm_internals
 from .report.page import build_report
 from .verdicts.analysis import analyse
 from .verdicts.findings import Severity
@@ -26,7 +23,9 @@ from .verdicts.reading import EventFileError, Reading, read_event_files
 from .verdicts.table import render
 from .verdicts.thresholds import Thresholds, ThresholdsError, load_thresholds
 from .watch.vendors import DEFAULT_VENDORS_PATH, VendorCatalog, VendorFileError, load_catalog
-from .wiring import wswatch_addons
+
+if TYPE_CHECKING:
+    from .mitm_internals import OptionDeclaration
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -99,9 +98,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _declared_options() -> list[mitm_internals.OptionDeclaration]:
+async def _declared_options() -> list[OptionDeclaration]:
     """The wswatch options, declared by loading the addons into mitmproxy's own test master:
-    the same declarations mitmdump reads, so this list cannot drift from them."""
+    the same declarations mitmdump reads, so this list cannot drift from them. Imported here,
+    not at the top: `wswatch analyse` and `wswatch report` need neither mitmproxy nor the addons,
+    and would pay for loading them on every run."""
+    from mitmproxy.test import taddons
+
+    from . import mitm_internals
+    from .wiring import wswatch_addons
+
     with taddons.context(*wswatch_addons()) as context:
         declared = mitm_internals.option_declarations(context.options)
     return [option for option in declared if option.name.startswith("wswatch_")]
