@@ -75,14 +75,14 @@ def test_load_thresholds_reads_a_file(tmp_path: Path) -> None:
 
 
 def test_scaled_multiplies_every_duration_and_nothing_else() -> None:
-    """scaled(f) multiplies each `_s` threshold by f and keeps counts, ratios and code sets."""
+    """scaled(f) multiplies each `_s` threshold of the schedule by f and keeps counts, ratios,
+    code sets and the timing noise (a loaded machine's noise does not scale with the waits)."""
     base = Thresholds(hot_loop_floor_s=0.2)
     scaled = base.scaled(0.05)
     assert DURATIONS == (
         "hot_loop_floor_s",
         "first_retry_max_s",
         "cap_max_s",
-        "timing_noise_s",
         "herd_window_s",
         "retry_window_s",
         "retry_after_slack_s",
@@ -90,6 +90,7 @@ def test_scaled_multiplies_every_duration_and_nothing_else() -> None:
     )
     for name in DURATIONS:
         assert getattr(scaled, name) == pytest.approx(getattr(base, name) * 0.05), name
+    assert scaled.timing_noise_s == base.timing_noise_s
     assert dataclasses.replace(scaled, **{n: getattr(base, n) for n in DURATIONS}) == base
 
 

@@ -86,7 +86,9 @@ class Thresholds:
 
     def scaled(self, factor: float) -> Thresholds:
         """These thresholds for a session whose every delay is *factor* times the real one (a
-        time-scaled calibration run): durations times *factor*, counts and ratios unchanged."""
+        time-scaled calibration run): the schedule's durations times *factor*; counts, ratios
+        and the timing noise unchanged (the noise is the machine's and the proxy's, and does
+        not shrink when a client's waits do)."""
         if factor <= 0:
             raise ValueError(f"scale factor must be > 0, got {factor!r}")
         return dataclasses.replace(
@@ -94,9 +96,11 @@ class Thresholds:
         )
 
 
-#: The duration thresholds (seconds): the only ones a time scale changes.
+#: The duration thresholds (seconds) of a client's schedule: the only ones a time scale changes.
 DURATIONS: tuple[str, ...] = tuple(
-    item.name for item in dataclasses.fields(Thresholds) if item.name.endswith("_s")
+    item.name
+    for item in dataclasses.fields(Thresholds)
+    if item.name.endswith("_s") and item.name != "timing_noise_s"
 )
 
 
