@@ -115,6 +115,11 @@ def field_values(event: Any) -> dict[str, Any]:
     return {name: getattr(event, name) for name in names}
 
 
+#: Event fields whose text a peer chose (reason phrase, error headers, body excerpt, close
+#: reason): the only ones that can carry a credential wswatch did not see in the handshake.
+PEER_TEXT_FIELDS: tuple[str, ...] = ("reason", "error_headers", "body_excerpt", "close_reason")
+
+
 @dataclass(frozen=True, slots=True)
 class HandshakeEvent:
     """One upgrade attempt, however it ended."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
+from wswatchlib.redaction.mitmproxy_log import PROXY_SERVER_LOGGER, RawHeadRedaction
 from wswatchlib.redaction.redactor import (
     MIN_SCRUB_LENGTH,
     REDACTED,
@@ -276,9 +278,17 @@ def test_changes_header_says_whether_redaction_changes_it(
     assert (scrub(redactor.redact_header(name, value), variants) != value) is expected
 
 
-def test_scrub_variants_are_raw_and_url_encoded_longest_first() -> None:
-    """Each secret is looked for raw, percent-encoded and form-encoded, the longest first."""
-    assert scrub_variants(["ab c/1"]) == ["ab%20c%2F1", "ab+c%2F1", "ab c/1"]
+def test_scrub_variants_are_raw_url_base64_and_json_encoded_longest_first() -> None:
+    """Each secret is looked for raw, percent-encoded, form-encoded, base64 (padded or not)
+    and JSON-escaped, the longest first."""
+    assert scrub_variants(["ab c/1"]) == ["ab%20c%2F1", "YWIgYy8x", "ab+c%2F1", "ab c/1"]
+    assert scrub_variants(["sk-secret-x"]) == ["c2stc2VjcmV0LXg=", "c2stc2VjcmV0LXg", "sk-secret-x"]
+    assert scrub_variants(['tok"\u00e9']) == [
+        "tok%22%C3%A9",
+        'tok\\"\\u00e9',
+        "dG9rIsOp",
+        'tok"\u00e9',
+    ]
 
 
 @pytest.mark.parametrize(
@@ -300,3 +310,22 @@ def test_scrub_variants_are_raw_and_url_encoded_longest_first() -> None:
 )
 def test_raw_request_lines_lose_their_url_userinfo(line: str, redacted: str) -> None:
     assert Redactor(SecretNames()).redact_raw_head(line) == redacted
+
+
+def test_mitmproxys_ping_and_pong_lines_lose_credential_shapes() -> None:
+    """mitmproxy logs every ping and pong it relays with its payload; a credential-shaped
+    payload is scrubbed there, the rest of the line kept."""
+    log_filter = RawHeadRedaction(lambda: Redactor(SecretNames()))
+    record = logging.LogRecord(
+        PROXY_SERVER_LOGGER,
+        logging.INFO,
+        __file__,
+        1,
+        "Received WebSocket %s from client (payload: %r)",
+        ("ping", b"Bearer abcdef0123456789ghij"),
+        None,
+    )
+    assert log_filter.filter(record)
+    assert record.getMessage() == (
+        "Received WebSocket ping from client (payload: b'Bearer [redacted]')"
+    )

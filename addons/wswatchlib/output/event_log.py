@@ -7,10 +7,10 @@ each output renders it with its own renderer.
   log handler prints it in order with its output (and mitmweb shows it in its event log).
 - File (`wswatch_log`): one JSON object per line, appended with one write per event, so a crash
   loses at most the event in flight; lines the file refuses are held and retried (`JsonLinesFile`).
-Every event passes `redact_event`, then `encodable_event` (`PREPARE`), then the fleet stamp
-(`proxy_id`, `run_id`, `seq`: fleet/identity.py), once, before either renderer or any listener
-(`add_listener`: the session summary) sees it, and `emit` never raises: a hook that reports an
-event still redacts its flow and relays.
+Every event passes `redact_event`, `scrub_peer_text`, then `encodable_event` (`PREPARE`), then
+the fleet stamp (`proxy_id`, `run_id`, `seq`: fleet/identity.py), once, before either renderer
+or any listener (`add_listener`: the session summary) sees it, and `emit` never raises: a hook
+that reports an event still redacts its flow and relays.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from .. import events
 from ..fleet.identity import FLEET_KEYS, FleetStamp, default_proxy_id, new_run_id
 from ..fleet.listen_port import proxy_listen_port
 from ..options.errors import logs_option_errors_until_running
+from ..redaction.payloads import scrub_peer_text
 from ..redaction.redactor import SECRETS_KEY, redact_event
 from ..text import encodable_event, terminal_safe
 
@@ -42,7 +43,7 @@ LOGGER_NAME = "wswatch"
 logger = logging.getLogger(LOGGER_NAME)
 
 #: structlog processors every event passes once, before any output or listener sees it.
-PREPARE = (redact_event, encodable_event)
+PREPARE = (redact_event, scrub_peer_text, encodable_event)
 
 #: Keys every JSON line starts with, in this order.
 LEADING_KEYS = ("event", "schema", "ts", "flow_id")

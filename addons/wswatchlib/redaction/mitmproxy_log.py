@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from .payloads import scrub_shapes
 from .redactor import Redactor
 
 #: The logger mitmproxy's connection handlers log through (mitmproxy/proxy/server.py).
@@ -23,6 +24,9 @@ PROXY_SERVER_LOGGER = "mitmproxy.proxy.server"
 #: What a line quoting a request has that mitmproxy's connect and disconnect lines do not: a
 #: line break of a raw head, URL userinfo ("user:pass@"), a query string.
 _RAW_REQUEST_SIGNS = ("\\r\\n", "\r\n", "@", "?")
+
+#: How mitmproxy's WebSocket layer starts the line it logs for each ping and pong it relays.
+_CONTROL_FRAME_LINE = "Received WebSocket p"
 
 
 class RawHeadRedaction(logging.Filter):
@@ -34,7 +38,10 @@ class RawHeadRedaction(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if any(sign in message for sign in _RAW_REQUEST_SIGNS):
+        if message.startswith(_CONTROL_FRAME_LINE):
+            # mitmproxy logs each ping and pong with its payload bytes.
+            record.msg, record.args = scrub_shapes(message), ()
+        elif any(sign in message for sign in _RAW_REQUEST_SIGNS):
             record.msg, record.args = self._redactor().redact_raw_head(message), ()
         return True
 

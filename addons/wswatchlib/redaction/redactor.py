@@ -10,6 +10,8 @@ body, and a client library may echo it in a reason text.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -179,17 +181,26 @@ class Redactor:
         return frozenset(value for value in values if len(value) >= MIN_SCRUB_LENGTH)
 
 
+def secret_forms(secret: str) -> set[str]:
+    """The forms a secret takes in a payload: as it is, percent-encoded (both ways), base64
+    (standard and URL-safe, padded or not) and JSON-escaped."""
+    raw = wire_bytes(secret)
+    forms = {secret, urllib.parse.quote(raw, safe=""), urllib.parse.quote_plus(raw)}
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        text = encoded.decode("ascii")
+        forms.update((text, text.rstrip("=")))
+    forms.add(json.dumps(secret)[1:-1])
+    return {form for form in forms if len(form) >= MIN_SCRUB_LENGTH}
+
+
 def scrub_variants(secrets: Iterable[str]) -> list[str]:
-    """The forms of each secret a text may carry (raw, URL-encoded), longest first: compute
+    """The forms of each secret a text may carry (`secret_forms`), longest first: compute
     once, then `scrub` as many values as needed with them."""
-    variants = set()
+    variants: set[str] = set()
     for secret in secrets:
-        raw = wire_bytes(secret)
-        variants.add(secret)
-        variants.add(urllib.parse.quote(raw, safe=""))
-        variants.add(urllib.parse.quote_plus(raw))
+        variants |= secret_forms(secret)
     # Longest first, so a secret containing another is replaced whole.
-    return sorted((v for v in variants if len(v) >= MIN_SCRUB_LENGTH), key=len, reverse=True)
+    return sorted(variants, key=lambda variant: (-len(variant), variant))
 
 
 def scrub(value: Any, secrets: list[str]) -> Any:
