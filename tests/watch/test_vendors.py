@@ -317,6 +317,43 @@ PARSE_ERRORS = [
         f"{PATH}: generic: secrets.query: must be a list of strings, got 'token'",
         id="generic-field",
     ),
+    pytest.param(
+        {"vendors": {"acme": {"secrets": {"message_rules": {"when": {"a": "b"}}}}}},
+        f"{PATH}: vendor 'acme': secrets.message_rules: must be a list, got a mapping",
+        id="message-rules-not-list",
+    ),
+    pytest.param(
+        {"vendors": {"acme": {"secrets": {"message_rules": [{"keys": ["params"]}]}}}},
+        f"{PATH}: vendor 'acme': secrets.message_rules.0.when: missing required field",
+        id="message-rule-without-when",
+    ),
+    pytest.param(
+        {"vendors": {"acme": {"secrets": {"message_rules": [{"when": {"op": "x"}, "keys": []}]}}}},
+        f"{PATH}: vendor 'acme': secrets.message_rules.0.keys: must name at least one key",
+        id="message-rule-without-keys",
+    ),
+    pytest.param(
+        {
+            "vendors": {
+                "acme": {
+                    "secrets": {
+                        "message_rules": [
+                            {"when": {"op": "x"}, "keys": ["a"]},
+                            {"when": {"op": ["login"]}, "keys": ["args"]},
+                        ]
+                    }
+                }
+            }
+        },
+        f"{PATH}: vendor 'acme': secrets.message_rules.1.when.op: "
+        "must be a string, number or boolean, got a list",
+        id="message-rule-value-not-scalar",
+    ),
+    pytest.param(
+        {"vendors": {"acme": {"secrets": {"message_keys": "token"}}}},
+        f"{PATH}: vendor 'acme': secrets.message_keys: must be a list of strings, got 'token'",
+        id="message-keys-not-list",
+    ),
 ]
 
 
@@ -362,6 +399,18 @@ def test_parse_catalog_lowercases_header_names() -> None:
     [acme] = parsed.vendors
     assert acme.signature_headers == ("x-acme-id",)
     assert acme.secrets.headers == frozenset({"x-key"})
+
+
+def test_message_secrets_of_every_profile_add_to_the_built_in_keys(catalog: VendorCatalog) -> None:
+    """The shipped profiles' message keys and context rules are all in force, beside the
+    built-in keys, whoever the vendor turns out to be."""
+    rules = catalog.all_message_secrets
+    assert {"accesstoken", "xiapikey", "passphrase", "authtoken"} <= rules.keys
+    secret_when = {}
+    for rule in rules.rules:
+        secret_when[rule.when] = secret_when.get(rule.when, frozenset()) | rule.keys
+    assert secret_when[(("action", "auth"),)] == {"params", "key", "secret"}  # Polygon, Alpaca
+    assert secret_when[(("op", "login"),)] == {"args"}  # generic exchange logins
 
 
 def test_load_catalog_nonexistent_file(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """Addon: the vendor profiles in force, and the secret names they and the user declare.
 
-Owns `wswatch_vendors`, `wswatch_redact_headers` and `wswatch_redact_params`: the catalog
-(`vendors.load_catalog`) and the redactor built from its secret names and the user's. Every
-addon that reads a vendor fact or redacts asks this one, so they all see the same profiles.
+Owns `wswatch_vendors`, `wswatch_redact_headers`, `wswatch_redact_params` and
+`wswatch_redact_message_keys`: the catalog (`vendors.load_catalog`), the redactor built from its
+secret names and the user's, and the secret keys of messages. Every addon that reads a vendor
+fact or redacts asks this one, so they all see the same profiles.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from mitmproxy import ctx, exceptions
 
 from ..options.errors import logs_option_errors_until_running
+from ..redaction.payloads import MessageKeyRules
 from ..redaction.redactor import Redactor, SecretNames
 from .vendors import DEFAULT_VENDORS_PATH, VendorCatalog, VendorFileError, load_catalog
 
@@ -22,6 +24,8 @@ class VendorProfiles:
     def __init__(self) -> None:
         self.catalog: VendorCatalog | None = None
         self.redactor = Redactor(SecretNames())
+        #: The JSON keys whose values are secret in messages (built-in, profiles', user's).
+        self.message_secrets = MessageKeyRules()
 
     def load(self, loader: Any) -> None:
         loader.add_option(
@@ -42,6 +46,13 @@ class VendorProfiles:
             [],
             "More query parameter names whose values are secrets.",
         )
+        loader.add_option(
+            "wswatch_redact_message_keys",
+            Sequence[str],
+            [],
+            "More JSON keys whose values are secrets in WebSocket messages, at any depth "
+            "(added to the built-in list and the vendor profiles' message_keys).",
+        )
 
     def configure(self, updated: set[str]) -> None:
         if "wswatch_vendors" in updated:
@@ -57,6 +68,11 @@ class VendorProfiles:
                 query=frozenset(n.lower() for n in ctx.options.wswatch_redact_params),
             )
             self.redactor = Redactor(self.catalog.all_secrets.merged(extra))
+        if updated & {"wswatch_vendors", "wswatch_redact_message_keys"}:
+            assert self.catalog is not None
+            self.message_secrets = self.catalog.all_message_secrets.merged(
+                MessageKeyRules.of(ctx.options.wswatch_redact_message_keys)
+            )
 
     def idle_timeouts(self) -> dict[str, float]:
         """Each vendor's documented idle timeout, for the verdicts (none before loading)."""

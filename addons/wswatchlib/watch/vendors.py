@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..options import config_fields as fields
+from ..redaction.payloads import ContextRule, MessageKeyRules, message_key
 from ..redaction.redactor import SecretNames
 
 #: The vendor file shipped with wswatch; `--set wswatch_vendors=PATH` replaces it.
@@ -58,6 +59,8 @@ class VendorProfile:
     error_headers: tuple[str, ...] = ()
     error_body_fields: tuple[str, ...] = ()
     secrets: SecretNames = field(default_factory=SecretNames)
+    #: JSON keys of its messages that hold secrets (`secrets.message_keys` / `message_rules`).
+    message_secrets: MessageKeyRules = field(default_factory=MessageKeyRules.of)
     status_hints: Mapping[int, str] = field(default_factory=dict)
     error_hints: tuple[tuple[str, str], ...] = ()
     close_codes: Mapping[int, CloseCodeInfo] = field(default_factory=dict)
@@ -77,6 +80,14 @@ class VendorCatalog:
         for vendor in self.vendors:
             secrets = secrets.merged(vendor.secrets)
         return secrets
+
+    @property
+    def all_message_secrets(self) -> MessageKeyRules:
+        """The built-in secret message keys and every profile's: scrubbed whatever the vendor."""
+        rules = MessageKeyRules().merged(self.generic.message_secrets)
+        for vendor in self.vendors:
+            rules = rules.merged(vendor.message_secrets)
+        return rules
 
     @property
     def idle_timeouts(self) -> dict[str, float]:
@@ -256,14 +267,67 @@ def _signature(value: Any) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str,
     )
 
 
-def _secrets(value: Any) -> SecretNames:
-    spec = fields.Fields(value, ("headers", "query", "subprotocol_markers", "subprotocol_prefixes"))
-    return SecretNames(
+_SECRET_FIELDS = (
+    "headers",
+    "query",
+    "subprotocol_markers",
+    "subprotocol_prefixes",
+    "message_keys",
+    "message_rules",
+)
+
+
+def _secrets(value: Any) -> tuple[SecretNames, MessageKeyRules]:
+    """Where a vendor's secrets travel: in the handshake (names), and in its messages (keys)."""
+    spec = fields.Fields(value, _SECRET_FIELDS)
+    names = SecretNames(
         headers=frozenset(spec.get("headers", _names, ())),
         query=frozenset(spec.get("query", _names, ())),
         subprotocol_markers=frozenset(spec.get("subprotocol_markers", _names, ())),
         subprotocol_prefixes=spec.get("subprotocol_prefixes", fields.string_list, ()),
     )
+    return names, MessageKeyRules.of(
+        spec.get("message_keys", fields.string_list, ()),
+        spec.get("message_rules", _context_rules, ()),
+    )
+
+
+def _context_rules(value: Any) -> tuple[ContextRule, ...]:
+    """`[{when: {key: value, ...}, keys: [...]}, ...]`: keys secret only in matching objects."""
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list, got {fields.show(value)}")
+    rules = []
+    for index, entry in enumerate(value):
+        try:
+            rules.append(_context_rule(entry))
+        except fields.FieldError as error:
+            raise error.within(str(index)) from None
+        except ValueError as error:
+            raise fields.FieldError(str(index), str(error)) from None
+    return tuple(rules)
+
+
+def _context_rule(value: Any) -> ContextRule:
+    spec = fields.Fields(value, ("when", "keys"))
+    when = spec.require("when", _field_values)
+    keys = spec.require("keys", fields.string_list)
+    if not keys:
+        raise fields.FieldError("keys", "must name at least one key")
+    return ContextRule(when, frozenset(message_key(key) for key in keys))
+
+
+def _field_values(value: Any) -> tuple[tuple[str, Any], ...]:
+    """`{key: value}` of a message object: keys normalised, values as the message has them."""
+    if not isinstance(value, Mapping) or not value:
+        raise ValueError(f"must be a non-empty mapping of key: value, got {fields.show(value)}")
+    pairs = []
+    for key, expected in value.items():
+        if not isinstance(expected, str | int | float | bool):
+            raise fields.FieldError(
+                str(key), f"must be a string, number or boolean, got {fields.show(expected)}"
+            )
+        pairs.append((message_key(fields.nonempty(key)), expected))
+    return tuple(pairs)
 
 
 def _positive_seconds(value: Any) -> float:
@@ -282,6 +346,7 @@ def parse_profile(profile_id: str, entry: Any) -> VendorProfile:
     """One vendor entry of the YAML file as a profile (raises ValueError / FieldError)."""
     spec = fields.Fields(entry, _PROFILE_FIELDS)
     headers, subprotocols, paths = spec.get("signature", _signature, ((), (), ()))
+    secrets, message_secrets = spec.get("secrets", _secrets, (SecretNames(), MessageKeyRules.of()))
     return VendorProfile(
         id=profile_id,
         name=spec.get("name", fields.string, profile_id),
@@ -292,7 +357,8 @@ def parse_profile(profile_id: str, entry: Any) -> VendorProfile:
         request_id_headers=spec.get("request_id_headers", _names, ()),
         error_headers=spec.get("error_headers", _names, ()),
         error_body_fields=spec.get("error_body_fields", fields.string_list, ()),
-        secrets=spec.get("secrets", _secrets, SecretNames()),
+        secrets=secrets,
+        message_secrets=message_secrets,
         status_hints=spec.get(
             "status_hints", lambda value: _keyed_by_code(value, 100, 599, fields.string), {}
         ),
