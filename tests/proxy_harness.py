@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,15 +84,21 @@ class FlowRecorder:
 
 @contextlib.asynccontextmanager
 async def running_proxy(
-    tmp_path: Path, mode: str, confdir: Path, **wswatch_options: Any
+    tmp_path: Path,
+    mode: str,
+    confdir: Path,
+    *,
+    addons: Sequence[Any] = (),
+    **wswatch_options: Any,
 ) -> AsyncIterator[RunningProxy]:
-    """Start mitmproxy with wswatch on 127.0.0.1 (ephemeral port); stop it on exit."""
+    """Start mitmproxy with wswatch on 127.0.0.1 (ephemeral port); stop it on exit. `addons`
+    come after wswatch in mitmproxy's chain, as a user's own script or addon would."""
     opts = options.Options(
         listen_host="127.0.0.1", listen_port=0, mode=[mode], confdir=str(confdir)
     )
     master = DumpMaster(opts, with_termlog=False, with_dumper=False)
     flows: list[Any] = []
-    master.addons.add(FlowRecorder(flows))
+    master.addons.add(FlowRecorder(flows), *addons)
     log_path = tmp_path / "events.jsonl"
     master.options.update_defer(scripts=[str(SCRIPT)], wswatch_log=str(log_path), **wswatch_options)
     console = ConsoleCapture()
@@ -114,13 +120,13 @@ async def running_proxy(
 
 @contextlib.asynccontextmanager
 async def scenario_proxy(
-    tmp_path: Path, confdir: Path, **wswatch_options: Any
+    tmp_path: Path, confdir: Path, *, addons: Sequence[Any] = (), **wswatch_options: Any
 ) -> AsyncIterator[RunningProxy]:
     """The per-path scenario upstream (see upstreams.py) behind wswatch in reverse mode."""
     async with (
         scenario_server() as up,
         running_proxy(
-            tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, **wswatch_options
+            tmp_path, f"reverse:http://127.0.0.1:{up}", confdir, addons=addons, **wswatch_options
         ) as proxy,
     ):
         yield proxy

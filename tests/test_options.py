@@ -15,6 +15,8 @@ from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.test import taddons
 from wswatchlib.options.values import KINDS
 from wswatchlib.output.event_log import EventLog
+from wswatchlib.redaction.messages import MessageRedaction
+from wswatchlib.redaction.payloads import MessageKeyRules
 from wswatchlib.relay.relays import UpgradeRelays
 from wswatchlib.watch.client_identity import ClientKey, KeySource
 from wswatchlib.watch.connections import ConnectionWatch
@@ -80,9 +82,20 @@ async def test_message_window_below_one_is_refused_and_rolled_back_once_running(
         assert tctx.options.wswatch_max_messages == 100
 
 
+def _watcher() -> WsWatch:
+    """The watcher alone, with the parts it is wired to."""
+    return WsWatch(
+        EventLog(),
+        UpgradeRelays(),
+        VendorProfiles(),
+        ConnectionWatch(EventLog()),
+        MessageRedaction(MessageKeyRules),
+    )
+
+
 async def test_negative_body_excerpt_is_refused_and_rolled_back_once_running() -> None:
     """wswatch_body_excerpt cannot be negative."""
-    watcher = WsWatch(EventLog(), UpgradeRelays(), VendorProfiles(), ConnectionWatch(EventLog()))
+    watcher = _watcher()
     with taddons.context(watcher) as tctx:
         watcher.running()
         with pytest.raises(
@@ -94,7 +107,7 @@ async def test_negative_body_excerpt_is_refused_and_rolled_back_once_running() -
 
 async def test_bad_client_key_is_refused_and_the_previous_key_kept_once_running() -> None:
     """A wswatch_client_key that is not "", header:NAME or query:NAME is rolled back."""
-    watcher = WsWatch(EventLog(), UpgradeRelays(), VendorProfiles(), ConnectionWatch(EventLog()))
+    watcher = _watcher()
     with taddons.context(watcher) as tctx:
         tctx.configure(watcher, wswatch_client_key="header:x-client-id")
         watcher.running()

@@ -1,7 +1,8 @@
 """The one list of wswatch's addons, in order: the entry script and the pytest plugin both use it.
 
 Order matters: the fault rules are configured before the fault addons that read them; the faults
-act before the watcher reports (so events know a fault was injected); the verdicts come after
+act before the watcher reports (so events know a fault was injected); messages are scrubbed for
+showing after every wswatch addon that acts on them or counts them; the verdicts come after
 every addon whose `done` still reports (the watcher's last closes), the session summary after
 them (it counts their findings), the metrics exporter and the session report after every addon
 that emits (the exporter's `done` stops the /metrics server; the report shows every event
@@ -22,6 +23,7 @@ from .options.errors import OptionCheck
 from .options.proxy_defaults import ProxyDefaults
 from .output.event_log import EventLog
 from .output.session_summary import SessionSummaryReport
+from .redaction.messages import MessageRedaction
 from .relay.relays import UpgradeRelays
 from .report.recorder import SessionReportWriter
 from .verdicts.reporter import VerdictReport
@@ -36,8 +38,9 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
     log = event_log if event_log is not None else EventLog()
     relays = UpgradeRelays()
     profiles = VendorProfiles()
-    connection_watch = ConnectionWatch(log)
-    watcher = WsWatch(log, relays, profiles, connection_watch)
+    message_redaction = MessageRedaction(lambda: profiles.message_secrets)
+    connection_watch = ConnectionWatch(log, message_redaction.learned)
+    watcher = WsWatch(log, relays, profiles, connection_watch, message_redaction)
     fault_rules = FaultRules(log, watcher.request_view)
     connection_faults = ConnectionFaults(fault_rules)
     watcher.fault_may_act = connection_faults.may_act_on_connection
@@ -55,6 +58,7 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
         connection_watch,
         relays,
         MessageWindow(),
+        message_redaction,
         verdicts,
         SessionSummaryReport(log),
         MetricsExporter(log),

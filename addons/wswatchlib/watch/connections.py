@@ -11,6 +11,7 @@ broke the WebSocket parser (`mitm_internals.take_parser_failure`).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,8 +75,15 @@ def _observed_facts(observed: ObservedConnection) -> reports.ObservedFacts:
 
 
 class ConnectionWatch:
-    def __init__(self, event_log: EventLog) -> None:
+    def __init__(
+        self,
+        event_log: EventLog,
+        learned_secrets: Callable[[str], frozenset[str]] = lambda _flow_id: frozenset(),
+    ) -> None:
         self.event_log = event_log
+        #: The secrets a connection's messages revealed (`redaction.messages`), for its close
+        #: reason: a server may echo in its Close frame a token the client sent in a message.
+        self.learned_secrets = learned_secrets
         #: Open WebSocket connections on mitmproxy's message layer, by flow id.
         self.connections: dict[str, ConnectionTrack] = {}
 
@@ -216,7 +224,7 @@ class ConnectionWatch:
             events.CLOSED,
             event.fields(),
             flow_id=flow_id,
-            secrets=track.secrets,
+            secrets=track.secrets | self.learned_secrets(flow_id),
             level=reports.close_level(event),
         )
 

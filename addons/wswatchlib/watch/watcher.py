@@ -27,6 +27,7 @@ from .. import events
 from ..options.errors import logs_option_errors_until_running
 from ..output.event_log import EventLog
 from ..redaction.flows import FlowRedaction
+from ..redaction.messages import MessageRedaction
 from ..redaction.mitmproxy_log import RawHeadRedaction
 from ..redaction.redactor import Redactor, scrub_secrets
 from ..relay.choice import RELAY_OPTION_CHOICES, MessageLayerUsers, Relay, choose_relay
@@ -133,8 +134,11 @@ class WsWatch:
         relays: UpgradeRelays,
         profiles: VendorProfiles,
         connection_watch: ConnectionWatch,
+        message_redaction: MessageRedaction,
     ) -> None:
         self.event_log = event_log
+        #: Scrubs the messages of each accepted connection, knowing its handshake's secrets.
+        self.message_redaction = message_redaction
         #: Follows each WebSocket to its end once its 101 is reported.
         self.connection_watch = connection_watch
         #: The vendor profiles and the redactor built from their secret names.
@@ -294,6 +298,7 @@ class WsWatch:
             # Whatever happened to the report, the flow must not show the secrets.
             if ctx.options.wswatch_redact_flows:
                 self.flow_redaction.redact(flow, secrets)
+            self.message_redaction.remember(flow, secrets)
 
     def _report_analysed_handshake(
         self, flow: http.HTTPFlow, answered: bool, request_headers: dict[str, str]
