@@ -8,7 +8,10 @@ Set-ups, all against the same local upstream on 127.0.0.1 (mitmdump in reverse m
   mitmdump          no script
   wswatch           -s addons/wswatch.py with its default options (wswatch_relay=auto: here,
                     with no fault rule, the observe-only relay)
-  wswatch websocket the same with --set wswatch_relay=websocket (mitmproxy's message layer)
+  wswatch websocket the same with --set wswatch_relay=websocket (mitmproxy's message layer,
+                    where wswatch scrubs secrets from the messages mitmproxy keeps)
+  wswatch websocket unredacted
+                    the same with --set wswatch_redact_flows=false too: nothing is scrubbed
   wswatch observe   the same with --set wswatch_relay=observe ("n/a" where that option is unknown)
   websocket=false   mitmdump relaying the upgraded connection as raw TCP: the ceiling
 
@@ -16,6 +19,10 @@ Measurements (one fresh proxy per set-up and repetition; repetitions interleave 
 that a change in the machine's load touches all of them alike):
   round trips/s     1 KB binary messages echoed one at a time on one connection
   stream msgs/s     small messages sent one way as fast as possible, until the upstream counted all
+  json stream msgs/s
+                    the same with small JSON text messages, on two connections: one with no
+                    secret key (82 B: scanned, nothing replaced), one with `access_token` in
+                    every message (61 B: each kept copy scrubbed, the worst case)
   50 conns msgs/s   1 KB round trips on 50 concurrent connections, aggregate
   handshakes/s      open and close (accepted) or a 401 from the upstream (rejected), 1 and 50
                     concurrent clients
@@ -29,8 +36,10 @@ that a change in the machine's load touches all of them alike):
 --setups picks set-ups by label, e.g. `--setups "wswatch observe,websocket=false"`.
 The client and the upstream are plain asyncio speaking RFC 6455 directly, cheap enough that the
 proxy is what is measured. Each figure is the median of the repetitions, [lowest - highest], and
-its ratio to bare mitmdump. The machine is shared: compare ratios within one run, not figures
-across runs. --quick runs every measurement with tiny counts (a CI smoke test; checks nothing).
+its ratio to bare mitmdump; under each json stream figure, with both "wswatch websocket" set-ups
+measured, "scrubbing cost" is the ratio of their medians (redacted / unredacted). The machine is
+shared: compare ratios within one run, not figures across runs. --quick runs every measurement
+with tiny counts (a CI smoke test; checks nothing).
 """
 
 from __future__ import annotations
@@ -55,7 +64,8 @@ REPO = Path(__file__).resolve().parents[1]
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
 HOST = "127.0.0.1"
 TIMEOUT = 600.0  # seconds any single wait may take (a slow proxy drains its backlog for long)
-OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG = 0x2, 0x8, 0x9, 0xA  # RFC 6455 s. 5.2
+# RFC 6455 section 5.2
+OPCODE_TEXT, OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 CLOSE_NORMAL = (1000).to_bytes(2, "big")  # RFC 6455 section 7.4.1
 ZERO_MASK = b"\0\0\0\0"  # a valid masking key that leaves the payload as is: no client-side cost
 
@@ -74,12 +84,20 @@ SETUPS = (
     SetUp("mitmdump", ()),
     SetUp("wswatch", WSWATCH),
     SetUp("wswatch websocket", (*WSWATCH, "--set", "wswatch_relay=websocket")),
+    SetUp(
+        "wswatch websocket unredacted",
+        (*WSWATCH, "--set", "wswatch_relay=websocket", "--set", "wswatch_redact_flows=false"),
+    ),
     SetUp("wswatch observe", (*WSWATCH, "--set", "wswatch_relay=observe")),
     SetUp("websocket=false", ("--set", "websocket=false")),
 )
 BASELINE = "mitmdump"
 #: mitmproxy relaying the upgraded bytes as raw TCP: what the observe-only relay is compared with.
 CEILING = "websocket=false"
+#: The message layer with and without scrubbing: the json stream figures' "scrubbing cost".
+REDACTED, UNREDACTED = "wswatch websocket", "wswatch websocket unredacted"
+#: Wide enough for every set-up's label, so that the table's columns line up.
+SETUP_WIDTH = max(len(setup.label) for setup in SETUPS)
 
 
 @dataclass(frozen=True)
@@ -102,11 +120,21 @@ QUICK = Counts(50, 500, 50, 2, 20, 100, 50, 2000, 100)
 #: Messages streamed before the resident size the stream's peak is compared with.
 MEMORY_WARM_UP_MESSAGES = 1000
 #: What --only can pick: the rates, then the two memory measurements (each on a fresh proxy).
-RATES = ("round-trips", "stream", "concurrent", "handshakes", "start-up")
+RATES = ("round-trips", "stream", "json-stream", "concurrent", "handshakes", "start-up")
 MEMORY = ("conns-memory", "stream-memory")
 MEASUREMENTS = RATES + MEMORY
 SMALL_MESSAGE = b"0123456789abcdef0123456789abcdef"  # 32 bytes
 ROUND_TRIP_MESSAGE = bytes(1024)
+#: The json stream's text messages, by figure: JSON with no secret key, which the scrubber parses
+#: and keeps as it is, and JSON whose every message has a secret key's value to replace.
+JSON_STREAMS = {
+    "json stream msgs/s (no secret)": (
+        b'{"type":"transcript","seq":1,"text":"the quick brown fox jumps over the lazy dog"}'
+    ),
+    "json stream msgs/s (secret key)": (
+        b'{"type":"auth","access_token":"tok-0123456789abcdef","seq":1}'
+    ),
+}
 
 
 class OptionUnavailable(Exception):
@@ -270,12 +298,19 @@ async def round_trips(port: int, count: int) -> None:
 
 
 async def stream(
-    port: int, count: int, *, warm_up: int = 0, warmed_up: Callable[[], None] | None = None
+    port: int,
+    count: int,
+    *,
+    warm_up: int = 0,
+    warmed_up: Callable[[], None] | None = None,
+    opcode: int = OPCODE_BINARY,
+    payload: bytes = SMALL_MESSAGE,
 ) -> None:
     """Send `count` small messages one way in large writes; return once the upstream has them.
-    With `warm_up`, first send that many more, and call `warmed_up` once the upstream has them."""
+    With `warm_up`, first send that many more, and call `warmed_up` once the upstream has them.
+    `opcode` and `payload` make every message (a text payload must be valid UTF-8)."""
     batch = 1000
-    message = frame(OPCODE_BINARY, SMALL_MESSAGE, ZERO_MASK)
+    message = frame(opcode, payload, ZERO_MASK)
     checkpoints = [warm_up, warm_up + count] if warm_up else [count]
     path = "/sink?n=" + ",".join(map(str, checkpoints))
     async with websocket(port, path) as (reader, writer):
@@ -344,6 +379,11 @@ async def rates(
         started = time.perf_counter()
         await stream(port, counts.stream_messages)
         results["stream msgs/s (32 B, one way)"] = per_second(counts.stream_messages, started)
+    if "json-stream" in only:
+        for figure, payload in JSON_STREAMS.items():
+            started = time.perf_counter()
+            await stream(port, counts.stream_messages, opcode=OPCODE_TEXT, payload=payload)
+            results[figure] = per_second(counts.stream_messages, started)
     connections, each = counts.concurrent_connections, counts.concurrent_round_trips
     if "concurrent" in only:
         started = time.perf_counter()
@@ -542,7 +582,8 @@ def print_table(results: dict[str, dict[str, list[float]]], options: argparse.Na
         "(rates: higher is faster; MB and s: lower is better)\n"
     )
     print(
-        f"{'measurement':<36} {'set-up':<18} {'median':>9} {'range':>19} {'x':>7} {'/ceiling':>8}"
+        f"{'measurement':<36} {'set-up':<{SETUP_WIDTH}} {'median':>9} {'range':>19} {'x':>7} "
+        f"{'/ceiling':>8}"
     )
     for measurement, by_label in results.items():
         baseline, ceiling = by_label.get(BASELINE), by_label.get(CEILING)
@@ -552,17 +593,31 @@ def print_table(results: dict[str, dict[str, list[float]]], options: argparse.Na
             figures = by_label.get(setup.label)
             if figures is None:
                 if setup.proxy_args is not None and setup.label in options.setups:
-                    print(f"{measurement:<36} {setup.label:<18} {'n/a (option not available)':>29}")
+                    print(
+                        f"{measurement:<36} {setup.label:<{SETUP_WIDTH}} "
+                        f"{'n/a (option not available)':>29}"
+                    )
                 continue
             median = statistics.median(figures)
             spread = f"[{shown(min(figures))} - {shown(max(figures))}]"
             ratio = f"{median / base:.2f}x" if base else ""
             of_ceiling = f"{median / top:.2f}" if top else ""
             print(
-                f"{measurement:<36} {setup.label:<18} {shown(median):>9} {spread:>19} {ratio:>7} "
-                f"{of_ceiling:>8}"
+                f"{measurement:<36} {setup.label:<{SETUP_WIDTH}} {shown(median):>9} {spread:>19} "
+                f"{ratio:>7} {of_ceiling:>8}"
             )
+        if measurement in JSON_STREAMS:
+            print_scrubbing_cost(by_label)
         print()
+
+
+def print_scrubbing_cost(by_label: dict[str, list[float]]) -> None:
+    """What scrubbing costs the message layer, as one ratio: wswatch on it with and without
+    scrubbing, in the same interleaved repetitions, so the machine's load touches both alike."""
+    redacted, unredacted = by_label.get(REDACTED), by_label.get(UNREDACTED)
+    if redacted and unredacted:
+        ratio = statistics.median(redacted) / statistics.median(unredacted)
+        print(f"{'':<36} scrubbing cost: redacted / unredacted = {ratio:.2f}x")
 
 
 def measurement_names(text: str) -> frozenset[str]:
