@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
+import pytest
 from verdict_streams import T0, Stream, reconnect_loop
 from wswatchlib.verdicts.analysis import analyse
 from wswatchlib.verdicts.findings import Finding
+from wswatchlib.verdicts.rules import most_within
 
 
 def findings(stream: Stream, **idle_timeouts: float) -> list[tuple[str, str, str]]:
@@ -174,3 +178,13 @@ def test_injected_setbacks_are_named_in_the_evidence() -> None:
     [status, *_] = analyse(stream.events).findings
     assert status.rule == "status-retry"
     assert {retry["injected"] for retry in status.evidence["retries"]} == {True}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def testmost_within_a_window_counts_as_the_pairwise_scan_did(seed: int) -> None:
+    """The herd's peak, counted with two pointers (linear), equals the count of every pair."""
+    rng = random.Random(seed)
+    moments = sorted(round(rng.uniform(0, 10), rng.choice((0, 1, 3))) for _ in range(60))
+    window = rng.choice((0.0, 0.5, 1.0, 3.0))
+    pairwise = max(sum(1 for other in moments if 0 <= other - at <= window) for at in moments)
+    assert most_within(moments, window) == pairwise

@@ -287,7 +287,7 @@ def _verdicts(model: ReportModel) -> str:
     lines = []
     for lane in model.lanes:
         worst = lane.worst or "ok"
-        findings = [f for f in verdicts.findings if f.client_id == lane.client]
+        findings = verdicts.of(lane.client)
         described = "".join(
             f'<li><span class="sev-{page_text(f.severity.label)}">{page_text(f.severity.label)}'
             f"</span> {page_text(f.rule)}: {page_text(f.summary)}"
@@ -300,9 +300,8 @@ def _verdicts(model: ReportModel) -> str:
             f'<span class="sev-{page_text(worst)}">{page_text(worst)}</span>'
             f"{f'<ul>{described}</ul>' if described else ' (nothing to report)'}</li>"
         )
-    fleet = [
-        f for f in verdicts.findings if f.client_id not in {lane.client for lane in model.lanes}
-    ]
+    lane_clients = {lane.client for lane in model.lanes}
+    fleet = [f for f in verdicts.findings if f.client_id not in lane_clients]
     lines.extend(
         f'<li><b>{page_text(f.client_id)}</b>: <span class="sev-{page_text(f.severity.label)}">'
         f"{page_text(f.severity.label)}</span> {page_text(f.rule)}: {page_text(f.summary)}</li>"

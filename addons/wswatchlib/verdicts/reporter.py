@@ -42,9 +42,9 @@ SESSION_END = "session_end"
 
 def verdict_events(verdicts: Verdicts, dropped: int) -> list[dict[str, Any]]:
     """The fields of each `client.verdict` event: one per client, then the fleet's if any."""
-    attempts = {c.client_id: (len(c.attempts), len(c.episodes)) for c in verdicts.clients}
+    attempts = {c.client_id: (c.attempts, c.episodes) for c in verdicts.clients}
     graded_ids = list(attempts)
-    if any(finding.client_id == FLEET for finding in verdicts.findings):
+    if verdicts.of(FLEET):
         graded_ids.append(FLEET)
     graded = []
     for client_id in graded_ids:
@@ -56,7 +56,7 @@ def verdict_events(verdicts: Verdicts, dropped: int) -> list[dict[str, Any]]:
                 "attempts": client_attempts,
                 "episodes": episodes,
                 "worst": worst.label if worst is not None else "ok",
-                "findings": [f.fields() for f in verdicts.findings if f.client_id == client_id],
+                "findings": [finding.fields() for finding in verdicts.of(client_id)],
                 "events_dropped": dropped,
             }
         )
@@ -80,6 +80,10 @@ class VerdictReport:
         self.open_connections: dict[Any, str] = {}
         #: client id -> episodes already graded at their end.
         self.episodes_graded: dict[str, int] = {}
+        #: Clients with a setback (an attempt not accepted, a close) since they were last
+        #: graded: only they can have a new episode, so only they are worth a scan of the kept
+        #: events when a connection of theirs proves stable (a fleet's are mostly calm).
+        self.set_back: set[str] = set()
         #: flow id -> the timer grading its client once the connection has proved stable; one
         #: per open connection (cancelled at its close), so a long session does not pile them up.
         self.timers: dict[Any, asyncio.TimerHandle] = {}
@@ -122,11 +126,10 @@ class VerdictReport:
         self.seen += 1
         self.kept.append({key: event[key] for key in EVENT_FIELDS if key in event})
         flow_id, client_id = event.get("flow_id"), event.get("client_id")
-        if (
-            name == events.HANDSHAKE
-            and event.get("outcome") == events.Outcome.ACCEPTED
-            and client_id
-        ):
+        accepted = name == events.HANDSHAKE and event.get("outcome") == events.Outcome.ACCEPTED
+        if client_id and not accepted:
+            self.set_back.add(str(client_id))
+        if accepted and client_id:
             self.open_connections[flow_id] = client_id
             self._check_when_stable(str(client_id), flow_id)
         elif name == events.CLOSED:
@@ -150,9 +153,12 @@ class VerdictReport:
         self.timers.pop(flow_id, None)
         if self.open_connections.get(flow_id) != client_id or not ctx.options.wswatch_verdicts:
             return
+        if client_id not in self.set_back:
+            return
+        self.set_back.discard(client_id)
         own = [event for event in self.kept if event.get("client_id") == client_id]
         verdicts = analyse(own, self.thresholds, self.idle_timeouts())
-        episodes = sum(len(client.episodes) for client in verdicts.clients)
+        episodes = sum(client.episodes for client in verdicts.clients)
         if episodes <= self.episodes_graded.get(client_id, 0):
             return
         self.episodes_graded[client_id] = episodes

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .. import events as contract
-from .episodes import ClientTimeline, Retry, Setback, SetbackKind
+from .episodes import ClientTimeline, Episode, Retry, Setback, SetbackKind
 from .findings import FLEET, Finding, Severity, bounded
 from .growth import Pattern, classify
 from .thresholds import Thresholds
@@ -445,24 +445,45 @@ def _percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def herd(timelines: Sequence[ClientTimeline], context: Context) -> list[Finding]:
+def most_within(moments: Sequence[float], window_s: float) -> int:
+    """The most of the sorted `moments` that fall in any `window_s` starting at one of them
+    (two pointers: linear, as a herd may be a whole fleet)."""
+    most, last = 0, 0
+    for first, moment in enumerate(moments):
+        last = max(last, first)
+        while last < len(moments) and moments[last] - moment <= window_s:
+            last += 1
+        most = max(most, last - first)
+    return most
+
+
+#: An episode a close started, and whose it is: all the herd rule needs of a client.
+HerdTrigger = tuple[Setback, Episode, str]
+
+
+def herd_triggers(timeline: ClientTimeline) -> list[HerdTrigger]:
+    """The episodes of a client that a close started (kept per client while the rest of its
+    timeline is let go: the herd rule is the only one that looks across clients)."""
+    return [
+        (episode.trigger, episode, timeline.client_id)
+        for episode in timeline.episodes
+        if episode.trigger.kind is SetbackKind.CLOSED
+    ]
+
+
+def herd(triggers: Iterable[HerdTrigger], context: Context) -> list[Finding]:
     """After a mass disconnect, how spread the clients' reconnects are (p50 / p90)."""
     limits = context.thresholds
-    triggers = sorted(
-        (
-            (episode.trigger, episode, timeline.client_id)
-            for timeline in timelines
-            for episode in timeline.episodes
-            if episode.trigger.kind is SetbackKind.CLOSED
-        ),
-        key=lambda item: item[0].at,
-    )
+    triggers = sorted(triggers, key=lambda item: item[0].at)
     findings = []
     index = 0
     while index < len(triggers):
         start = triggers[index][0].at
-        group = [item for item in triggers[index:] if item[0].at - start <= limits.herd_window_s]
-        index += len(group)
+        end = index
+        while end < len(triggers) and triggers[end][0].at - start <= limits.herd_window_s:
+            end += 1
+        group = triggers[index:end]
+        index = end
         clients = {client_id for _, _, client_id in group}
         if len(clients) < limits.herd_min_clients:
             continue
@@ -472,10 +493,7 @@ def herd(timelines: Sequence[ClientTimeline], context: Context) -> list[Finding]
         if not reconnects:
             continue
         delays = [episode.retries[0].delay for _, episode, _ in group if episode.retries]
-        peak = max(
-            sum(1 for other in reconnects if 0 <= other - moment <= limits.herd_window_s)
-            for moment in reconnects
-        )
+        peak = most_within(reconnects, limits.herd_window_s)
         is_herd = peak >= limits.herd_fraction * len(reconnects)
         codes = "/".join(sorted({trigger.describe() for trigger, _, _ in group}))
         p50, p90 = _percentile(delays, 0.5), _percentile(delays, 0.9)

@@ -13,16 +13,16 @@ def render(verdicts: Verdicts) -> str:
     rows = []
     for client in verdicts.clients:
         worst = verdicts.worst(client.client_id)
-        rules = dict.fromkeys(f.rule for f in verdicts.findings if f.client_id == client.client_id)
+        rules = dict.fromkeys(finding.rule for finding in verdicts.of(client.client_id))
         rows.append(
             (
                 client.client_id,
-                str(len(client.attempts)),
+                str(client.attempts),
                 worst.label if worst is not None else "ok",
                 ", ".join(rules) or "-",
             )
         )
-    fleet = [f for f in verdicts.findings if f.client_id == FLEET]
+    fleet = verdicts.of(FLEET)
     if fleet:
         worst = max(f.severity for f in fleet)
         rows.append((FLEET, "-", worst.label, ", ".join(dict.fromkeys(f.rule for f in fleet))))
