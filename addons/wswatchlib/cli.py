@@ -17,9 +17,15 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from .report.page import build_report
-from .verdicts.analysis import analyse
+from .verdicts.analysis import analyse, write_json
 from .verdicts.findings import Severity
-from .verdicts.reading import EventFileError, Reading, read_event_files
+from .verdicts.reading import (
+    EventFileError,
+    Reading,
+    check_readable,
+    read_event_files,
+    stream_event_files,
+)
 from .verdicts.table import render
 from .verdicts.thresholds import Thresholds, ThresholdsError, load_thresholds
 from .watch.vendors import DEFAULT_VENDORS_PATH, VendorCatalog, VendorFileError, load_catalog
@@ -139,31 +145,41 @@ def _print_skipped(command: str, skipped: Sequence[str]) -> None:
         )
 
 
-class _Inputs(NamedTuple):
+class _Settings(NamedTuple):
     thresholds: Thresholds
     catalog: VendorCatalog
-    reading: Reading
 
 
-def _read_inputs(command: str, arguments: argparse.Namespace) -> _Inputs | None:
-    """The thresholds, vendor profiles and events a command works on; None (said on stderr,
-    in one line) when one cannot be read. Skipped event lines are said too."""
+def _read_settings(command: str, arguments: argparse.Namespace) -> _Settings | None:
+    """The thresholds and vendor profiles a command works with, once every event file is known
+    to be readable; None (said on stderr, in one line) when one cannot be read."""
     try:
         thresholds = load_thresholds(arguments.thresholds) if arguments.thresholds else Thresholds()
         catalog = load_catalog(arguments.vendors)
-        reading = read_event_files(arguments.files)
+        check_readable(arguments.files)
     except (ThresholdsError, VendorFileError, EventFileError) as error:
         print(f"wswatch {command}: error: {error}", file=sys.stderr)
         return None
+    return _Settings(thresholds, catalog)
+
+
+def _read_events(command: str, arguments: argparse.Namespace) -> Reading | None:
+    """Every event of the files, merged by time (skipped lines said on stderr)."""
+    try:
+        reading = read_event_files(arguments.files)
+    except EventFileError as error:
+        print(f"wswatch {command}: error: {error}", file=sys.stderr)
+        return None
     _print_skipped(command, reading.skipped)
-    return _Inputs(thresholds, catalog, reading)
+    return reading
 
 
 def _report(arguments: argparse.Namespace) -> int:
-    inputs = _read_inputs("report", arguments)
-    if inputs is None:
+    settings = _read_settings("report", arguments)
+    reading = _read_events("report", arguments) if settings else None
+    if settings is None or reading is None:
         return EXIT_USAGE
-    page = build_report(inputs.reading.events, inputs.catalog, inputs.thresholds)
+    page = build_report(reading.events, settings.catalog, settings.thresholds)
     try:
         with open(arguments.output, "w", encoding="utf-8") as output:
             output.write(page)
@@ -178,13 +194,24 @@ def _report(arguments: argparse.Namespace) -> int:
 
 
 def _analyse(arguments: argparse.Namespace) -> int:
-    inputs = _read_inputs("analyse", arguments)
-    if inputs is None:
+    """Grade the files' events as they are read: memory grows with the clients and their
+    attempts, not with the file (no event is kept once its facts are taken)."""
+    settings = _read_settings("analyse", arguments)
+    if settings is None:
         return EXIT_USAGE
-    thresholds, catalog, reading = inputs
-    verdicts = analyse(reading.events, thresholds, catalog.idle_timeouts)
+    skipped: list[str] = []
+    try:
+        verdicts = analyse(
+            stream_event_files(arguments.files, skipped),
+            settings.thresholds,
+            settings.catalog.idle_timeouts,
+        )
+    except EventFileError as error:
+        print(f"wswatch analyse: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    _print_skipped("analyse", skipped)
     if arguments.json:
-        print(json.dumps({**verdicts.fields(), "skipped_lines": len(reading.skipped)}, indent=2))
+        write_json(verdicts, len(skipped), sys.stdout)
     else:
         print(render(verdicts))
     if arguments.fail_on is not None:

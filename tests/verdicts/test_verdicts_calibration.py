@@ -3,12 +3,14 @@ the issue's calibration facts say it should be (the table of expected findings i
 
 from __future__ import annotations
 
+import io
+import json
 import random
 from collections.abc import Callable
 
 import pytest
 from verdict_streams import T0, Stream, reconnect_loop
-from wswatchlib.verdicts.analysis import analyse
+from wswatchlib.verdicts.analysis import analyse, write_json
 from wswatchlib.verdicts.findings import FLEET
 
 Expected = dict[str, set[tuple[str, str]]]
@@ -131,3 +133,20 @@ def test_schedule_is_labelled_as_expected(build: Callable[[], Stream], expected:
     for finding in verdicts.findings:
         found.setdefault(finding.client_id, set()).add((finding.rule, finding.severity.label))
     assert found == expected, [f.summary for f in verdicts.findings]
+
+
+@pytest.mark.parametrize("build", [pytest.param(b, id=n) for n, b, _ in CALIBRATION])
+def test_the_order_of_events_does_not_change_the_verdicts(build: Callable[[], Stream]) -> None:
+    """The analysis reads files one after the other without merging them by time (so a fleet's
+    log never sits in memory whole): shuffled events give the same verdicts, byte for byte."""
+    events = build().events
+    shuffled = list(events)
+    random.Random(16).shuffle(shuffled)
+    in_order, out_of_order = io.StringIO(), io.StringIO()
+    write_json(analyse(events), 0, in_order)
+    write_json(analyse(shuffled), 0, out_of_order)
+    assert out_of_order.getvalue() == in_order.getvalue()
+    assert (
+        in_order.getvalue()
+        == json.dumps({**analyse(events).fields(), "skipped_lines": 0}, indent=2) + "\n"
+    )

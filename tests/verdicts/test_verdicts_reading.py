@@ -6,7 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from wswatchlib.verdicts.reading import EventFileError, parse_lines, parse_ts, read_event_files
+from wswatchlib.verdicts.reading import (
+    EventFileError,
+    check_readable,
+    parse_lines,
+    parse_ts,
+    read_event_files,
+    stream_event_files,
+)
 
 
 def line(event: str, ts: str) -> str:
@@ -58,3 +65,18 @@ def test_parse_ts_reads_the_contract_format() -> None:
     """`ts` with milliseconds and Z reads as epoch seconds; other types read as None."""
     assert parse_ts("1970-01-01T00:00:01.500Z") == 1.5
     assert parse_ts(1.5) is None
+
+
+def test_streamed_files_come_one_after_the_other_with_skipped_lines_named(tmp_path: Path) -> None:
+    """The analysis streams files without merging them: file order, line order, one event in
+    memory at a time; bad lines are said as when reading whole files."""
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text('{"event": "x", "ts": "2026-01-01T00:00:02Z"}\nnot json\n')
+    second.write_text('{"event": "y", "ts": "2026-01-01T00:00:01Z"}\n')
+    skipped: list[str] = []
+    events = stream_event_files([first, second], skipped)
+    assert [event["event"] for event in events] == ["x", "y"]
+    assert skipped == [f"{first}:2: skipped: not valid JSON"]
+    check_readable([first, second])
+    with pytest.raises(EventFileError, match=r"missing\.jsonl: cannot read: No such file"):
+        check_readable([first, tmp_path / "missing.jsonl"])

@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from .. import events as contract
 from ..events import Outcome
@@ -189,6 +189,27 @@ EVENT_FIELDS = (
 )
 
 
+T = TypeVar("T")
+
+#: One object per distinct repeated value (outcomes, statuses, vendors, close codes...): a
+#: fleet's million attempts carry a few dozen, and each JSON line parses its own copies.
+#: Keyed by type too (101 and 101.0 are equal keys); bounded, so hostile input cannot grow it.
+_SHARED: dict[tuple[type, Any], Any] = {}
+_SHARED_MAX = 4096
+
+
+def _shared(value: T) -> T:
+    if value is None:
+        return value
+    key = (type(value), value)
+    found = _SHARED.get(key)
+    if found is not None:
+        return cast(T, found)
+    if len(_SHARED) < _SHARED_MAX:
+        _SHARED[key] = value
+    return value
+
+
 def _attempt(event: Mapping[str, Any], at: float) -> Attempt:
     duration = (number(event.get("duration_ms")) or 0.0) / 1000
     start = attempt_start(event, at)
@@ -196,11 +217,11 @@ def _attempt(event: Mapping[str, Any], at: float) -> Attempt:
         flow_id=text(event.get("flow_id")),
         start=start,
         end=start + duration,
-        outcome=text(event.get("outcome")) or "failed",
-        status=integer(event.get("status")),
-        failure=text(event.get("failure")),
-        retry_after=number(event.get("retry_after")),
-        vendor=text(event.get("vendor")),
+        outcome=_shared(text(event.get("outcome")) or "failed"),
+        status=_shared(integer(event.get("status"))),
+        failure=_shared(text(event.get("failure"))),
+        retry_after=_shared(number(event.get("retry_after"))),
+        vendor=_shared(text(event.get("vendor"))),
         injected=event.get("injected") is True,
     )
 
@@ -216,10 +237,10 @@ def _connection(event: Mapping[str, Any], at: float) -> Connection:
         flow_id=text(event.get("flow_id")),
         opened=at - (number(event.get("duration_s")) or 0.0),
         closed=at,
-        close_code=integer(event.get("close_code")),
-        closed_by=text(event.get("closed_by")),
+        close_code=_shared(integer(event.get("close_code"))),
+        closed_by=_shared(text(event.get("closed_by"))),
         clean=event.get("clean") is True,
-        vendor=text(event.get("vendor")),
+        vendor=_shared(text(event.get("vendor"))),
         injected=event.get("injected") is True,
         longest_gap_s=_gaps(event.get("longest_gap_s")),
     )
@@ -235,13 +256,15 @@ def _is_setback(connection: Connection) -> bool:
 
 
 @dataclass
-class _Client:
+class ClientRecord:
+    """What the events said of one client, before its timeline is cut into episodes."""
+
     attempts: list[Attempt] = field(default_factory=list)
     connections: dict[str, Connection] = field(default_factory=dict)
     unlinked: list[Connection] = field(default_factory=list)
 
 
-def _moments(client: _Client) -> list[tuple[tuple[float, int, int, int], object]]:
+def _moments(client: ClientRecord) -> list[tuple[tuple[float, int, int, int], object]]:
     """Attempts, their setbacks and connection closes, in time order.
 
     An attempt's own setback sorts after it even when it took no time; a close at the same
@@ -279,7 +302,7 @@ def _close_setback(connection: Connection) -> Setback:
 
 
 def _timeline(
-    client_id: str, client: _Client, log_end: float, stable_connection_s: float
+    client_id: str, client: ClientRecord, log_end: float, stable_connection_s: float
 ) -> ClientTimeline:
     episodes: list[Episode] = []
     unanswered: list[Setback] = []
@@ -332,11 +355,28 @@ def _timeline(
     )
 
 
-def build_timelines(events: Iterable[Mapping[str, Any]], stable_connection_s: float) -> Timelines:
-    """Group `ws.handshake` / `ws.closed` events by client and cut them into episodes."""
-    clients: dict[str, _Client] = {}
-    client_of_flow: dict[str, str] = {}
-    closed: list[tuple[Mapping[str, Any], float]] = []
+def _add_connection(client: ClientRecord, connection: Connection) -> None:
+    if connection.flow_id and connection.flow_id not in client.connections:
+        client.connections[connection.flow_id] = connection
+    else:
+        client.unlinked.append(connection)
+
+
+@dataclass
+class Gathered:
+    """Every client's attempts and connections, as read: what grading needs of the events."""
+
+    clients: dict[str, ClientRecord]
+    log_end: float
+
+
+def gather(events: Iterable[Mapping[str, Any]]) -> Gathered:
+    """The compact facts of `ws.handshake` / `ws.closed` events, grouped by client, in any
+    order (each client's are put in time order when its timeline is built); no event is kept."""
+    clients: dict[str, ClientRecord] = {}
+    #: Closes whose event names no client (older logs): linked through their flow's attempt
+    #: once every attempt is in.
+    orphans: list[Connection] = []
     log_end = 0.0
     for event in events:
         at = parse_ts(event.get("ts"))
@@ -345,35 +385,46 @@ def build_timelines(events: Iterable[Mapping[str, Any]], stable_connection_s: fl
         log_end = max(log_end, at)
         if event.get("event") == contract.HANDSHAKE:
             client_id = text(event.get("client_id")) or UNKNOWN_CLIENT
-            attempt = _attempt(event, at)
-            clients.setdefault(client_id, _Client()).attempts.append(attempt)
-            if attempt.flow_id:
-                client_of_flow[attempt.flow_id] = client_id
+            clients.setdefault(client_id, ClientRecord()).attempts.append(_attempt(event, at))
         elif event.get("event") == contract.CLOSED:
-            closed.append((event, at))
-    for event, at in closed:
-        connection = _connection(event, at)
-        client_id = (
-            text(event.get("client_id"))
-            or client_of_flow.get(connection.flow_id or "")
-            or UNKNOWN_CLIENT
-        )
-        client = clients.setdefault(client_id, _Client())
-        if connection.flow_id and connection.flow_id not in client.connections:
-            client.connections[connection.flow_id] = connection
-        else:
-            client.unlinked.append(connection)
-    for client in clients.values():
-        client.attempts.sort(key=lambda attempt: attempt.start)
-        for attempt in client.attempts:
-            if attempt.accepted and attempt.flow_id and attempt.flow_id not in client.connections:
-                client.connections[attempt.flow_id] = Connection(
-                    attempt.flow_id, attempt.end, None, vendor=attempt.vendor
-                )
+            connection = _connection(event, at)
+            named = text(event.get("client_id"))
+            if named:
+                _add_connection(clients.setdefault(named, ClientRecord()), connection)
+            else:
+                orphans.append(connection)
+    client_of_flow = {
+        attempt.flow_id: client_id
+        for client_id, client in (clients.items() if orphans else ())
+        for attempt in client.attempts
+        if attempt.flow_id
+    }
+    for connection in orphans:
+        client_id = client_of_flow.get(connection.flow_id or "") or UNKNOWN_CLIENT
+        _add_connection(clients.setdefault(client_id, ClientRecord()), connection)
+    return Gathered(clients, log_end)
+
+
+def timeline_of(
+    client_id: str, client: ClientRecord, log_end: float, stable_connection_s: float
+) -> ClientTimeline:
+    """One client's attempts and connections, cut into episodes."""
+    client.attempts.sort(key=lambda attempt: attempt.start)
+    for attempt in client.attempts:
+        if attempt.accepted and attempt.flow_id and attempt.flow_id not in client.connections:
+            client.connections[attempt.flow_id] = Connection(
+                attempt.flow_id, attempt.end, None, vendor=attempt.vendor
+            )
+    return _timeline(client_id, client, log_end, stable_connection_s)
+
+
+def build_timelines(events: Iterable[Mapping[str, Any]], stable_connection_s: float) -> Timelines:
+    """Group `ws.handshake` / `ws.closed` events by client and cut them into episodes."""
+    gathered = gather(events)
     return Timelines(
         {
-            client_id: _timeline(client_id, client, log_end, stable_connection_s)
-            for client_id, client in sorted(clients.items())
+            client_id: timeline_of(client_id, client, gathered.log_end, stable_connection_s)
+            for client_id, client in sorted(gathered.clients.items())
         },
-        log_end,
+        gathered.log_end,
     )

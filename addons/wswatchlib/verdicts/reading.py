@@ -7,10 +7,11 @@ mid-line) does not hide a whole session.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,10 +86,9 @@ def _problem(line: str) -> tuple[Mapping[str, Any] | None, str | None]:
     return document, None
 
 
-def parse_lines(lines: Iterable[str], name: str) -> Reading:
-    """The events of one file's lines (blank lines ignored), unsorted."""
-    events: list[Mapping[str, Any]] = []
-    skipped: list[str] = []
+def file_events(lines: Iterable[str], name: str, skipped: list[str]) -> Iterator[Mapping[str, Any]]:
+    """The events of one file's lines as they come (blank lines ignored); each line that is
+    not an event is said in `skipped`, naming the file and the line."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -96,8 +96,14 @@ def parse_lines(lines: Iterable[str], name: str) -> Reading:
         if document is None:
             skipped.append(f"{name}:{number}: skipped: {problem}")
         else:
-            events.append(document)
-    return Reading(tuple(events), tuple(skipped))
+            yield document
+
+
+def parse_lines(lines: Iterable[str], name: str) -> Reading:
+    """The events of one file's lines (blank lines ignored), unsorted."""
+    skipped: list[str] = []
+    events = tuple(file_events(lines, name, skipped))
+    return Reading(events, tuple(skipped))
 
 
 def merge(readings: Sequence[Reading]) -> Reading:
@@ -107,14 +113,38 @@ def merge(readings: Sequence[Reading]) -> Reading:
     return Reading(tuple(events), tuple(line for reading in readings for line in reading.skipped))
 
 
-def read_event_files(paths: Sequence[str | os.PathLike[str]]) -> Reading:
-    """Read and merge JSON-lines files; a file that cannot be read raises EventFileError."""
-    readings = []
+def _cannot_read(name: str, error: OSError) -> EventFileError:
+    return EventFileError(f"{name}: cannot read: {error.strerror or error}")
+
+
+def check_readable(paths: Sequence[str | os.PathLike[str]]) -> None:
+    """Raise EventFileError for the first file that cannot be opened, before any work starts."""
+    for path in paths:
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as error:
+            raise _cannot_read(os.fspath(path), error) from error
+
+
+def stream_event_files(
+    paths: Sequence[str | os.PathLike[str]], skipped: list[str]
+) -> Iterator[Mapping[str, Any]]:
+    """The events of each file in turn, one line in memory at a time: not merged by time, for
+    work that does not need time order (the analysis groups events by client and orders each
+    client's own). Skipped lines are said in `skipped`; a file that cannot be read raises
+    EventFileError."""
     for path in paths:
         name = os.fspath(path)
         try:
             with open(path, encoding="utf-8", errors="replace") as lines:
-                readings.append(parse_lines(lines, name))
+                yield from file_events(lines, name, skipped)
         except OSError as error:
-            raise EventFileError(f"{name}: cannot read: {error.strerror or error}") from error
-    return merge(readings)
+            raise _cannot_read(name, error) from error
+
+
+def read_event_files(paths: Sequence[str | os.PathLike[str]]) -> Reading:
+    """Read and merge JSON-lines files; a file that cannot be read raises EventFileError."""
+    skipped: list[str] = []
+    readings = [Reading(tuple(stream_event_files([path], skipped)), ()) for path in paths]
+    return dataclasses.replace(merge(readings), skipped=tuple(skipped))
