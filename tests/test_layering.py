@@ -19,6 +19,7 @@ TOP_LEVEL = {
     "events": set(),
     "rfc6455": set(),
     "text": set(),
+    "progress": set(),
     "mitm_internals": {"events", "rfc6455"},
 }
 #: The entry points sit above everything: a subpackage may name one (`testing` runs the wiring).

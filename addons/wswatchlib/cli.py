@@ -16,6 +16,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
+from .progress import Progress, on_terminal
 from .report.page import build_report
 from .verdicts.analysis import analyse, write_json
 from .verdicts.findings import Severity
@@ -163,10 +164,10 @@ def _read_settings(command: str, arguments: argparse.Namespace) -> _Settings | N
     return _Settings(thresholds, catalog)
 
 
-def _read_events(command: str, arguments: argparse.Namespace) -> Reading | None:
+def _read_events(command: str, arguments: argparse.Namespace, progress: Progress) -> Reading | None:
     """Every event of the files, merged by time (skipped lines said on stderr)."""
     try:
-        reading = read_event_files(arguments.files)
+        reading = read_event_files(arguments.files, progress.events)
     except EventFileError as error:
         print(f"wswatch {command}: error: {error}", file=sys.stderr)
         return None
@@ -174,12 +175,22 @@ def _read_events(command: str, arguments: argparse.Namespace) -> Reading | None:
     return reading
 
 
+def _progress(command: str) -> Progress:
+    return Progress(f"wswatch {command}", sys.stderr, enabled=on_terminal(sys.stderr))
+
+
 def _report(arguments: argparse.Namespace) -> int:
     settings = _read_settings("report", arguments)
-    reading = _read_events("report", arguments) if settings else None
-    if settings is None or reading is None:
-        return EXIT_USAGE
-    page = build_report(reading.events, settings.catalog, settings.thresholds)
+    progress = _progress("report")
+    try:
+        reading = _read_events("report", arguments, progress) if settings else None
+        if settings is None or reading is None:
+            return EXIT_USAGE
+        page = build_report(
+            reading.events, settings.catalog, settings.thresholds, on_client=progress.clients
+        )
+    finally:
+        progress.finish()
     try:
         with open(arguments.output, "w", encoding="utf-8") as output:
             output.write(page)
@@ -200,15 +211,19 @@ def _analyse(arguments: argparse.Namespace) -> int:
     if settings is None:
         return EXIT_USAGE
     skipped: list[str] = []
+    progress = _progress("analyse")
     try:
         verdicts = analyse(
-            stream_event_files(arguments.files, skipped),
+            progress.events(stream_event_files(arguments.files, skipped)),
             settings.thresholds,
             settings.catalog.idle_timeouts,
+            progress.clients,
         )
     except EventFileError as error:
         print(f"wswatch analyse: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        progress.finish()
     _print_skipped("analyse", skipped)
     if arguments.json:
         write_json(verdicts, len(skipped), sys.stdout)

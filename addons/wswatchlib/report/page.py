@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..events import Outcome
@@ -399,10 +399,12 @@ def build_report(
     thresholds: Thresholds | None = None,
     title: str = "wswatch session report",
     events_dropped: int = 0,
+    on_client: Callable[[int, int], None] | None = None,
 ) -> str:
-    """The HTML report of an event stream in time order: rows, lanes, charts and verdicts."""
+    """The HTML report of an event stream in time order: rows, lanes, charts and verdicts.
+    `on_client` hears how the grading goes (done, total), for a progress line."""
     kept = list(events)
     idle_timeouts = catalog.idle_timeouts if catalog is not None else {}
-    verdicts = analyse(kept, thresholds or Thresholds(), idle_timeouts)
+    verdicts = analyse(kept, thresholds or Thresholds(), idle_timeouts, on_client)
     model = build_model(kept, catalog, verdicts, events_dropped)
     return render_page(model, title, thresholds)

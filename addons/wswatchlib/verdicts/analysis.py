@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -91,22 +91,27 @@ def analyse(
     events: Iterable[Mapping[str, Any]],
     thresholds: Thresholds | None = None,
     idle_timeouts: Mapping[str, float] | None = None,
+    on_client: Callable[[int, int], None] | None = None,
 ) -> Verdicts:
     """Grade every client of an event stream (in any order: each client's own are put in time
     order). Clients are graded one by one, each timeline let go once graded, so memory holds
-    the clients' attempts and the findings, not every timeline at once."""
+    the clients' attempts and the findings, not every timeline at once. `on_client` hears how
+    many clients are graded of how many (a progress line)."""
     limits = thresholds or Thresholds()
     gathered = gather(events)
     context = Context(limits, gathered.log_end, idle_timeouts or {})
     counts: list[ClientCount] = []
     findings: list[Finding] = []
     triggers: list[HerdTrigger] = []
-    for client_id in sorted(gathered.clients):
+    total = len(gathered.clients)
+    for done, client_id in enumerate(sorted(gathered.clients), start=1):
         record = gathered.clients.pop(client_id)
         timeline = timeline_of(client_id, record, gathered.log_end, limits.stable_connection_s)
         counts.append(ClientCount(client_id, len(timeline.attempts), len(timeline.episodes)))
         for rule in CLIENT_RULES:
             findings.extend(rule(timeline, context))
         triggers.extend(herd_triggers(timeline))
+        if on_client is not None:
+            on_client(done, total)
     findings.extend(herd(triggers, context))
     return Verdicts(tuple(counts), tuple(findings))

@@ -7,11 +7,10 @@ mid-line) does not hide a whole session.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,13 +105,6 @@ def parse_lines(lines: Iterable[str], name: str) -> Reading:
     return Reading(events, tuple(skipped))
 
 
-def merge(readings: Sequence[Reading]) -> Reading:
-    """Several files' events as one stream in time order (ties keep file order)."""
-    events = [event for reading in readings for event in reading.events]
-    events.sort(key=lambda event: parse_ts(event["ts"]) or 0.0)
-    return Reading(tuple(events), tuple(line for reading in readings for line in reading.skipped))
-
-
 def _cannot_read(name: str, error: OSError) -> EventFileError:
     return EventFileError(f"{name}: cannot read: {error.strerror or error}")
 
@@ -143,8 +135,13 @@ def stream_event_files(
             raise _cannot_read(name, error) from error
 
 
-def read_event_files(paths: Sequence[str | os.PathLike[str]]) -> Reading:
-    """Read and merge JSON-lines files; a file that cannot be read raises EventFileError."""
+def read_event_files(
+    paths: Sequence[str | os.PathLike[str]],
+    passing: Callable[[Iterator[Mapping[str, Any]]], Iterable[Mapping[str, Any]]] = iter,
+) -> Reading:
+    """Read and merge JSON-lines files; a file that cannot be read raises EventFileError.
+    Every event goes through `passing` as it is read (a progress line counts them)."""
     skipped: list[str] = []
-    readings = [Reading(tuple(stream_event_files([path], skipped)), ()) for path in paths]
-    return dataclasses.replace(merge(readings), skipped=tuple(skipped))
+    events = list(passing(stream_event_files(paths, skipped)))
+    events.sort(key=lambda event: parse_ts(event["ts"]) or 0.0)
+    return Reading(tuple(events), tuple(skipped))
