@@ -21,21 +21,22 @@ from wswatchlib.watch.hints import CLOSE_CODE_HINTS
 from wswatchlib.watch.vendors import DEFAULT_VENDORS_PATH, load_catalog
 
 
-def test_gap_is_the_events_since_previous_attempt_else_the_time_since_the_clients_last_start():
-    """A row's gap is `since_previous_attempt_s` when the event has it; without it, the time
-    since the same client's previous attempt; a client's first attempt has none."""
+def test_gap_is_the_time_since_the_clients_last_start_else_the_events_since_previous_attempt():
+    """A row's gap is the time since the same client's previous attempt in these events, even
+    when the event says otherwise (a proxy of a merged fleet log saw only its own attempts); a
+    client's first attempt here has its event's `since_previous_attempt_s`, else none."""
     events = [
         handshake("a", 0.0, "rejected", status=503),
-        handshake("b", 0.5, "rejected", status=503),
+        handshake("b", 0.5, "rejected", status=503, since_previous_attempt_s=30.0),
         handshake("a", 1.25, "rejected", status=503),
         handshake("a", 3.0, "rejected", status=503, since_previous_attempt_s=9.5),
     ]
     model = build_model(events)
     assert [(r.client, r.number, r.gap_s) for r in model.rows] == [
         ("a", 1, None),
-        ("b", 1, None),
+        ("b", 1, 30.0),
         ("a", 2, 1.25),
-        ("a", 3, 9.5),
+        ("a", 3, 1.75),
     ]
 
 

@@ -6,8 +6,9 @@ The rules this file keeps:
   `ts - duration_ms`), a close at its `ts`; its connection opened `duration_s` earlier.
 - A client is its `client_id` (the verdicts' UNKNOWN_CLIENT when missing); a close without one
   takes its handshake's (same `flow_id`).
-- The gap before an attempt is its `since_previous_attempt_s`, else the time since the
-  client's previous attempt in these events; a client's first attempt has none.
+- The gap before an attempt is the time since the client's previous attempt in these events
+  (merged logs of several proxies each knew only their own attempts); a client's first attempt
+  here has its event's `since_previous_attempt_s`, if any.
 - A failure is an attempt that was not accepted or a connection that did not end with a clean
   1000; it is injected when wswatch's fault injection caused it (`injected`).
 - Close-code meanings come from the event (`close_meaning`), else from `hints.close_meaning`
@@ -278,9 +279,12 @@ class _ModelBuilder:
     ) -> Row:
         client = lane.client
         self.numbers[client] += 1
-        gap = number(event.get("since_previous_attempt_s"))
-        if gap is None and client in self.previous_start:
-            gap = round(at - self.previous_start[client], 3)
+        # From these events' own timeline first: merged logs of several proxies (or runs) each
+        # knew only the attempts they saw; a client's first attempt here keeps its proxy's.
+        if client in self.previous_start:
+            gap: float | None = round(at - self.previous_start[client], 3)
+        else:
+            gap = number(event.get("since_previous_attempt_s"))
         self.previous_start[client] = at
         outcome = str(event.get("outcome"))
         row = Row(

@@ -2,7 +2,9 @@
 
 The source port changes on every attempt, so a client is recognised by what it sends instead:
 by default its IP, its User-Agent and its credential, hashed with a salt drawn once per run (the
-credential never leaves the process, and ids cannot be matched across runs); or, with the option
+credential never leaves the process, and ids cannot be matched across runs) or derived from the
+shared secret `wswatch_client_salt` (so the proxies of a fleet, and one proxy across restarts,
+give a client the same id and their logs grade as one); or, with the option
 `wswatch_client_key`, by a header or query parameter the client sets for the purpose. A key that
 is itself a secret (by the vendor profiles' names) is hashed the same way, never written raw.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import os
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -84,6 +87,16 @@ def keyed_value(key: ClientKey, request: ClientRequest) -> str | None:
             if name == key.name:
                 return value or None
     return None
+
+
+def salt_of(shared: str) -> bytes:
+    """The hashing salt: derived from a shared secret (the same on every proxy given it), or
+    drawn at random for this run when there is none."""
+    if not shared:
+        return os.urandom(SALT_BYTES)
+    return hashlib.blake2b(
+        shared.encode("utf-8", "surrogatepass"), digest_size=SALT_BYTES, person=b"wswatch-salt"
+    ).digest()
 
 
 def hashed_id(salt: bytes, parts: Iterable[str]) -> str:

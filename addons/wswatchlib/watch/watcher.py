@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -149,7 +148,7 @@ class WsWatch:
         self.raw_head_redaction = RawHeadRedaction(lambda: self.redactor)
         self.client_key = client_identity.ClientKey()
         #: Drawn once per run: client ids cannot be matched across runs, nor credentials guessed.
-        self.client_salt = os.urandom(client_identity.SALT_BYTES)
+        self.client_salt = client_identity.salt_of("")
         self.client_history = ClientHistory()
         self.websocket_hook_users = WebsocketHookUsers()
         #: Whether a connection fault could act on a flow (the connection fault addon answers).
@@ -188,6 +187,14 @@ class WsWatch:
             "if NAME is a secret's name).",
         )
         loader.add_option(
+            "wswatch_client_salt",
+            str,
+            "",
+            "The secret that salts hashed client ids: proxies of a fleet that share it give a "
+            "client the same client_id, across restarts too (never written to any output); "
+            "empty: a random salt per run.",
+        )
+        loader.add_option(
             "wswatch_relay",
             str,
             Relay.AUTO.value,
@@ -212,6 +219,9 @@ class WsWatch:
                     f"Cannot parse wswatch_client_key {spec!r}: {error}"
                 ) from error
             self.client_history = ClientHistory()  # ids change meaning with the key
+        if "wswatch_client_salt" in updated:
+            self.client_salt = client_identity.salt_of(ctx.options.wswatch_client_salt)
+            self.client_history = ClientHistory()
 
     # Handshakes -----------------------------------------------------------------------------
 
