@@ -89,6 +89,14 @@ def _parser() -> argparse.ArgumentParser:
         "--thresholds", metavar="YAML", help="a YAML mapping overriding rule thresholds"
     )
     report_command.add_argument(
+        "--client",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a client_id that gets a lane even when the fleet is too big for one lane per "
+        "client (repeat for more)",
+    )
+    report_command.add_argument(
         "--vendors",
         metavar="YAML",
         default=DEFAULT_VENDORS_PATH,
@@ -187,7 +195,11 @@ def _report(arguments: argparse.Namespace) -> int:
         if settings is None or reading is None:
             return EXIT_USAGE
         page = build_report(
-            reading.events, settings.catalog, settings.thresholds, on_client=progress.clients
+            reading.events,
+            settings.catalog,
+            settings.thresholds,
+            on_client=progress.clients,
+            named=arguments.client,
         )
     finally:
         progress.finish()

@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from ..events import Outcome
 from ..text import terminal_safe
 from ..verdicts.thresholds import Thresholds
+from .fleet_view import MAX_LANES
 from .model import OUTCOMES, Connection, Lane, ReportModel, Row
 
 #: Attempts drawn one by one on a lane; past this the lane is bucketed.
 MAX_MARKS_PER_LANE = 400
-#: Lanes drawn; the table still lists every client's rows.
-MAX_LANES = 60
 #: Clients drawn in the retry-spacing chart (those with the most attempts).
 MAX_RETRY_CLIENTS = 10
 #: Points per client in the retry-spacing chart; past this every n-th is drawn.

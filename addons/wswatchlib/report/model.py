@@ -30,6 +30,7 @@ from ..verdicts.episodes import UNKNOWN_CLIENT
 from ..verdicts.reading import attempt_start, integer, number, parse_ts, shown_text
 from ..watch.hints import close_meaning
 from ..watch.vendors import VendorCatalog
+from .fleet_view import MAX_LANES, FleetTally, FleetView, choose_shown, fleet_view
 
 #: Kinds of row.
 ATTEMPT = "attempt"
@@ -151,6 +152,9 @@ class ReportModel:
     other_events: int = 0
     #: Events the producer did not keep (the proxy's memory bound), said in the header.
     events_dropped: int = 0
+    #: The whole fleet, when it has more clients than lanes (rows and lanes are then only the
+    #: shown clients'); None when every client has its lane.
+    fleet: FleetView | None = None
 
 
 def _vendor_name(catalog: VendorCatalog | None, vendor_id: object) -> str | None:
@@ -196,23 +200,28 @@ def build_model(
     catalog: VendorCatalog | None = None,
     verdicts: Verdicts | None = None,
     events_dropped: int = 0,
+    named: Sequence[str] = (),
+    lanes: int = MAX_LANES,
 ) -> ReportModel:
-    """The report of an event stream (any order; rows are sorted by time)."""
+    """The report of an event stream (any order; rows are sorted by time). Past `lanes`
+    clients, rows and lanes are kept for the shown ones only (the `named`, then the worst), and
+    the fleet is tallied (`fleet_view`)."""
     timed, others = _timed(events)
     origin = timed[0][0] if timed else 0.0
-    builder = _ModelBuilder(catalog, origin)
+    shown = choose_shown(_attempts_by_client(timed), verdicts, lanes, named)
+    builder = _ModelBuilder(catalog, origin, None if shown is None else frozenset(shown))
     for at, event in timed:
         builder.add(at, event)
-    rows, lanes = builder.rows, builder.lanes
-    span = rows[-1].at if rows else 0.0
-    _add_open_connections(rows, lanes, span)
+    rows, lanes_by_client = builder.rows, builder.lanes
+    span = round(timed[-1][0] - origin, 3) if timed else 0.0
+    _add_open_connections(rows, lanes_by_client, span)
     if verdicts is not None:
-        for lane in lanes.values():
+        for lane in lanes_by_client.values():
             worst = verdicts.worst(lane.client)
             lane.worst = worst.label if worst is not None else "ok"
     return ReportModel(
         rows=tuple(rows),
-        lanes=tuple(lanes.values()),
+        lanes=tuple(lanes_by_client.values()),
         span_s=span,
         started=origin if timed else None,
         attempts=builder.attempts,
@@ -226,15 +235,37 @@ def build_model(
         verdicts=verdicts,
         other_events=others,
         events_dropped=events_dropped,
+        fleet=(
+            fleet_view(builder.tally, verdicts, shown, span)
+            if shown is not None and builder.tally is not None
+            else None
+        ),
+    )
+
+
+def _attempts_by_client(timed: Timed) -> Counter[str]:
+    """Attempts per client id, to choose which clients get lanes before any row is made."""
+    return Counter(
+        shown_text(event.get("client_id")) or UNKNOWN_CLIENT
+        for _at, event in timed
+        if event.get("event") == contract.HANDSHAKE
     )
 
 
 class _ModelBuilder:
     """The rows, lanes and tallies of a report, one event at a time, in time order."""
 
-    def __init__(self, catalog: VendorCatalog | None, origin: float) -> None:
+    def __init__(
+        self, catalog: VendorCatalog | None, origin: float, shown: frozenset[str] | None
+    ) -> None:
         self.catalog = catalog
         self.origin = origin
+        #: The clients whose rows and lanes are kept; None for every client.
+        self.shown = shown
+        #: The fleet's distributions, tallied only when not every client is shown.
+        self.tally = FleetTally() if shown is not None else None
+        #: Each client's last Retry-After (None after an accepted attempt), for the tally.
+        self.asked: dict[str, float | None] = {}
         self.rows: list[Row] = []
         self.lanes: dict[str, Lane] = {}
         self.client_of_flow: dict[Any, str] = {}
@@ -251,7 +282,8 @@ class _ModelBuilder:
         client = (
             shown_text(event.get("client_id")) or self.client_of_flow.get(flow_id) or UNKNOWN_CLIENT
         )
-        lane = self.lanes.setdefault(client, Lane(client))
+        kept = self.shown is None or client in self.shown
+        lane = self.lanes.setdefault(client, Lane(client)) if kept else Lane(client)
         common: dict[str, Any] = {
             "index": len(self.rows),
             "at": round(at - self.origin, 3),
@@ -272,7 +304,8 @@ class _ModelBuilder:
             row = self._close(event, lane, common)
         if row.is_failure:
             self.failures[row.injected] += 1
-        self.rows.append(row)
+        if kept:
+            self.rows.append(row)
 
     def _attempt(
         self, at: float, event: Mapping[str, Any], lane: Lane, common: dict[str, Any]
@@ -303,6 +336,9 @@ class _ModelBuilder:
             **common,
         )
         self.attempts[outcome] += 1
+        if self.tally is not None:
+            self.tally.attempt(client, row.at, gap, self.asked.get(client))
+            self.asked[client] = row.retry_after if outcome != Outcome.ACCEPTED else None
         lane.attempts.append(row.index)
         lane.outcomes[outcome] += 1
         reason = failure_reason(event) if outcome != Outcome.ACCEPTED else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import functools
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..events import Outcome
@@ -30,6 +30,7 @@ from .charts import (
     retry_chart,
     swimlanes,
 )
+from .fleet_panels import CLIENT_TABLE_SCRIPT, fleet_section
 from .model import OUTCOMES, ReportModel, build_model
 
 #: What each outcome means, in plain words, for the legend.
@@ -80,6 +81,7 @@ white-space:nowrap;overflow:hidden;font-size:12.5px;cursor:pointer}
 .th{font-weight:600;background:#eef1f5;cursor:default}
 #scroller{height:440px;overflow-y:auto;position:relative}
 #spacer{position:relative}.tr.sel{background:#fff3c4}
+.client-row{grid-template-columns:170px 70px 70px 70px 1fr}
 .dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:5px;
 vertical-align:-1px}
 """
@@ -237,7 +239,7 @@ def _cards(model: ReportModel) -> str:
     cards += [
         ("real-failures", model.real_failures, "real failures (not injected)"),
         ("injected-failures", model.injected_failures, "failures injected by wswatch"),
-        ("clients", len(model.lanes), "clients"),
+        ("clients", model.fleet.clients if model.fleet else len(model.lanes), "clients"),
     ]
     return "".join(
         f'<div class="card" data-count="{key}"><b>{value}</b><span>{page_text(label)}</span></div>'
@@ -249,6 +251,14 @@ def _headline(model: ReportModel) -> str:
     """One sentence: which clients misbehaved, worst first."""
     if model.verdicts is None or not model.lanes:
         return ""
+    if model.fleet is not None:
+        counts = model.fleet.by_worst
+        return (
+            f'<p class="headline" id="headline"><b>In short:</b> {model.fleet.clients} clients, '
+            f"{counts['error']} with errors and {counts['warning']} with warnings. "
+            f"{model.real_failures} real failures and {model.injected_failures} failures "
+            "injected by wswatch on purpose.</p>"
+        )
     by_worst: dict[str, list[str]] = {}
     for lane in model.lanes:
         by_worst.setdefault(lane.worst or "ok", []).append(lane.client)
@@ -362,7 +372,8 @@ def render_page(model: ReportModel, title: str, thresholds: Thresholds | None = 
         f"length {model.span_s:.1f} s.</p>{dropped}"
         f'{_headline(model)}<section id="summary"><div class="cards">{_cards(model)}</div>'
         '<div class="panel"><h2>Top failure reasons</h2>'
-        f"{_reasons(model)}</div></section>{_verdicts(model)}"
+        f"{_reasons(model)}</div></section>"
+        f"{fleet_section(model.fleet) if model.fleet else ''}{_verdicts(model)}"
         "<h2>How to read the charts</h2>"
         f"{_legend()}"
         "<h2>Timeline: one lane per client</h2>"
@@ -379,6 +390,13 @@ def render_page(model: ReportModel, title: str, thresholds: Thresholds | None = 
         "\u00b120 %, capped). Red dashes: the Retry-After the server asked for.</p>"
         f"{retry_chart(model, thresholds)}"
         "<h2>Every attempt and close</h2>"
+        + (
+            f'<p class="note">Of the {len(model.fleet.shown)} clients shown above; every '
+            "client is in the client table.</p>"
+            if model.fleet
+            else ""
+        )
+        + ""
         '<div class="filters" id="filters"><span id="shown"></span></div>'
         '<div id="table"><div class="tr th"><span>time (s)</span><span>client</span>'
         "<span>outcome</span><span>host</span><span>status</span><span>close code</span>"
@@ -389,7 +407,22 @@ def render_page(model: ReportModel, title: str, thresholds: Thresholds | None = 
         f'<script type="application/json" id="rows">'
         f"{_json_for_script([row.fields() for row in model.rows])}</script>"
         f'<script type="application/json" id="colours">{_json_for_script(colours)}</script>'
+        f"{_client_table_data(model)}"
         f"<script>{_SCRIPT}</script></main></body></html>"
+    )
+
+
+def _client_table_data(model: ReportModel) -> str:
+    """The client table's lines (compact arrays, a few MB at 100,000 clients) and its script."""
+    if model.fleet is None:
+        return ""
+    lines = [
+        [line.client, line.attempts, line.episodes, line.worst, line.rules]
+        for line in model.fleet.table
+    ]
+    return (
+        f'<script type="application/json" id="clients">{_json_for_script(lines)}</script>'
+        f"<script>{CLIENT_TABLE_SCRIPT}</script>"
     )
 
 
@@ -400,11 +433,13 @@ def build_report(
     title: str = "wswatch session report",
     events_dropped: int = 0,
     on_client: Callable[[int, int], None] | None = None,
+    named: Sequence[str] = (),
 ) -> str:
     """The HTML report of an event stream in time order: rows, lanes, charts and verdicts.
-    `on_client` hears how the grading goes (done, total), for a progress line."""
+    `on_client` hears how the grading goes (done, total), for a progress line; `named` clients
+    get a lane even in a fleet too big for one each."""
     kept = list(events)
     idle_timeouts = catalog.idle_timeouts if catalog is not None else {}
     verdicts = analyse(kept, thresholds or Thresholds(), idle_timeouts, on_client)
-    model = build_model(kept, catalog, verdicts, events_dropped)
+    model = build_model(kept, catalog, verdicts, events_dropped, named)
     return render_page(model, title, thresholds)
