@@ -106,24 +106,27 @@ CLIENT_TABLE_SCRIPT = (
 (function(){
 "use strict";
 var data=document.getElementById("clients");if(!data)return;
-var clients=JSON.parse(data.textContent),size="""
+var table=JSON.parse(data.textContent);
+var clients=table.lines.map(function(c){
+  return [c[0],c[1],c[2],table.worsts[c[3]],table.rules[c[4]]];});
+var size="""
     + str(PAGE_SIZE)
     + r""",page=0,visible=clients;
-var table=document.getElementById("client-table"),label=document.getElementById("client-page");
+var list=document.getElementById("client-table"),label=document.getElementById("client-page");
 var worst=document.getElementById("client-worst");
 function cell(text){var s=document.createElement("span");s.textContent=text;return s;}
 function draw(){
   var pages=Math.max(1,Math.ceil(visible.length/size));page=Math.min(page,pages-1);
-  table.textContent="";
+  list.textContent="";
   var head=document.createElement("div");head.className="tr th client-row";
   ["client","attempts","episodes","worst","rules"].forEach(function(t){head.appendChild(cell(t));});
-  table.appendChild(head);
+  list.appendChild(head);
   visible.slice(page*size,(page+1)*size).forEach(function(c){
     var line=document.createElement("div");line.className="tr client-row";
     line.dataset.client=c[0];
     [c[0],String(c[1]),String(c[2]),c[3],c[4]].forEach(function(t,i){
       var s=cell(t);if(i===3)s.className="sev-"+t;line.appendChild(s);});
-    table.appendChild(line);
+    list.appendChild(line);
   });
   label.textContent=" page "+(page+1)+" of "+pages+" ("+visible.length+" clients) ";
 }
