@@ -46,6 +46,19 @@ def fleet_session() -> list[dict[str, Any]]:
     return events
 
 
+async def page_clients(page: Any) -> list[str]:
+    """The clients on the client table's current page."""
+    return await page.eval_on_selector_all(
+        "#client-table .client-row:not(.th)", "rows => rows.map(r => r.dataset.client)"
+    )
+
+
+async def bar_counts(page: Any, chart: str) -> list[int]:
+    return await page.eval_on_selector_all(
+        f"#{chart} rect.bar", "bars => bars.map(b => Number(b.dataset.count))"
+    )
+
+
 async def test_a_fleet_report_leads_with_the_fleet_and_pages_through_every_client(
     tmp_path: Path, capsys
 ) -> None:
@@ -68,27 +81,17 @@ async def test_a_fleet_report_leads_with_the_fleet_and_pages_through_every_clien
                 "cs => cs.map(c => [c.dataset.worst, c.querySelector('b').textContent])",
             )
         )
-        bars = await page.eval_on_selector_all(
-            "#attempts-per-client rect.bar", "rs => rs.map(r => Number(r.dataset.count))"
-        )
-        over_time = await page.eval_on_selector_all(
-            "#attempts-over-time rect.bar", "rs => rs.map(r => Number(r.dataset.count))"
-        )
+        bars = await bar_counts(page, "attempts-per-client")
+        over_time = await bar_counts(page, "attempts-over-time")
         lanes = await page.eval_on_selector_all(
             "#lanes g.lane", "lanes => lanes.map(l => l.dataset.client)"
         )
-        first_page = await page.eval_on_selector_all(
-            "#client-table .client-row:not(.th)", "rows => rows.map(r => r.dataset.client)"
-        )
+        first_page = await page_clients(page)
         label = await page.text_content("#client-page")
         await page.click("#client-next")
-        second_page = await page.eval_on_selector_all(
-            "#client-table .client-row:not(.th)", "rows => rows.map(r => r.dataset.client)"
-        )
+        second_page = await page_clients(page)
         await page.select_option("#client-worst", "error")
-        errors_only = await page.eval_on_selector_all(
-            "#client-table .client-row:not(.th)", "rows => rows.map(r => r.dataset.client)"
-        )
+        errors_only = await page_clients(page)
         headline = await page.text_content("#headline")
         await opened.screenshot("report-fleet.png")
     assert cards == {label: str(worst[label]) for label in ("error", "warning", "info", "ok")}
