@@ -16,7 +16,8 @@ from typing import TextIO, TypeVar
 
 T = TypeVar("T")
 
-#: Redraw checks happen once per this many events, not per event (the clock costs too).
+#: Redraw checks happen once per this many events (or clients graded), not for each one: the
+#: clock costs too.
 EVENTS_PER_CHECK = 1024
 
 

@@ -9,7 +9,7 @@ import pytest
 from wswatchlib.verdicts.reading import (
     EventFileError,
     check_readable,
-    parse_lines,
+    file_events,
     parse_ts,
     read_event_files,
     stream_event_files,
@@ -48,9 +48,10 @@ def test_files_are_merged_by_time(tmp_path: Path) -> None:
 def test_malformed_line_is_skipped_with_file_and_line(text: str, problem: str) -> None:
     """A malformed line is skipped with a message naming file, line number and problem."""
     good = line("ws.handshake", "2027-01-01T00:00:00.000Z")
-    reading = parse_lines([good, "", text], "events.jsonl")
-    assert len(reading.events) == 1
-    assert reading.skipped == (f"events.jsonl:3: skipped: {problem}",)
+    skipped: list[str] = []
+    events = list(file_events([good, "", text], "events.jsonl", skipped))
+    assert len(events) == 1
+    assert skipped == [f"events.jsonl:3: skipped: {problem}"]
 
 
 def test_unreadable_file_is_an_error_naming_it(tmp_path: Path) -> None:

@@ -79,12 +79,7 @@ class Fields:
             if default is REQUIRED:
                 raise FieldError(name, "missing required field")
             return default
-        try:
-            return check(self._data[name])
-        except FieldError as e:
-            raise e.within(name) from None
-        except ValueError as e:
-            raise FieldError(name, str(e)) from None
+        return checked_under(name, check, self._data[name])
 
     def require(self, name: str, check: Check[T]) -> T:
         """The checked value of a field that must be present."""
@@ -99,6 +94,17 @@ class Fields:
         if name in self._data:
             raise FieldError(name, f"only allowed when {condition}")
         return None
+
+
+def checked_under(label: str, check: Check[T], value: object) -> T:
+    """`check(value)`, its error reported as the field or entry `label`'s (a list index, a
+    close code, a mapping key)."""
+    try:
+        return check(value)
+    except FieldError as e:
+        raise e.within(label) from None
+    except ValueError as e:
+        raise FieldError(label, str(e)) from None
 
 
 def show(value: object) -> str:

@@ -30,8 +30,7 @@ from typing import Any
 from structlog.typing import EventDict, WrappedLogger
 
 from .. import events
-from ..text import wire_bytes
-from .redactor import MIN_SCRUB_LENGTH, REDACTED, scrub_variants
+from .redactor import MIN_SCRUB_LENGTH, REDACTED, scrub, scrub_bytes_of, scrub_variants
 
 #: Secret keys of every message, before normalising: the union of what common scrubbers use
 #: (Sentry's denylist, Google's and Cloudflare's HAR sanitizers, cassetter) and the credentials
@@ -235,22 +234,12 @@ class PayloadScrubber:
     def text(self, text: str) -> str:
         """A text message as it may be shown: keys, then known values, then shapes."""
         scrubbed = self._json(text)
-        return scrub_shapes(self._known_values(text if scrubbed is None else scrubbed))
+        return scrub_shapes(scrub(text if scrubbed is None else scrubbed, self._known_forms()))
 
     def binary(self, data: bytes) -> bytes:
         """A binary message as it may be shown: only the known values' bytes are replaced
         (shapes would find false credentials in audio)."""
-        for form in self._known_forms():
-            raw = wire_bytes(form)
-            if raw in data:
-                data = data.replace(raw, REDACTED.encode())
-        return data
-
-    def _known_values(self, text: str) -> str:
-        for form in self._known_forms():
-            if form in text:
-                text = text.replace(form, REDACTED)
-        return text
+        return scrub_bytes_of(data, self._known_forms())
 
     def _known_forms(self) -> list[str]:
         if self._forms is None:

@@ -224,8 +224,13 @@ def scrub_secrets(value: Any, secrets: Iterable[str]) -> Any:
 
 
 def scrub_bytes(data: bytes, secrets: Iterable[str]) -> bytes:
-    """`data` with every secret replaced, raw and URL-encoded, whatever the data's encoding."""
-    for variant in scrub_variants(secrets):
+    """`data` with every secret replaced, in every form, whatever the data's encoding."""
+    return scrub_bytes_of(data, scrub_variants(secrets))
+
+
+def scrub_bytes_of(data: bytes, variants: list[str]) -> bytes:
+    """`data` with the bytes of every variant (`scrub_variants`, computed once) replaced."""
+    for variant in variants:
         raw = wire_bytes(variant)
         if raw in data:
             data = data.replace(raw, REDACTED.encode())

@@ -98,13 +98,6 @@ def file_events(lines: Iterable[str], name: str, skipped: list[str]) -> Iterator
             yield document
 
 
-def parse_lines(lines: Iterable[str], name: str) -> Reading:
-    """The events of one file's lines (blank lines ignored), unsorted."""
-    skipped: list[str] = []
-    events = tuple(file_events(lines, name, skipped))
-    return Reading(events, tuple(skipped))
-
-
 def _cannot_read(name: str, error: OSError) -> EventFileError:
     return EventFileError(f"{name}: cannot read: {error.strerror or error}")
 

@@ -240,13 +240,9 @@ def _keyed_by_code(value: Any, low: int, high: int, read: fields.Check[Any]) -> 
         raise ValueError(f"must be a mapping, got {fields.show(value)}")
     table = {}
     for code, entry in value.items():
-        checked = fields.integer_between(low, high)(code)
-        try:
-            table[checked] = read(entry)
-        except fields.FieldError as error:
-            raise error.within(str(code)) from None
-        except ValueError as error:
-            raise fields.FieldError(str(code), str(error)) from None
+        table[fields.integer_between(low, high)(code)] = fields.checked_under(
+            str(code), read, entry
+        )
     return table
 
 
@@ -296,15 +292,9 @@ def _context_rules(value: Any) -> tuple[ContextRule, ...]:
     """`[{when: {key: value, ...}, keys: [...]}, ...]`: keys secret only in matching objects."""
     if not isinstance(value, list):
         raise ValueError(f"must be a list, got {fields.show(value)}")
-    rules = []
-    for index, entry in enumerate(value):
-        try:
-            rules.append(_context_rule(entry))
-        except fields.FieldError as error:
-            raise error.within(str(index)) from None
-        except ValueError as error:
-            raise fields.FieldError(str(index), str(error)) from None
-    return tuple(rules)
+    return tuple(
+        fields.checked_under(str(index), _context_rule, entry) for index, entry in enumerate(value)
+    )
 
 
 def _context_rule(value: Any) -> ContextRule:
