@@ -35,6 +35,8 @@ HEADERS = {"Authorization": "Token fleet-client-KEY-42", "User-Agent": "fleet-te
 class Proxy:
     port: int
     log_path: Path
+    #: What mitmdump printed (its terminal), complete once the proxy has stopped.
+    output: list[str]
 
     def handshakes(self) -> list[dict[str, Any]]:
         if not self.log_path.exists():
@@ -53,7 +55,7 @@ async def proxies(
         running = []
         for number in range(count):
             log_path = tmp_path / f"proxy-{number}.jsonl"
-            port, _output = await stack.enter_async_context(
+            port, output = await stack.enter_async_context(
                 mitmdump(
                     "--mode",
                     f"reverse:http://127.0.0.1:{upstream}",
@@ -64,7 +66,7 @@ async def proxies(
                     confdir=confdir,
                 )
             )
-            running.append(Proxy(port, log_path))
+            running.append(Proxy(port, log_path, output))
         yield running
 
 
@@ -121,7 +123,10 @@ async def test_a_client_moving_between_proxies_is_graded_as_through_one(
         round(later - earlier, 3) for earlier, later in itertools.pairwise(starts)
     ]
     written = "".join(path.read_text() for path in merged)
-    assert SALT not in written and "fleet-client-KEY-42" not in written
+    terminal = "".join(line for proxy in (first, second, alone) for line in proxy.output)
+    assert "ws.handshake REJECTED 401" in terminal  # the terminal did show the attempts
+    for secret in (SALT, "fleet-client-KEY-42"):
+        assert secret not in written and secret not in terminal
 
 
 async def test_without_a_shared_salt_the_same_client_is_two(tmp_path: Path, confdir: Path) -> None:
