@@ -1,4 +1,4 @@
-"""The one list of wswatch's addons, in order: the entry script and the pytest plugin both use it.
+"""wswatch's concerns in order, as one addon: the entry script and the pytest plugin both use it.
 
 Order matters: the fault rules are configured before the fault addons that read them; the faults
 act before the watcher reports (so events know a fault was injected); messages are scrubbed for
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .dispatch import Dispatcher
 from .faults.connection_faults import ConnectionFaults
 from .faults.handshake_faults import HandshakeFaults
 from .faults.moments import Moments
@@ -34,7 +35,8 @@ from .watch.watcher import WsWatch
 
 
 def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
-    """Every wswatch addon, wired together; pass `event_log` to listen to its events."""
+    """Every wswatch concern, wired together, as the one addon mitmproxy sees (`dispatch.py`:
+    why one); pass `event_log` to listen to its events."""
     log = event_log if event_log is not None else EventLog()
     relays = UpgradeRelays()
     profiles = VendorProfiles()
@@ -47,7 +49,7 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
     connection_faults.observed_flows = relays.observed_flows
     connection_faults.close_observed = relays.close_observed
     verdicts = VerdictReport(log, profiles.idle_timeouts)
-    return [
+    concerns = [
         ProxyDefaults(),
         profiles,
         fault_rules,
@@ -66,3 +68,4 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
         log,
         OptionCheck(),
     ]
+    return [Dispatcher(concerns)]

@@ -186,7 +186,7 @@ async def test_at_s_moment_closes_the_open_connection(mode, tmp_path, confdir):
         mode, tmp_path, confdir, wswatch_faults=rules(tmp_path, action, f"{{at_s: {MOMENT_S}}}")
     ) as s:
         async with s.open() as client:
-            elapsed = s.proxy.master.addons.get("faultrules").schedule.elapsed()
+            elapsed = s.proxy.master.addons.get("wswatch").part("faultrules").schedule.elapsed()
             assert elapsed < MOMENT_S, f"connected at {elapsed:.2f} s, after the moment"
             seen = await saw_close(client)
         end = await closed_event(s.proxy)

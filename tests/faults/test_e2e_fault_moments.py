@@ -50,7 +50,7 @@ async def clients(proxy: RunningProxy, *paths: str) -> AsyncIterator[list[Client
 
 def connected_before(proxy: RunningProxy, moment_s: float) -> None:
     """Fail clearly if the clients connected too late for the moment under test."""
-    elapsed = proxy.master.addons.get("faultrules").schedule.elapsed()
+    elapsed = proxy.master.addons.get("wswatch").part("faultrules").schedule.elapsed()
     assert elapsed < moment_s, f"clients connected at {elapsed:.2f} s, after the moment"
 
 
@@ -138,7 +138,9 @@ async def reconnect(proxy: RunningProxy) -> tuple[list[tuple[int, str | None]], 
     while time.monotonic() < deadline and len(seen) < 200:
         try:
             async with connect(f"ws://127.0.0.1:{proxy.port}/echo", open_timeout=5) as ws:
-                accepted_at = proxy.master.addons.get("faultrules").schedule.elapsed()
+                accepted_at = (
+                    proxy.master.addons.get("wswatch").part("faultrules").schedule.elapsed()
+                )
                 seen.append((101, None))
                 await ws.send("back")
                 assert await asyncio.wait_for(ws.recv(), 5) == "back"
@@ -231,7 +233,9 @@ async def test_a_moment_loaded_at_runtime_is_armed_and_strikes_on_time(tmp_path,
     async with scenario_proxy(tmp_path, confdir, wswatch_faults=[str(empty)]) as proxy:
         # Nothing needed the message layer when they connected: both are observe-only.
         async with clients(proxy, "/echo", "/echo") as open_clients:
-            moment_s = proxy.master.addons.get("faultrules").schedule.elapsed() + 0.5
+            moment_s = (
+                proxy.master.addons.get("wswatch").part("faultrules").schedule.elapsed() + 0.5
+            )
             later = tmp_path / "later.yaml"
             later.write_text(
                 f"rules:\n  - id: later\n    when: {{at_s: {moment_s:.3f}}}\n"
@@ -239,7 +243,7 @@ async def test_a_moment_loaded_at_runtime_is_armed_and_strikes_on_time(tmp_path,
             )
             proxy.master.options.update(wswatch_faults=[str(later)])
             closes = [await closed_by_proxy(ws) for ws in open_clients]
-            struck_at = proxy.master.addons.get("faultrules").schedule.elapsed()
+            struck_at = proxy.master.addons.get("wswatch").part("faultrules").schedule.elapsed()
         ended = await closed_events(proxy, 2)
     assert [(close.rcvd.code, close.rcvd.reason) for close in closes] == [(4000, "later")] * 2
     assert struck_at >= moment_s - 0.01

@@ -855,8 +855,8 @@ async def test_connection_fault_for_a_rejected_upgrade_leaves_no_state_behind(tm
             additional_headers={"x-wswatch-fault": "close=4001;after_messages=1"},
         )
         await proxy.wait_for("ws.handshake")
-        connection_faults = proxy.master.addons.get("connectionfaults")
-        handshake_faults = proxy.master.addons.get("handshakefaults")
+        connection_faults = proxy.master.addons.get("wswatch").part("connectionfaults")
+        handshake_faults = proxy.master.addons.get("wswatch").part("handshakefaults")
         assert isinstance(error, websockets.InvalidStatus) and error.response.status_code == 400
         assert connection_faults.parked == {} and connection_faults.live == {}
         assert handshake_faults.pending_101 == {}

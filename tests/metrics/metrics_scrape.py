@@ -17,7 +17,7 @@ SERVING = re.compile(r"wswatch: Prometheus metrics at http://(\S+)/metrics")
 
 def metrics_address(proxy: Any) -> str:
     """`HOST:PORT` where the in-process proxy's exporter serves /metrics now."""
-    address = proxy.master.addons.get("metricsexporter").address
+    address = proxy.master.addons.get("wswatch").part("metricsexporter").address
     assert address is not None, "wswatch serves no metrics"
     return str(address)
 
