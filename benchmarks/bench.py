@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench.py [--repeat 3] [--memory-repeat 1] [--quick]
         [--only NAME[,NAME...]] [--setups LABEL[,LABEL...]] [--stream-messages N]
+        [--compare-script OTHER_TREE/addons/wswatch.py]
 
 Set-ups, all against the same local upstream on 127.0.0.1 (mitmdump in reverse mode, flow_detail=0):
   direct            the client talks to the upstream itself
@@ -91,6 +92,9 @@ SETUPS = (
     SetUp("wswatch observe", (*WSWATCH, "--set", "wswatch_relay=observe")),
     SetUp("websocket=false", ("--set", "websocket=false")),
 )
+#: `--compare-script PATH`: another tree's entry script with its defaults, measured in the same
+#: run as this tree's, so a change is judged side by side (the machine's speed moves between runs).
+COMPARED = "wswatch compared"
 BASELINE = "mitmdump"
 #: mitmproxy relaying the upgraded bytes as raw TCP: what the observe-only relay is compared with.
 CEILING = "websocket=false"
@@ -512,7 +516,7 @@ async def run(options: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
     """Interleaved repetitions; results[measurement][set-up label] = one figure per repetition."""
     counts = counts_for(options)
     only: frozenset[str] = options.only
-    setups = [setup for setup in SETUPS if setup.label in options.setups]
+    setups = [setup for setup in setups_of(options) if setup.label in options.setups]
     rated = only & set(RATES) - {"start-up"}
     results: dict[str, dict[str, list[float]]] = {}
     unavailable: set[str] = set()
@@ -589,7 +593,7 @@ def print_table(results: dict[str, dict[str, list[float]]], options: argparse.Na
         baseline, ceiling = by_label.get(BASELINE), by_label.get(CEILING)
         base = statistics.median(baseline) if baseline else None
         top = statistics.median(ceiling) if ceiling else None
-        for setup in SETUPS:
+        for setup in setups_of(options):
             figures = by_label.get(setup.label)
             if figures is None:
                 if setup.proxy_args is not None and setup.label in options.setups:
@@ -632,10 +636,17 @@ def measurement_names(text: str) -> frozenset[str]:
     return names
 
 
+def setups_of(options: argparse.Namespace) -> tuple[SetUp, ...]:
+    """SETUPS, and the compared script's set-up when `--compare-script` names one."""
+    if not options.compare_script:
+        return SETUPS
+    return (*SETUPS, SetUp(COMPARED, ("-s", str(Path(options.compare_script).resolve()))))
+
+
 def setup_labels(text: str) -> frozenset[str]:
     """`--setups`' value: comma-separated labels from SETUPS."""
     labels = frozenset(label.strip() for label in text.split(",") if label.strip())
-    unknown = sorted(labels - {setup.label for setup in SETUPS})
+    unknown = sorted(labels - {setup.label for setup in SETUPS} - {COMPARED})
     if unknown or not labels:
         raise argparse.ArgumentTypeError(
             f"unknown set-up {', '.join(unknown) or repr(text)}; "
@@ -675,7 +686,15 @@ def main() -> None:
         help=f"messages in the stream rate (default {FULL.stream_messages:,}; quick: "
         f"{QUICK.stream_messages:,})",
     )
+    parser.add_argument(
+        "--compare-script",
+        metavar="PATH",
+        help=f"also measure another tree's addons/wswatch.py, as the set-up {COMPARED!r} (e.g. "
+        "a `git worktree` of the commit before a change)",
+    )
     options = parser.parse_args()
+    if options.compare_script:
+        options.setups |= {COMPARED}
     if options.quick:
         options.repeat = options.memory_repeat = 1
     print_table(asyncio.run(run(options)), options)
