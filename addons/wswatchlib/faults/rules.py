@@ -36,6 +36,7 @@ from ..options.config_fields import (
     string,
 )
 from ..rfc6455 import CloseCode
+from .close_fields import SENDABLE_CLOSE_CODES_TEXT, close_code, close_reason, sendable
 from .spec import (
     AT_S_COMBINES_WITH,
     CAPTIVE_PORTAL_HTML,
@@ -108,13 +109,13 @@ def disconnect_action(code: int, reason: str = "") -> Close | Drop:
         if reason:
             raise FieldError("reason", f"not allowed with code {NO_FRAME} (no close frame)")
         return Drop()
-    if not _sendable(code):
+    if not sendable(code):
         raise FieldError(
             "code",
-            f"must be {NO_FRAME} (drop) or {_SENDABLE_CLOSE_CODES_TEXT}, got {code}",
+            f"must be {NO_FRAME} (drop) or {SENDABLE_CLOSE_CODES_TEXT}, got {code}",
         )
     try:
-        return Close(code=code, reason=_close_reason(reason))
+        return Close(code=code, reason=close_reason(reason))
     except ValueError as e:
         raise FieldError("reason", str(e)) from None
 
@@ -340,41 +341,6 @@ def _redirect_status(value: object) -> int:
     return status
 
 
-_SENDABLE_CLOSE_CODES: Final = (range(1000, 1004), range(1007, 1015), range(3000, 5000))
-#: ``1000-1003, 1007-1014 or 3000-4999``, for messages.
-_SENDABLE_CLOSE_CODES_TEXT: Final = " or ".join(
-    (
-        ", ".join(f"{codes.start}-{codes.stop - 1}" for codes in _SENDABLE_CLOSE_CODES[:-1]),
-        f"{_SENDABLE_CLOSE_CODES[-1].start}-{_SENDABLE_CLOSE_CODES[-1].stop - 1}",
-    )
-)
-
-
-def _sendable(code: int) -> bool:
-    """Whether an endpoint may send *code* (RFC 6455 section 7.4, IANA registry)."""
-    return any(code in codes for codes in _SENDABLE_CLOSE_CODES)
-
-
-def _close_code(value: object) -> int:
-    """A close code an endpoint may send."""
-    code = integer(value)
-    if not _sendable(code):
-        raise ValueError(
-            f"must be {_SENDABLE_CLOSE_CODES_TEXT}"
-            f" (1004-1006, 1015 and 1016-2999 are reserved), got {code}"
-        )
-    return code
-
-
-def _close_reason(value: object) -> str:
-    """A close reason that fits a control frame: 125 payload bytes minus the 2-byte code."""
-    reason = string(value)
-    size = len(reason.encode("utf-8"))
-    if size > 123:
-        raise ValueError(f"must be at most 123 UTF-8 bytes, got {size}")
-    return reason
-
-
 def _path(value: object) -> tuple[str | None, re.Pattern[str] | None]:
     """``(glob, None)``, or ``(None, regex)`` for values written ``re:<regex>``."""
     text = nonempty(value)
@@ -588,8 +554,8 @@ def _parse_redirect(spec: Fields, presets: Mapping[str, Mapping]) -> Redirect:
 def _parse_close(spec: Fields, presets: Mapping[str, Mapping]) -> Close:
     after_messages, after_s = _trigger(spec)
     return Close(
-        code=spec.get("code", _close_code, default=1000),
-        reason=spec.get("reason", _close_reason, default=""),
+        code=spec.get("code", close_code, default=1000),
+        reason=spec.get("reason", close_reason, default=""),
         after_messages=after_messages,
         after_s=after_s,
         toward=spec.get("toward", choice(Toward), default=Toward.BOTH),

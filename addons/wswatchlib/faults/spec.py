@@ -14,6 +14,8 @@ from dataclasses import dataclass, fields
 from fnmatch import fnmatchcase
 from typing import Any, ClassVar, Final
 
+from .directions import Direction, Toward
+
 #: Body of an ``html`` action that does not give one: what a captive portal serves.
 CAPTIVE_PORTAL_HTML: Final = """\
 <!DOCTYPE html>
@@ -53,28 +55,6 @@ class Per(enum.StrEnum):
     GLOBAL = "global"
     #: An independent state per client IP address.
     CLIENT = "client"
-
-
-class Direction(enum.StrEnum):
-    """Which message flow of a WebSocket an action disturbs."""
-
-    #: Messages sent by the client toward the server.
-    CLIENT_TO_SERVER = "client_to_server"
-    #: Messages sent by the server toward the client.
-    SERVER_TO_CLIENT = "server_to_client"
-    #: Messages in both directions.
-    BOTH = "both"
-
-
-class Toward(enum.StrEnum):
-    """Which peer(s) a ``close`` action sends its close frame to."""
-
-    #: Only the client gets the close frame.
-    CLIENT = "client"
-    #: Only the server gets the close frame.
-    SERVER = "server"
-    #: Both peers get the close frame.
-    BOTH = "both"
 
 
 class MessageType(enum.StrEnum):
