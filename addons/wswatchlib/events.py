@@ -69,6 +69,9 @@ class FaultMark:
     #: Held messages a connection fault delivered later, from each side.
     redelivered_client: int = 0
     redelivered_server: int = 0
+    #: Messages a fault (a script's `send`) sent to each peer: not counted in `messages`.
+    sent_to_client: int = 0
+    sent_to_server: int = 0
 
     @classmethod
     def of(cls, metadata: dict[str, Any]) -> FaultMark | None:
@@ -77,6 +80,7 @@ class FaultMark:
         if not stored:
             return None
         redelivered = stored.get("redelivered") or {}
+        sent = stored.get("sent") or {}
         return cls(
             rule_id=stored["rule_id"],
             action=stored["action"],
@@ -84,6 +88,8 @@ class FaultMark:
             ended=stored.get("ended"),
             redelivered_client=redelivered.get("client", 0),
             redelivered_server=redelivered.get("server", 0),
+            sent_to_client=sent.get("to_client", 0),
+            sent_to_server=sent.get("to_server", 0),
         )
 
     def put(self, metadata: dict[str, Any]) -> None:
@@ -94,11 +100,16 @@ class FaultMark:
             "closed_by_proxy": self.closed_by_proxy,
             "ended": self.ended,
             "redelivered": self.redelivered,
+            "sent": self.sent,
         }
 
     @property
     def redelivered(self) -> dict[str, int]:
         return {"client": self.redelivered_client, "server": self.redelivered_server}
+
+    @property
+    def sent(self) -> dict[str, int]:
+        return {"to_client": self.sent_to_client, "to_server": self.sent_to_server}
 
 
 #: Event dataclass -> its field names, in order (read once per class).
@@ -199,6 +210,10 @@ class ClosedEvent:
     bytes_compressed: bool = False
     #: A raw TCP relay whose frames wswatch did not read, and why (its Sec-WebSocket-Version).
     frames_unread: str | None = None
+    #: Messages wswatch itself sent to each peer (a script's `send`), apart from `messages`.
+    injected_messages: dict[str, int] = field(
+        default_factory=lambda: {"to_client": 0, "to_server": 0}
+    )
 
     def fields(self) -> dict[str, Any]:
         return field_values(self)

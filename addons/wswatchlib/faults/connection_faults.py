@@ -24,7 +24,8 @@ from mitmproxy.proxy.layers import websocket as websocket_layer
 from .. import events, mitm_internals
 from . import effects
 from .rulebook import ArmedFault, FaultRules
-from .spec import Close, Drop, MessageFault, Phase, PongFault, Stall, Throttle
+from .scripted import ScriptedConnections
+from .spec import Close, Drop, MessageFault, Phase, PongFault, Script, Stall, Throttle
 
 logger = logging.getLogger("wswatch")
 
@@ -76,6 +77,8 @@ class ConnectionFaults:
         self.observed_flows: Callable[[], list[http.HTTPFlow]] = list
         self.close_observed: Callable[[http.HTTPFlow, int, str], bool] = lambda *_: False
         self.pong_faults: dict[str, tuple[http.HTTPFlow, LiveFault]] = {}
+        #: Connections running a `script` action (scripted.py does what their steps say).
+        self.scripts = ScriptedConnections(rules, clock)
 
     def configure(self, updated: set[str]) -> None:
         if updated & {"wswatch_faults", "wswatch_fault_header"}:
@@ -92,6 +95,7 @@ class ConnectionFaults:
     def done(self) -> None:
         for live in self.live.values():
             live.cancel_timer()
+        self.scripts.stop_all()
         mitm_internals.remove_send_filter(self._pong_filter, FAULTS)
         mitm_internals.remove_send_filter(mitm_internals.keep_abnormal_closes_abnormal, FAULTS)
 
@@ -153,6 +157,7 @@ class ConnectionFaults:
         previous = self.live.pop(flow.id, None)
         if previous is not None:
             previous.cancel_timer()
+            self.scripts.end(flow)
             self.rules.release(previous.armed)
         earlier = events.FaultMark.of(flow.metadata)
         live = self.live[flow.id] = LiveFault(armed)
@@ -175,8 +180,12 @@ class ConnectionFaults:
         if armed is None:
             return
         live = self.live[flow.id] = LiveFault(armed)
-        self.rules.mark(flow, armed)
         action = armed.action
+        if isinstance(action, Script):
+            # Marked by its first step that acts: a script that only waits claims nothing.
+            self.scripts.start(flow, armed)
+            return
+        self.rules.mark(flow, armed)
         if isinstance(action, Throttle):
             live.pacer = effects.Pacer(action.bytes_per_s)
         seconds = effects.timer_s(action)
@@ -253,10 +262,15 @@ class ConnectionFaults:
             message.drop()
             return None
         mitm_internals.restore_injected_text(flow, message)
+        if message.injected:
+            self.scripts.relayed(flow, message)
         live = self.live.get(flow.id)
         if live is None or message.injected:
             return None
         action = live.armed.action
+        if isinstance(action, Script):
+            self.scripts.message(flow, message)
+            return None
         live.messages += 1
         if effects.fires_on_message(action, live.messages):
             self._fire(flow, live)
@@ -330,6 +344,7 @@ class ConnectionFaults:
         mitm_internals.forget_injected_text(flow)
         live = self.live.pop(flow.id, None)
         self.pong_faults.pop(flow.client_conn.id, None)
+        self.scripts.end(flow)
         if live is not None:
             live.cancel_timer()
             self.rules.release(live.armed)

@@ -279,6 +279,29 @@ class FaultRules:
             level=logging.WARNING,
         )
 
+    def step_acted(
+        self, flow: http.HTTPFlow, armed: ArmedFault, step: int, details: dict[str, Any]
+    ) -> None:
+        """A script's step acted on `flow`: mark the flow (from its first acting step on, so a
+        script that only waited claims nothing) and log `fault.injected` for that step."""
+        if events.FaultMark.of(flow.metadata) is None:
+            events.FaultMark(armed.rule_id, armed.action.kind).put(flow.metadata)
+        url, secrets = self.request_view(flow)
+        self.event_log.emit(
+            events.FAULT_INJECTED,
+            {
+                "rule_id": armed.rule_id,
+                "action": armed.action.kind,
+                "phase": armed.action.phase.value,
+                "step": step,
+                "params": details,
+                "url": url,
+            },
+            flow_id=flow.id,
+            secrets=secrets,
+            level=logging.WARNING,
+        )
+
     def not_applied(self, flow: http.HTTPFlow, armed: ArmedFault, why: str) -> None:
         """Say that a fault could not act, so no event claims an effect the peers never saw."""
         url, secrets = self.request_view(flow)

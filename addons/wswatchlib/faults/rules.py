@@ -37,6 +37,7 @@ from ..options.config_fields import (
 )
 from ..rfc6455 import CloseCode
 from .close_fields import SENDABLE_CLOSE_CODES_TEXT, close_code, close_reason, sendable
+from .script_rules import SCRIPT_PRESET_KEY, is_script_preset, parse_script, parse_script_preset
 from .spec import (
     AT_S_COMBINES_WITH,
     CAPTIVE_PORTAL_HTML,
@@ -65,6 +66,7 @@ from .spec import (
     Reset,
     Rule,
     Scheme,
+    Script,
     Stall,
     Throttle,
     Toward,
@@ -141,9 +143,11 @@ def load_rule_files(
 def load_presets(
     path: str | os.PathLike[str] = DEFAULT_PRESETS_PATH,
 ) -> dict[str, dict[str, Any]]:
-    """Load a presets file: a mapping of preset name to ``reject`` defaults.
+    """Load a presets file: a mapping of preset name to ``reject`` defaults, or to a script.
 
-    Values are validated like ``reject`` parameters; headers come back as a plain dict.
+    Reject presets are validated like ``reject`` parameters (headers come back as a plain
+    dict); a script preset (``{script: [steps]}``) comes back as ``{"script": steps}``, its
+    steps parsed.
     """
     where = os.fspath(path)
     document = _load_yaml(_read(path), where)
@@ -436,8 +440,16 @@ def _action(value: object, presets: Mapping[str, Mapping], *, at_moment: bool = 
         listed = f": {', '.join(map(str, value))}" if value else ""
         raise ValueError(f"exactly one action is required, got {len(value)}{listed}")
     [(kind, params)] = value.items()
+    if kind == Script.kind:
+        try:
+            return parse_script(params, presets)
+        except FieldError as e:
+            raise FieldError(f"{kind}{e.field}", e.problem) from None
+        except ValueError as e:
+            raise FieldError(kind, str(e)) from None
     if kind not in _ACTIONS:
-        raise ValueError(f"unknown action {show(kind)} (expected one of: {', '.join(_ACTIONS)})")
+        expected = ", ".join((*_ACTIONS, Script.kind))
+        raise ValueError(f"unknown action {show(kind)} (expected one of: {expected})")
     cls, parse = _ACTIONS[kind]
     try:
         action = parse(Fields(params, [spec.name for spec in fields(cls)]), presets)
@@ -471,8 +483,9 @@ def _preset_name(presets: Mapping[str, Mapping]) -> Check[str]:
 
     def check(value: object) -> str:
         name = string(value)
-        if name not in presets:
-            known = ", ".join(sorted(presets)) or "no presets are loaded"
+        rejects = sorted(key for key, preset in presets.items() if not is_script_preset(preset))
+        if name not in rejects:
+            known = ", ".join(rejects) or "no presets are loaded"
             raise ValueError(f"unknown preset {name!r} (expected one of: {known})")
         return name
 
@@ -480,7 +493,11 @@ def _preset_name(presets: Mapping[str, Mapping]) -> Check[str]:
 
 
 def _preset(value: object) -> dict[str, Any]:
-    """One validated preset as plain data, holding only the fields it gives."""
+    """One validated preset as plain data, holding only the fields it gives (a script preset:
+    its parsed steps)."""
+    if isinstance(value, Mapping) and SCRIPT_PRESET_KEY in value:
+        spec = Fields(value, (SCRIPT_PRESET_KEY,))
+        return {SCRIPT_PRESET_KEY: spec.require(SCRIPT_PRESET_KEY, parse_script_preset)}
     spec = Fields(value, _PRESET_FIELDS)
     checks: dict[str, Check[Any]] = {
         "status": _http_status,

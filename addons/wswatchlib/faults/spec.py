@@ -15,6 +15,7 @@ from fnmatch import fnmatchcase
 from typing import Any, ClassVar, Final
 
 from .directions import Direction, Toward
+from .steps import Step
 
 #: Body of an ``html`` action that does not give one: what a captive portal serves.
 CAPTIVE_PORTAL_HTML: Final = """\
@@ -352,8 +353,24 @@ class Throttle(ActionSpec):
     direction: Direction = Direction.BOTH
 
 
+@dataclass(frozen=True, slots=True)
+class Script(ActionSpec):
+    """Run `steps` on each matching connection; `presets` names the presets expanded in them."""
+
+    kind: ClassVar[str] = "script"
+    phase: ClassVar[Phase] = Phase.CONNECTION
+    steps: tuple[Step, ...]
+    presets: tuple[str, ...] = ()
+
+    def params(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"steps": [step.describe() for step in self.steps]}
+        if self.presets:
+            shown["presets"] = list(self.presets)
+        return shown
+
+
 HandshakeAction = Reject | Delay | Hang | Reset | CloseBeforeAnswer | Bad101 | Html | Redirect
-ConnectionAction = Close | Drop | Stall | MessageFault | PongFault | Throttle
+ConnectionAction = Close | Drop | Stall | MessageFault | PongFault | Throttle | Script
 Action = HandshakeAction | ConnectionAction
 
 #: Actions a ``when.at_s`` moment can apply: the ones that end a connection.

@@ -211,6 +211,7 @@ class ConnectionWatch:
             tcp_bytes=tcp_bytes,
             dropped=track.dropped,
             redelivered=fault.redelivered if fault else {},
+            sent=fault.sent if fault else {},
             client_id=track.client_id,
             last_message_s=last_message,
             longest_gap_s=longest_gap,

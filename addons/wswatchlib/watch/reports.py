@@ -236,6 +236,8 @@ class ConnectionFacts:
     #: back and delivered later (a stall with for_s, a delayed message).
     dropped: Mapping[str, int] = field(default_factory=dict)
     redelivered: Mapping[str, int] = field(default_factory=dict)
+    #: Messages a fault sent to each peer (`to_client`, `to_server`).
+    sent: Mapping[str, int] = field(default_factory=dict)
     client_id: str = ""
     #: Per side (message_gaps.py); None for a raw TCP relay.
     last_message_s: Mapping[str, float | None] | None = None
@@ -304,6 +306,10 @@ def analyse_close(facts: ConnectionFacts, vendor: vendors.VendorProfile | None) 
             raw_tcp=raw_tcp and observed is None,
         ),
         dropped=undelivered(facts.dropped, facts.redelivered),
+        injected_messages={
+            "to_client": facts.sent.get("to_client", 0),
+            "to_server": facts.sent.get("to_server", 0),
+        },
         close_meaning=hints.close_meaning(vendor, facts.close_code),
         retained_messages=facts.retained_messages,
         violation=violation.value if violation else None,
