@@ -19,6 +19,7 @@ from .faults.connection_faults import ConnectionFaults
 from .faults.handshake_faults import HandshakeFaults
 from .faults.moments import Moments
 from .faults.rulebook import FaultRules
+from .faults.stream_commands import StreamCommands
 from .metrics.exporter import MetricsExporter
 from .options.errors import OptionCheck
 from .options.proxy_defaults import ProxyDefaults
@@ -56,6 +57,7 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
         HandshakeFaults(fault_rules, connection_faults),
         connection_faults,
         Moments(fault_rules, connection_faults),
+        StreamCommands(fault_rules, connection_faults),
         watcher,
         connection_watch,
         relays,

@@ -125,3 +125,47 @@ async def test_a_message_sent_to_the_server_reaches_it(mode, tmp_path, confdir):
     assert end["injected_messages"] == {"to_client": 0, "to_server": 1}
     # The upstream's echo of the injected message is a server message like any other.
     assert end["messages"]["server"] == 3
+
+
+async def test_the_send_and_preset_commands_speak_into_open_connections(mode, tmp_path, confdir):
+    """wswatch.send then wswatch.preset from the command line of the running proxy: the client
+    gets the text, then the preset's close; each answers how many connections it reached."""
+    async with mode_session(mode, tmp_path, confdir, wswatch_relay="websocket") as s:
+        commands = s.proxy.master.commands
+        async with s.open("/echo?model=nova-3") as client:
+            with pytest.raises(Exception, match="DIRECTION must be client or server"):
+                commands.call("wswatch.send", "~websocket", "clients", "x")
+            with pytest.raises(Exception, match="invalid FILTER"):
+                commands.call("wswatch.send", "~q ~x(", "client", "x")
+            assert commands.call("wswatch.send", "~u /other", "client", "nobody") == 0
+            reached = commands.call(
+                "wswatch.send", "~u /echo", "client", "hello from {{handshake.query.model}}"
+            )
+            assert reached == 1
+            assert await client.recv() == "hello from nova-3"
+            assert commands.call("wswatch.preset", "~websocket", "graphql-ws-4403") == 1
+            _, closed = await until_close(client)
+        end = await closed_event(s.proxy)
+    assert (closed.code, closed.reason) == (4403, "Forbidden")
+    assert end["injected_messages"] == {"to_client": 1, "to_server": 0}
+    assert (end["closed_by"], end["injected"]) == ("proxy", True)
+    assert [event["rule_id"] for event in s.proxy.events("fault.injected")] == [
+        "wswatch.send",
+        "wswatch.preset",
+    ]
+
+
+async def test_a_command_says_it_could_not_reach_observe_only_connections(mode, tmp_path, confdir):
+    """On the default observe-only relay there is no message layer to send into: the command
+    reaches nothing, says so and why, and the client gets nothing but its echoes."""
+    async with mode_session(mode, tmp_path, confdir) as s:
+        async with s.open() as client:
+            assert s.proxy.master.commands.call("wswatch.send", "~u /echo", "client", "x") == 0
+            await client.send("still echoed")
+            assert await client.recv() == "still echoed"
+        end = await s.proxy.wait_for("ws.closed")
+    assert end["relay"] == "observe" and end["injected_messages"] == {
+        "to_client": 0,
+        "to_server": 0,
+    }
+    assert any("observe-only relay have no message layer" in line for line in s.proxy.console.lines)

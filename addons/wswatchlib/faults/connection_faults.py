@@ -77,8 +77,11 @@ class ConnectionFaults:
         self.observed_flows: Callable[[], list[http.HTTPFlow]] = list
         self.close_observed: Callable[[http.HTTPFlow, int, str], bool] = lambda *_: False
         self.pong_faults: dict[str, tuple[http.HTTPFlow, LiveFault]] = {}
-        #: Connections running a `script` action (scripted.py does what their steps say).
+        #: Connections running a `script` action (scripted.py does what their steps say), and
+        #: those running what a command (`wswatch.send`, `wswatch.preset`) asked for, beside
+        #: any fault a rule armed on them.
         self.scripts = ScriptedConnections(rules, clock)
+        self.commanded = ScriptedConnections(rules, clock)
 
     def configure(self, updated: set[str]) -> None:
         if updated & {"wswatch_faults", "wswatch_fault_header"}:
@@ -96,6 +99,7 @@ class ConnectionFaults:
         for live in self.live.values():
             live.cancel_timer()
         self.scripts.stop_all()
+        self.commanded.stop_all()
         mitm_internals.remove_send_filter(self._pong_filter, FAULTS)
         mitm_internals.remove_send_filter(mitm_internals.keep_abnormal_closes_abnormal, FAULTS)
 
@@ -126,6 +130,14 @@ class ConnectionFaults:
         """Every open connection no fault is closing yet, on either relay."""
         open_websockets = [flow for flow in self.open_flows.values() if self._closable(flow)]
         return open_websockets + self.observed_flows()
+
+    def open_websockets(self) -> list[http.HTTPFlow]:
+        """Every WebSocket open on mitmproxy's message layer (what can be sent into)."""
+        return [
+            flow
+            for flow in self.open_flows.values()
+            if flow.websocket is not None and flow.websocket.timestamp_end is None
+        ]
 
     @staticmethod
     def _closable(flow: http.HTTPFlow) -> bool:
@@ -264,6 +276,9 @@ class ConnectionFaults:
         mitm_internals.restore_injected_text(flow, message)
         if message.injected:
             self.scripts.relayed(flow, message)
+            self.commanded.relayed(flow, message)
+        else:
+            self.commanded.message(flow, message)
         live = self.live.get(flow.id)
         if live is None or message.injected:
             return None
@@ -345,6 +360,7 @@ class ConnectionFaults:
         live = self.live.pop(flow.id, None)
         self.pong_faults.pop(flow.client_conn.id, None)
         self.scripts.end(flow)
+        self.commanded.end(flow)
         if live is not None:
             live.cancel_timer()
             self.rules.release(live.armed)

@@ -85,6 +85,9 @@ class ScriptedConnections:
             new_uuid=lambda: str(uuid.uuid4()),
             now_ms=lambda: int(time.time() * 1000),
         )
+        earlier = self.running.get(flow.id)
+        if earlier is not None:  # a command's new script replaces the one it ran before
+            earlier.cancel_timer()
         scripted = self.running[flow.id] = ScriptedConnection(armed, run)
         self._act(flow, scripted, run.start(), None)
 
