@@ -238,3 +238,83 @@ async def test_no_backoff(wswatch_proxy):
             r"E +AssertionError: client \S+ waited \[(0\.\d+, ){4}0\.\d+\] s: (.+, not exponential|factor x\S+ outside \[1\.5, None\])",
         ]
     )
+
+
+#: A Slack Socket Mode-style client: on a `disconnect` envelope it opens a new connection at
+#: once (as Slack's SDKs do), or, with `reconnect=False`, it just stops.
+SLACK_CLIENT = '''
+import asyncio
+import json
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+
+async def run_socket_mode(url, reconnect=True, connections=2):
+    """Opens a connection, says hello, and follows disconnect envelopes (bounded)."""
+    opened = 0
+    while opened < connections:
+        opened += 1
+        async with connect(url) as websocket:
+            await websocket.send(json.dumps({"type": "hello", "n": opened}))
+            try:
+                for _ in range(10):
+                    message = json.loads(await asyncio.wait_for(websocket.recv(), 5))
+                    if message.get("type") == "disconnect":
+                        break
+            except ConnectionClosed:
+                pass
+        if not reconnect:
+            return opened
+    return opened
+'''
+
+
+def test_scripts_and_the_message_journal_assertions(pytester: pytest.Pytester) -> None:
+    """A Slack-style disconnect to a reconnecting client passes assert_reconnected_after_message;
+    assert_client_sent counts JSON-subset matches; a client that stops after a disconnect, or
+    keeps sending after a 4401, fails with every connection's messages as evidence."""
+    pytester.makepyfile(slack_client=SLACK_CLIENT)
+    result = run(
+        pytester,
+        """
+from slack_client import run_socket_mode
+
+REFRESH = [{"wait": {"messages": 1, "from": "client"}}, {"preset": "slack-disconnect-refresh-requested"}]
+UNAUTHORIZED = [{"wait": {"message": {"json": {"type": "hello"}}}}, {"preset": "graphql-ws-4401"}]
+
+
+async def test_reconnects_on_disconnect(wswatch_proxy):
+    with wswatch_proxy.script(REFRESH):
+        assert await run_socket_mode(wswatch_proxy.url) == 2
+    wswatch_proxy.assert_reconnected_after_message({"json": {"type": "disconnect"}}, within_s=2)
+    wswatch_proxy.assert_client_sent({"json": {"type": "hello"}}, times=2)
+
+
+async def test_stops_on_disconnect(wswatch_proxy):
+    with wswatch_proxy.script(REFRESH):
+        await run_socket_mode(wswatch_proxy.url, reconnect=False)
+    wswatch_proxy.assert_reconnected_after_message({"json": {"type": "disconnect"}}, within_s=2)
+
+
+async def test_keeps_sending_after_4401(wswatch_proxy):
+    with wswatch_proxy.script(UNAUTHORIZED):
+        await run_socket_mode(wswatch_proxy.url, connections=2)
+    wswatch_proxy.assert_client_silent_after_close(4401)
+""",
+    )
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.re_match_lines(
+        [
+            r"E +AssertionError: the client did not reconnect after \{'json': \{'type': 'disconnect'\}\}",
+            r"E +messages:",
+            r"E +\+  0\.000 s  #1 opened / from 127\.0\.0\.1:\d+",
+            r'E +\+  0\.\d+ s  #1 client -> server  \{"type": "hello", "n": 1\}',
+            r'E +\+  0\.\d+ s  #1 server -> client  \{"type":"disconnect","reason":"refresh_requested".* \[injected by wswatch\]',
+            r'E +\+  0\.\d+ s  #1 server -> client  \{"type": "hello", "n": 1\}',
+            r"E +\+  0\.\d+ s  #1 closed 1000 \(by client\)",
+            r"E +AssertionError: the client sent 1 message\(s\) after the close 4401 \(first 0\.\d+ s after it\)",
+            r"E +\+  0\.\d+ s  #1 closed 4401 \(by proxy\)",
+            r'E +\+  0\.\d+ s  #2 client -> server  \{"type": "hello", "n": 2\}',
+        ]
+    )

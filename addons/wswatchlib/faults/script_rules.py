@@ -153,7 +153,7 @@ def _wait(params: object) -> Step:
     side = spec.get("from", choice(Side), default=Side.ANY)
     if given == ["messages"]:
         return WaitMessages(count=spec.require("messages", _COUNT), side=side)
-    message = spec.require("message", _message_match)
+    message = spec.require("message", message_match)
     return WaitMessage(match=message[0], side=message[1] or side)
 
 
@@ -174,7 +174,7 @@ def _json_subset(value: object) -> Any:
     return value
 
 
-def _message_match(value: object) -> tuple[MessageMatch, Side | None]:
+def message_match(value: object) -> tuple[MessageMatch, Side | None]:
     """`message: {from, text | regex | json | binary_len}`; `from` may also sit beside it."""
     spec = Fields(value, MESSAGE_FIELDS)
     conditions = [name for name in MESSAGE_FIELDS[1:] if name in spec]

@@ -95,4 +95,3 @@ def _filter(command_name: str, text: str) -> flowfilter.TFilter:
     if selects is None:
         raise exceptions.CommandError(f"{command_name}: invalid FILTER {text!r}")
     return selects
-

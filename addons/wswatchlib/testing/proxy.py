@@ -25,7 +25,7 @@ from ..output.event_log import EventLog
 from ..verdicts.analysis import Verdicts, analyse
 from ..verdicts.thresholds import Thresholds
 from ..wiring import wswatch_addons
-from . import expectations
+from . import expectations, journal
 
 Event = dict[str, Any]
 
@@ -71,6 +71,9 @@ class WsWatchProxy:
         self.upstream = upstream
         self.rules_dir = rules_dir
         self.options = dict(wswatch_options or {})
+        # The journal reads messages on mitmproxy's message layer, which a test can afford.
+        self.options.setdefault("wswatch_relay", "websocket")
+        self.journal = journal.MessageJournal()
         self.thresholds = thresholds or Thresholds()
         self._events: list[Event] = []
         self._errors = ErrorCapture()
@@ -107,7 +110,7 @@ class WsWatchProxy:
         # As mitmproxy's script loader does: options set before the addons declare them, then
         # every addon configured with every option.
         master.options.update_defer(**self.options)
-        master.addons.add(*addons)
+        master.addons.add(*addons, self.journal)
         everything = hooks.ConfigureHook(set(master.options.keys()))
         for addon in addons:
             master.addons.invoke_addon_sync(addon, everything)
@@ -154,6 +157,21 @@ class WsWatchProxy:
         finally:
             if self._master is not None:  # not stopped inside the block
                 master.options.update(wswatch_faults=[])
+
+    def script(
+        self, steps: list[Any], match: Mapping[str, Any] | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """A `script` (the steps of "Scripted streams") run on each connection inside the block,
+        on those `match` selects (the rule `match` fields) when given."""
+        rule: dict[str, Any] = {"id": "script", "action": {"script": steps}}
+        if match is not None:
+            rule["match"] = dict(match)
+        return self.rules({"rules": [rule]})
+
+    @property
+    def connections(self) -> list[journal.SeenConnection]:
+        """Each WebSocket connection so far with its messages (`journal.SeenConnection`)."""
+        return list(self.journal.connections)
 
     def events(self, name: str | None = None) -> list[Event]:
         """The events so far (all, or those named `name`, e.g. "ws.handshake"), in order."""
@@ -208,6 +226,18 @@ class WsWatchProxy:
             max_factor=max_factor,
             thresholds=self.thresholds,
         )
+
+    def assert_client_sent(self, match: Mapping[str, Any], times: int | None = None) -> None:
+        __tracebackhide__ = True
+        journal.assert_client_sent(self.journal.connections, match, times)
+
+    def assert_client_silent_after_close(self, code: int) -> None:
+        __tracebackhide__ = True
+        journal.assert_client_silent_after_close(self.journal.connections, code)
+
+    def assert_reconnected_after_message(self, match: Mapping[str, Any], within_s: float) -> None:
+        __tracebackhide__ = True
+        journal.assert_reconnected_after_message(self.journal.connections, match, within_s)
 
     def assert_no_findings(self, severity: str = "warning") -> None:
         __tracebackhide__ = True
