@@ -97,6 +97,11 @@ async def test_stall_holds_the_servers_messages_for_its_time(mode, tmp_path, con
     ("messages", "sent", "expected"),
     [
         ("{do: drop, pattern: '^drop'}", ["drop me", "keep me"], ["keep me"]),
+        (
+            "{do: drop, match: {json: {type: KeepAlive}}}",
+            ['{"type": "KeepAlive"}', '{"type": "Audio"}'],
+            ['{"type": "Audio"}'],
+        ),
         ("{do: duplicate, direction: server_to_client, pattern: twice}", ["twice"], ["twice"] * 2),
         ("{do: delay, delay_ms: 300, pattern: '^late'}", ["late", "early"], ["early", "late"]),
         (
@@ -105,7 +110,7 @@ async def test_stall_holds_the_servers_messages_for_its_time(mode, tmp_path, con
             ["cut"],
         ),
     ],
-    ids=["drop", "duplicate", "delay", "truncate"],
+    ids=["drop", "drop-json-match", "duplicate", "delay", "truncate"],
 )
 async def test_message_faults_change_what_the_client_receives(
     mode, tmp_path, confdir, messages, sent, expected

@@ -10,6 +10,7 @@ import re
 
 import pytest
 from wswatchlib.faults import effects
+from wswatchlib.faults.matching import MessageMatch
 from wswatchlib.faults.spec import (
     Bad101,
     Bad101Defect,
@@ -279,11 +280,24 @@ def test_corrupt_rewrites_with_flipped_bytes() -> None:
             effects.MessageFacts(True, False, b"hi"),
         ),
         (MessageFault(MessageOp.DROP, pattern=re.compile("^KeepAlive")), _text("hello")),
+        (
+            MessageFault(
+                MessageOp.DROP, match=MessageMatch(json={"type": "KeepAlive"}, has_json=True)
+            ),
+            _text('{"type": "Results"}'),
+        ),
     ],
-    ids=["direction", "type-binary", "type-text", "pattern"],
+    ids=["direction", "type-binary", "type-text", "pattern", "match"],
 )
 def test_a_message_the_action_does_not_select_passes_unsampled(action, facts) -> None:
     assert effects.message_effect(action, facts, _never, random.Random(0)) is effects.PASS
+
+
+def test_a_json_match_selects_as_a_scripts_wait_does() -> None:
+    keepalive = MessageMatch(json={"type": "KeepAlive"}, has_json=True)
+    action = MessageFault(MessageOp.DROP, match=keepalive)
+    facts = _text('{"type": "KeepAlive", "ts": 1}')
+    assert effects.message_effect(action, facts, _never, random.Random(0)) is effects.DROP
 
 
 def test_a_binary_pattern_is_searched_in_latin_1() -> None:

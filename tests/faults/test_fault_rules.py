@@ -223,12 +223,26 @@ PARAMS = [
     ),
     ("{reset: {}}", {}),
     (
+        "{messages: {do: drop, match: {json: {type: KeepAlive}}}}",
+        {
+            "do": "drop",
+            "direction": "both",
+            "type": "any",
+            "pattern": None,
+            "match": {"json": {"type": "KeepAlive"}},
+            "probability": 1.0,
+            "delay_ms": None,
+            "truncate_to": None,
+        },
+    ),
+    (
         "{messages: {do: drop, pattern: 'a+', type: text}}",
         {
             "do": "drop",
             "direction": "both",
             "type": "text",
             "pattern": "a+",
+            "match": None,
             "probability": 1.0,
             "delay_ms": None,
             "truncate_to": None,

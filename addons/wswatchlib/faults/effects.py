@@ -281,12 +281,14 @@ def searchable(message: MessageFacts) -> str:
 
 
 def selects(action: MessageFault, message: MessageFacts) -> bool:
-    """Whether `message` is one the action is for: direction, type and pattern."""
+    """Whether `message` is one the action is for: direction, type, pattern and match."""
     if not covers(action.direction, message.from_client):
         return False
     if action.type is not MessageType.ANY and (action.type is MessageType.TEXT) != message.is_text:
         return False
-    return action.pattern is None or action.pattern.search(searchable(message)) is not None
+    if action.pattern is not None and action.pattern.search(searchable(message)) is None:
+        return False
+    return action.match is None or action.match.matches(message.content, message.is_text)
 
 
 def message_effect(

@@ -37,7 +37,14 @@ from ..options.config_fields import (
 )
 from ..rfc6455 import CloseCode
 from .close_fields import SENDABLE_CLOSE_CODES_TEXT, close_code, close_reason, sendable
-from .script_rules import SCRIPT_PRESET_KEY, is_script_preset, parse_script, parse_script_preset
+from .matching import MessageMatch
+from .script_rules import (
+    SCRIPT_PRESET_KEY,
+    is_script_preset,
+    message_match,
+    parse_script,
+    parse_script_preset,
+)
 from .spec import (
     AT_S_COMBINES_WITH,
     CAPTIVE_PORTAL_HTML,
@@ -602,6 +609,7 @@ def _parse_messages(spec: Fields, presets: Mapping[str, Mapping]) -> MessageFaul
         direction=spec.get("direction", choice(Direction), default=Direction.BOTH),
         type=spec.get("type", choice(MessageType), default=MessageType.ANY),
         pattern=spec.get("pattern", regex),
+        match=spec.get("match", _selecting_match),
         probability=spec.get("probability", _probability, default=1.0),
         delay_ms=spec.depends(
             "delay_ms", _POSITIVE_COUNT, on=do is MessageOp.DELAY, condition="do is 'delay'"
@@ -610,6 +618,14 @@ def _parse_messages(spec: Fields, presets: Mapping[str, Mapping]) -> MessageFaul
             "truncate_to", _COUNT, on=do is MessageOp.TRUNCATE, condition="do is 'truncate'"
         ),
     )
+
+
+def _selecting_match(value: object) -> MessageMatch:
+    """A `messages` action's `match`: a script's message match, without `from` (the action's
+    `direction` says whose messages)."""
+    if isinstance(value, Mapping) and "from" in value:
+        raise FieldError("from", "not here: the action's direction says whose messages")
+    return message_match(value)[0]
 
 
 def _parse_pongs(spec: Fields, presets: Mapping[str, Mapping]) -> PongFault:

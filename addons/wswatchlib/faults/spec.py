@@ -15,6 +15,7 @@ from fnmatch import fnmatchcase
 from typing import Any, ClassVar, Final
 
 from .directions import Direction, Toward
+from .matching import MessageMatch
 from .steps import Step
 
 #: Body of an ``html`` action that does not give one: what a captive portal serves.
@@ -319,6 +320,8 @@ class MessageFault(ActionSpec):
     """Disturb individual messages selected by direction, type, ``pattern`` and ``probability``.
 
     ``pattern`` is searched in the message content; binary content is decoded as latin-1.
+    ``match`` selects as a script's ``wait.message`` does (substring, regex, JSON subset,
+    binary length); both may be given, and both must hold.
     ``delay_ms`` is set only for ``do: delay`` and ``truncate_to`` only for ``do: truncate``.
     """
 
@@ -328,6 +331,7 @@ class MessageFault(ActionSpec):
     direction: Direction = Direction.BOTH
     type: MessageType = MessageType.ANY
     pattern: re.Pattern[str] | None = None
+    match: MessageMatch | None = None
     probability: float = 1.0
     delay_ms: int | None = None
     truncate_to: int | None = None
@@ -438,6 +442,8 @@ def _header_matches(headers: Iterable[tuple[str, str]], name: str, glob: str) ->
 def _plain(value: object) -> Any:
     """JSON-able form of a spec value (enums by value, regexes by source, tuples as lists)."""
     match value:
+        case MessageMatch():
+            return value.describe()
         case enum.Enum():
             return value.value
         case re.Pattern():
