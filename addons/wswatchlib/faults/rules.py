@@ -185,10 +185,10 @@ def _load_yaml(text: str, path: str) -> Any:
         raise FaultRulesError(str(e)) from e
 
 
-_TOP_LEVEL_FIELDS: Final = ("rules", "seed")
-_RULE_FIELDS: Final = ("id", "description", "enabled", "match", "when", "action")
-_MATCH_FIELDS: Final = ("host", "path", "scheme", "client", "headers", "subprotocol")
-_WHEN_FIELDS: Final = (
+TOP_LEVEL_FIELDS: Final = ("rules", "seed")
+RULE_FIELDS: Final = ("id", "description", "enabled", "match", "when", "action")
+MATCH_FIELDS: Final = ("host", "path", "scheme", "client", "headers", "subprotocol")
+WHEN_FIELDS: Final = (
     "probability",
     "seed",
     "first",
@@ -200,8 +200,8 @@ _WHEN_FIELDS: Final = (
     "max_active",
     "at_s",
 )
-_WINDOW_FIELDS: Final = ("start_s", "end_s")
-_PRESET_FIELDS: Final = ("status", "reason", "headers", "body")
+WINDOW_FIELDS: Final = ("start_s", "end_s")
+PRESET_FIELDS: Final = ("status", "reason", "headers", "body")
 
 
 def _parse_rules(
@@ -210,11 +210,11 @@ def _parse_rules(
     """Parse one document, claiming ids in *first_seen* (id -> file) to catch duplicates."""
     document = _load_yaml(text, path)
     if isinstance(document, Mapping):
-        unknown = [key for key in document if key not in _TOP_LEVEL_FIELDS]
+        unknown = [key for key in document if key not in TOP_LEVEL_FIELDS]
         if unknown:
             raise FaultRulesError(
                 f"{path}: unknown top-level field {show(unknown[0])}"
-                f" (expected: {', '.join(_TOP_LEVEL_FIELDS)})"
+                f" (expected: {', '.join(TOP_LEVEL_FIELDS)})"
             )
     if not isinstance(document, Mapping) or not isinstance(document.get("rules"), list):
         raise FaultRulesError(f"{path}: top level must be a mapping with a 'rules' list")
@@ -248,7 +248,7 @@ def _rule_label(entry: object, index: int) -> str:
 
 def _rule(entry: object, path: str, file_seed: int, presets: Mapping[str, Mapping]) -> Rule:
     """Build a :class:`Rule` from one entry of the ``rules`` list."""
-    spec = Fields(entry, _RULE_FIELDS)
+    spec = Fields(entry, RULE_FIELDS)
     rule_id = spec.require("id", _identifier)
     description = spec.get("description", string, default="")
     enabled = spec.get("enabled", boolean, default=True)
@@ -373,7 +373,7 @@ def _client(value: object) -> tuple[str, Network | None]:
 
 def _match(value: object) -> Match:
     """Host globs and header names are lowercased here, once, so matching compares directly."""
-    spec = Fields(value, _MATCH_FIELDS)
+    spec = Fields(value, MATCH_FIELDS)
     host = spec.get("host", nonempty)
     path_glob, path_regex = spec.get("path", _path, default=(None, None))
     client, client_network = spec.get("client", _client, default=(None, None))
@@ -392,7 +392,7 @@ def _match(value: object) -> Match:
 
 def _window(value: object) -> Window:
     """An empty or inverted window is refused: it would silently never (or always) fire."""
-    spec = Fields(value, _WINDOW_FIELDS)
+    spec = Fields(value, WINDOW_FIELDS)
     window = Window(start_s=spec.get("start_s", _seconds), end_s=spec.get("end_s", _seconds))
     if window.start_s is None and window.end_s is None:
         raise ValueError("missing required field (one of start_s, end_s)")
@@ -404,7 +404,7 @@ def _window(value: object) -> Window:
 
 def _when(value: object) -> When:
     """Also refuses first/after/every combinations that leave no attempt to fire on."""
-    spec = Fields(value, _WHEN_FIELDS)
+    spec = Fields(value, WHEN_FIELDS)
     when = When(
         probability=spec.get("probability", _probability),
         seed=spec.get("seed", integer),
@@ -420,7 +420,7 @@ def _when(value: object) -> When:
     if when.at_s is not None:
         excluded = [
             name
-            for name in _WHEN_FIELDS
+            for name in WHEN_FIELDS
             if name in spec and name not in {"at_s", *AT_S_COMBINES_WITH}
         ]
         if excluded:
@@ -454,10 +454,10 @@ def _action(value: object, presets: Mapping[str, Mapping], *, at_moment: bool = 
             raise FieldError(f"{kind}{e.field}", e.problem) from None
         except ValueError as e:
             raise FieldError(kind, str(e)) from None
-    if kind not in _ACTIONS:
-        expected = ", ".join((*_ACTIONS, Script.kind))
+    if kind not in ACTION_SPECS:
+        expected = ", ".join((*ACTION_SPECS, Script.kind))
         raise ValueError(f"unknown action {show(kind)} (expected one of: {expected})")
-    cls, parse = _ACTIONS[kind]
+    cls, parse = ACTION_SPECS[kind]
     try:
         action = parse(Fields(params, [spec.name for spec in fields(cls)]), presets)
         if isinstance(action, MOMENT_ACTIONS):
@@ -505,7 +505,7 @@ def _preset(value: object) -> dict[str, Any]:
     if isinstance(value, Mapping) and SCRIPT_PRESET_KEY in value:
         spec = Fields(value, (SCRIPT_PRESET_KEY,))
         return {SCRIPT_PRESET_KEY: spec.require(SCRIPT_PRESET_KEY, parse_script_preset)}
-    spec = Fields(value, _PRESET_FIELDS)
+    spec = Fields(value, PRESET_FIELDS)
     checks: dict[str, Check[Any]] = {
         "status": _http_status,
         "reason": _header_text,
@@ -648,7 +648,7 @@ def _parse_throttle(spec: Fields, presets: Mapping[str, Mapping]) -> Throttle:
 _ActionParser = Callable[[Fields, Mapping[str, Mapping]], Action]
 
 #: Action name -> (spec class, whose fields are the allowed parameters; parser).
-_ACTIONS: Final[dict[str, tuple[type[ActionSpec], _ActionParser]]] = {
+ACTION_SPECS: Final[dict[str, tuple[type[ActionSpec], _ActionParser]]] = {
     cls.kind: (cls, parse)
     for cls, parse in (
         (Reject, _parse_reject),
