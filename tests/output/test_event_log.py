@@ -131,6 +131,28 @@ CONSOLE_CASES = [
         id="closed-without-code",
     ),
     pytest.param(
+        {
+            "event": "ws.closed",
+            "close_code": 1000,
+            "close_reason": None,
+            "url": "wss://h/",
+            "injected_messages": {"to_client": 0, "to_server": 0},
+        },
+        "[wswatch] ws.closed 1000 wss://h/",
+        id="closed-nothing-injected",
+    ),
+    pytest.param(
+        {
+            "event": "ws.closed",
+            "close_code": 1011,
+            "close_reason": None,
+            "url": "wss://h/",
+            "injected_messages": {"to_client": 1, "to_server": 0},
+        },
+        "[wswatch] ws.closed 1011 wss://h/  injected_messages={to_client: 1, to_server: 0}",
+        id="closed-after-an-injected-message",
+    ),
+    pytest.param(
         {"event": "session.summary", "attempts": 3, "lines": ["host  accepted", "h     3"]},
         f"[wswatch] session.summary  attempts=3{INDENT}host  accepted{INDENT}h     3",
         id="other-event-with-lines",

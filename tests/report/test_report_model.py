@@ -159,3 +159,17 @@ def test_fifty_thousand_events_make_a_page_of_bounded_marks():
     rows_json = re.search(r'<script type="application/json" id="rows">(.*?)</script>', page, re.S)
     assert rows_json is not None and len(json.loads(rows_json.group(1))) == len(events)
     assert page.count("<circle") + page.count("<rect") < 20_000
+
+
+def test_a_close_shows_how_many_messages_wswatch_sent_on_its_connection():
+    """A scripted connection's close row counts the messages wswatch sent to each peer; a
+    connection it sent nothing on carries no such field (big reports stay small)."""
+    first, second = handshake("a", 0.0), handshake("a", 2.0)
+    scripted = closed("a", first["flow_id"], 1.0, 1.0, close_code=1011)
+    scripted["injected_messages"] = {"to_client": 2, "to_server": 0}
+    plain = closed("a", second["flow_id"], 3.0, 1.0)
+    plain["injected_messages"] = {"to_client": 0, "to_server": 0}
+    rows = build_model([first, scripted, second, plain]).rows
+    assert (rows[1].injected_to_client, rows[1].injected_to_server) == (2, None)
+    assert "injected_to_client" not in rows[3].fields()
+    assert "injected_to_server" not in rows[1].fields()

@@ -74,6 +74,15 @@ _SHOWN_OTHERWISE = {
 }
 
 
+#: Counts shown only when one is not zero: most connections have none, and a line should not
+#: grow for what did not happen.
+_SHOWN_WHEN_COUNTED = frozenset({"injected_messages"})
+
+
+def _counted(value: Any) -> bool:
+    return not isinstance(value, dict) or any(value.values())
+
+
 def put_leading_keys_first(
     _logger: WrappedLogger, _method: str, event_dict: EventDict
 ) -> EventDict:
@@ -139,6 +148,7 @@ def render_console_line(_logger: WrappedLogger, _method: str, event_dict: EventD
         and value is not None
         and value is not False
         and value not in ("", [], {})
+        and (key not in _SHOWN_WHEN_COUNTED or _counted(value))
     )
     line = terminal_safe(f"[wswatch] {_headline(event_dict)}")
     if details:

@@ -86,6 +86,10 @@ class Row:
     #: The RFC 6455 rule a peer broke on the connection, and which peer (closes only).
     violation: str | None = None
     violated_by: str | None = None
+    #: Messages wswatch itself sent on the connection (a script), to each peer (closes only;
+    #: None when it sent none).
+    injected_to_client: int | None = None
+    injected_to_server: int | None = None
 
     @property
     def is_failure(self) -> bool:
@@ -361,6 +365,8 @@ class _ModelBuilder:
             meaning=_meaning(self.catalog, event),
             violation=shown_text(event.get("violation")),
             violated_by=shown_text(event.get("violated_by")),
+            injected_to_client=_sent(event, "to_client"),
+            injected_to_server=_sent(event, "to_server"),
             **common,
         )
         self.closes[row.outcome] += 1
@@ -374,3 +380,10 @@ def _add_open_connections(rows: Sequence[Row], lanes: Mapping[str, Lane], end: f
     for row in rows:
         if row.kind == ATTEMPT and row.outcome == Outcome.ACCEPTED and row.flow_id not in closed:
             lanes[row.client].connections.append(Connection(row.at, end, None))
+
+
+def _sent(event: Mapping[str, Any], toward: str) -> int | None:
+    """How many messages wswatch sent `toward` a peer on a closed connection, if any."""
+    counts = event.get("injected_messages")
+    sent = integer(counts.get(toward)) if isinstance(counts, Mapping) else None
+    return sent or None

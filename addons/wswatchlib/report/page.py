@@ -99,6 +99,8 @@ close_code:"close code",meaning:"close code meaning",closed_by:"closed by",
 clean:"clean close",violation:"RFC 6455 rule broken",violated_by:"broken by",
 duration_s:"connection lasted (s)",duration_ms:"handshake took (ms)",
 injected:"injected by wswatch",rule_id:"fault rule",body_excerpt:"response body",
+injected_to_client:"messages wswatch sent to the client",
+injected_to_server:"messages wswatch sent to the server",
 url:"url",flow_id:"flow id"};
 var detail=document.getElementById("detail");
 var selected=-1;

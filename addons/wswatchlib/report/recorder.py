@@ -63,6 +63,7 @@ KEPT_FIELDS = tuple(
             "close_meaning",
             "violation",
             "violated_by",
+            "injected_messages",
             *EVENT_FIELDS,
         )
     )
