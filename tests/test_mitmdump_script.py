@@ -181,6 +181,23 @@ async def test_bad_fault_rules_stop_startup_naming_file_rule_and_field(tmp_path,
     )
 
 
+async def test_a_bad_script_stops_startup_naming_file_rule_step_and_field(tmp_path, confdir):
+    """A script step that sends a template of an unknown field: one line, no traceback."""
+    bad = tmp_path / "scripts.yaml"
+    bad.write_text(
+        "rules:\n  - id: answer\n    action:\n      script:\n"
+        "        - wait: {messages: 1}\n"
+        "        - send: {to: client, text: 'id {{message.jsn.id}}'}\n"
+    )
+    output = await startup_failure(confdir, "--set", f"wswatch_faults={bad}")
+    line = only_line_naming(output, "wswatch_faults")
+    assert line.endswith(
+        f"Cannot load wswatch_faults: {bad}: rule 'answer': action.script[2].send.text: unknown "
+        "template field {{message.jsn.id}} (known: uuid, now_ms, message.text, message.json.NAME,"
+        " handshake.header.NAME, handshake.query.NAME)"
+    )
+
+
 @pytest.mark.parametrize(
     ("setting", "option", "message"),
     [

@@ -798,6 +798,26 @@ async def test_rules_reload_on_change_and_a_bad_change_keeps_the_last_good_rules
     assert rejected["kept"] == ["gate"]
 
 
+async def test_a_bad_script_on_reload_keeps_the_last_good_rules(tmp_path, confdir):
+    """A script edited into one that sends no body is refused, naming its step; the rules
+    before it stay in force."""
+    faults = str(tmp_path / "faults.yaml")
+    async with fault_session(
+        tmp_path, confdir, "rules:\n  - id: gate\n    action: {reject: {status: 503}}\n"
+    ) as proxy:
+        _rewrite(
+            faults,
+            "rules:\n  - id: gate\n    action:\n      script:\n        - send: {to: client}\n",
+            10**9,
+        )
+        rejected = await proxy.wait_for("fault.rules_rejected")
+        assert await _status(proxy.port) == 503
+    assert rejected["error"] == (
+        f"{faults}: rule 'gate': action.script[1].send: needs exactly one of text, json, binary_b64"
+    )
+    assert rejected["kept"] == ["gate"]
+
+
 async def test_faults_never_touch_flows_their_rule_does_not_match(tmp_path, confdir):
     """A rule for /v1/listen with header x-test-case: bad-key leaves every other request alone."""
     async with fault_session(
