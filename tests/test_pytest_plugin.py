@@ -270,6 +270,27 @@ async def run_socket_mode(url, reconnect=True, connections=2):
 '''
 
 
+#: The README's scripted example, verbatim (tests/test_pytest_plugin.py checks the README shows it).
+README_SCRIPT_EXAMPLE = """
+from slack_client import run_socket_mode
+
+REFRESH = [{"wait": {"messages": 1, "from": "client"}}, {"preset": "slack-disconnect-refresh-requested"}]
+
+
+async def test_client_reconnects_on_slack_disconnect(wswatch_proxy):
+    with wswatch_proxy.script(REFRESH):
+        await run_socket_mode(wswatch_proxy.url)
+    wswatch_proxy.assert_reconnected_after_message({"json": {"type": "disconnect"}}, within_s=2)
+"""
+
+
+def test_the_readmes_scripted_example_runs_and_is_shown_verbatim(pytester: pytest.Pytester) -> None:
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    assert README_SCRIPT_EXAMPLE.strip() in readme.read_text(encoding="utf-8")
+    pytester.makepyfile(slack_client=SLACK_CLIENT)
+    run(pytester, README_SCRIPT_EXAMPLE).assert_outcomes(passed=1)
+
+
 def test_scripts_and_the_message_journal_assertions(pytester: pytest.Pytester) -> None:
     """A Slack-style disconnect to a reconnecting client passes assert_reconnected_after_message;
     assert_client_sent counts JSON-subset matches; a client that stops after a disconnect, or
