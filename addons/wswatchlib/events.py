@@ -8,6 +8,7 @@ may be added; none may change meaning. Every event also gets `event`, `schema`, 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import enum
 from dataclasses import dataclass, field, fields
@@ -91,6 +92,20 @@ class FaultMark:
             sent_to_client=sent.get("to_client", 0),
             sent_to_server=sent.get("to_server", 0),
         )
+
+    @classmethod
+    def change(cls, metadata: dict[str, Any], **changes: Any) -> None:
+        """Change fields of the mark a fault already left in a flow's metadata."""
+        mark = cls.of(metadata)
+        assert mark is not None, "a fault marks its flow before it changes the mark"
+        dataclasses.replace(mark, **changes).put(metadata)
+
+    @classmethod
+    def count(cls, metadata: dict[str, Any], counter: str) -> None:
+        """Add one to a counter (`sent_to_client`, `redelivered_server`...) of the mark."""
+        mark = cls.of(metadata)
+        assert mark is not None, "a fault marks its flow before it counts on the mark"
+        dataclasses.replace(mark, **{counter: getattr(mark, counter) + 1}).put(metadata)
 
     def put(self, metadata: dict[str, Any]) -> None:
         """Store this mark in a flow's metadata (in place of any earlier one)."""

@@ -8,20 +8,24 @@ that is not "hello" sees the test's own message first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
-from mode_clients import MODES, ClientSawClose, ModeClient, mode_session
+from mode_clients import MODES, ClientSawClose, ModeClient, ModeSession, mode_session
 from proxy_harness import RunningProxy
 
 pytestmark = pytest.mark.parametrize("mode", MODES)
 
 
-def script_rules(tmp_path: Path, steps: str) -> list[str]:
+def scripted_session(
+    mode: str, tmp_path: Path, confdir: Path, steps: str
+) -> contextlib.AbstractAsyncContextManager[ModeSession]:
+    """`mode_session` with one rule, id `scripted`, whose script is `steps` (YAML lines)."""
     path = tmp_path / "scripts.yaml"
     path.write_text(f"rules:\n  - id: scripted\n    action:\n      script:\n{steps}")
-    return [str(path)]
+    return mode_session(mode, tmp_path, confdir, wswatch_faults=[str(path)])
 
 
 async def until_close(client: ModeClient, limit: int = 10) -> tuple[list[str], ClientSawClose]:
@@ -50,8 +54,7 @@ async def test_a_client_message_is_answered_in_place_of_the_server(mode, tmp_pat
         "        - send: {to: client, json: {type: Error, description: bad config,"
         " request_id: '{{message.json.request_id}}'}}\n"
     )
-    rules = script_rules(tmp_path, steps)
-    async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules) as s:
+    async with scripted_session(mode, tmp_path, confdir, steps) as s:
         async with s.open() as client:
             await client.send(json.dumps({"type": "Configure", "request_id": "r-7"}))
             answer = json.loads(await client.recv())
@@ -76,8 +79,7 @@ async def test_an_error_event_then_a_close_reach_the_client_in_order(mode, tmp_p
         "        - wait: {message: {from: client, text: go}}\n"
         "        - preset: openai-realtime-server-error\n"
     )
-    rules = script_rules(tmp_path, steps)
-    async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules) as s:
+    async with scripted_session(mode, tmp_path, confdir, steps) as s:
         async with s.open() as client:
             await client.send("go")
             received, closed = await until_close(client)
@@ -95,8 +97,7 @@ async def test_graphql_ws_4401_reaches_the_client_with_its_reason(mode, tmp_path
         "        - wait: {message: {from: client, json: {type: connection_init}}}\n"
         "        - preset: graphql-ws-4401\n"
     )
-    rules = script_rules(tmp_path, steps)
-    async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules) as s:
+    async with scripted_session(mode, tmp_path, confdir, steps) as s:
         async with s.open() as client:
             await client.send(json.dumps({"type": "connection_init", "payload": {}}))
             _, closed = await until_close(client)
@@ -115,8 +116,7 @@ async def test_a_message_sent_to_the_server_reaches_it(mode, tmp_path, confdir):
         "        - wait: {message: {from: client, text: poke}}\n"
         "        - send: {to: server, text: 'injected for {{message.text}}'}\n"
     )
-    rules = script_rules(tmp_path, steps)
-    async with mode_session(mode, tmp_path, confdir, wswatch_faults=rules) as s:
+    async with scripted_session(mode, tmp_path, confdir, steps) as s:
         async with s.open() as client:
             await client.send("poke")
             replies = {await client.recv(), await client.recv()}

@@ -125,6 +125,17 @@ def forms(secret: str) -> set[str]:
     }
 
 
+def leaks(outputs: dict[str, str], secrets: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(output, secret) for every form of every secret found in an output."""
+    return [
+        (name, secret)
+        for name, text in outputs.items()
+        for secret in secrets
+        for form in forms(secret)
+        if form in text
+    ]
+
+
 @dataclass
 class Upstream:
     port: int
@@ -274,14 +285,7 @@ async def test_no_secret_sent_in_messages_reaches_any_output(
         "report": report.read_text(encoding="utf-8"),
         "/metrics": metrics,
     }
-    leaks = [
-        (name, secret)
-        for name, text in outputs.items()
-        for secret in SECRETS
-        for form in forms(secret)
-        if form in text
-    ]
-    assert leaks == []
+    assert leaks(outputs, SECRETS) == []
 
     events = [json.loads(line) for line in outputs["JSON file"].splitlines()]
     (closed,) = [event for event in events if event["event"] == "ws.closed"]

@@ -15,7 +15,7 @@ import json
 import urllib.parse
 from pathlib import Path
 
-from test_e2e_message_secrets import flow_contents, forms
+from test_e2e_message_secrets import flow_contents, leaks
 from test_mitmdump_script import mitmdump
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
@@ -92,14 +92,7 @@ async def test_templates_never_substitute_a_handshake_secret_and_outputs_hold_no
         "flows file": flows.read_bytes().decode("utf-8", "replace"),
         "HAR": har.read_text(encoding="utf-8"),
     }
-    leaks = [
-        (name, secret)
-        for name, text in outputs.items()
-        for secret in SECRETS
-        for form in forms(secret)
-        if form in text
-    ]
-    assert leaks == []
+    assert leaks(outputs, SECRETS) == []
     contents, _ = flow_contents(flows)
     assert b'{"type":"auth_echo","token":"[redacted]"}' in contents
     assert b"auth=[redacted] token=[redacted] cookie=[redacted] model=nova-3" in contents

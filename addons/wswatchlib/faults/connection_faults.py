@@ -53,13 +53,8 @@ class LiveFault:
 
 def _redelivered(flow: http.HTTPFlow, from_client: bool) -> None:
     """Count a held message delivered later on the flow's mark (so it is not counted dropped)."""
-    mark = events.FaultMark.of(flow.metadata)
-    assert mark is not None
-    if from_client:
-        mark = dataclasses.replace(mark, redelivered_client=mark.redelivered_client + 1)
-    else:
-        mark = dataclasses.replace(mark, redelivered_server=mark.redelivered_server + 1)
-    mark.put(flow.metadata)
+    side = "client" if from_client else "server"
+    events.FaultMark.count(flow.metadata, f"redelivered_{side}")
 
 
 class ConnectionFaults:
@@ -238,9 +233,7 @@ class ConnectionFaults:
 
     @staticmethod
     def _set_closed_by_proxy(flow: http.HTTPFlow, closed: bool) -> None:
-        mark = events.FaultMark.of(flow.metadata)
-        assert mark is not None
-        dataclasses.replace(mark, closed_by_proxy=closed).put(flow.metadata)
+        events.FaultMark.change(flow.metadata, closed_by_proxy=closed)
 
     def _start_stall(self, flow: http.HTTPFlow, live: LiveFault) -> None:
         action = live.armed.action

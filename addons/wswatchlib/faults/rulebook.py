@@ -264,20 +264,7 @@ class FaultRules:
     def mark(self, flow: http.HTTPFlow, armed: ArmedFault) -> None:
         """Mark `flow` as disturbed by `armed` and log `fault.injected`."""
         events.FaultMark(armed.rule_id, armed.action.kind).put(flow.metadata)
-        url, secrets = self.request_view(flow)
-        self.event_log.emit(
-            events.FAULT_INJECTED,
-            {
-                "rule_id": armed.rule_id,
-                "action": armed.action.kind,
-                "phase": armed.action.phase.value,
-                "params": armed.action.params(),
-                "url": url,
-            },
-            flow_id=flow.id,
-            secrets=secrets,
-            level=logging.WARNING,
-        )
+        self._log_injected(flow, armed, {"params": armed.action.params()})
 
     def step_acted(
         self, flow: http.HTTPFlow, armed: ArmedFault, step: int, details: dict[str, Any]
@@ -286,6 +273,9 @@ class FaultRules:
         script that only waited claims nothing) and log `fault.injected` for that step."""
         if events.FaultMark.of(flow.metadata) is None:
             events.FaultMark(armed.rule_id, armed.action.kind).put(flow.metadata)
+        self._log_injected(flow, armed, {"step": step, "params": details})
+
+    def _log_injected(self, flow: http.HTTPFlow, armed: ArmedFault, what: dict[str, Any]) -> None:
         url, secrets = self.request_view(flow)
         self.event_log.emit(
             events.FAULT_INJECTED,
@@ -293,8 +283,7 @@ class FaultRules:
                 "rule_id": armed.rule_id,
                 "action": armed.action.kind,
                 "phase": armed.action.phase.value,
-                "step": step,
-                "params": details,
+                **what,
                 "url": url,
             },
             flow_id=flow.id,

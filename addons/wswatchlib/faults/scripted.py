@@ -11,7 +11,6 @@ with its step number) and counts the messages it sent on the flow's fault mark, 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 import uuid
 from collections.abc import Callable
@@ -165,13 +164,7 @@ class ScriptedConnections:
             self.rules.not_applied(flow, armed, "the connection had already ended")
             return False
         self.rules.step_acted(flow, armed, effect.step, details)
-        mark = events.FaultMark.of(flow.metadata)
-        assert mark is not None
-        if to_server:
-            mark = dataclasses.replace(mark, sent_to_server=mark.sent_to_server + 1)
-        else:
-            mark = dataclasses.replace(mark, sent_to_client=mark.sent_to_client + 1)
-        mark.put(flow.metadata)
+        events.FaultMark.count(flow.metadata, f"sent_to_{effect.to.value}")
         return True
 
     def _close(self, flow: http.HTTPFlow, armed: ArmedFault, effect: CloseOut | DropOut) -> None:
@@ -185,12 +178,9 @@ class ScriptedConnections:
             details = {"drop": {}}
         close = effects.close_effect(action)
         self.rules.step_acted(flow, armed, effect.step, details)
-        mark = events.FaultMark.of(flow.metadata)
-        assert mark is not None
-        dataclasses.replace(mark, closed_by_proxy=True).put(flow.metadata)
+        # Marked first: mitmproxy 12 may run the whole close before close_websocket returns.
+        events.FaultMark.change(flow.metadata, closed_by_proxy=True)
         if mitm_internals.close_websocket(flow, close.code, close.reason, close.as_client):
             return
-        mark = events.FaultMark.of(flow.metadata)
-        assert mark is not None
-        dataclasses.replace(mark, closed_by_proxy=False).put(flow.metadata)
+        events.FaultMark.change(flow.metadata, closed_by_proxy=False)
         self.rules.not_applied(flow, armed, "the connection had already ended")
