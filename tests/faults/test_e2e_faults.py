@@ -17,6 +17,7 @@ import websockets
 from proxy_harness import RunningProxy, running_proxy, scenario_proxy
 from upstreams import scenario_server
 from websockets.asyncio.client import connect
+from wswatchlib.faults import rulebook
 
 
 def rules_file(tmp_path: Path, text: str, name: str = "faults.yaml") -> str:
@@ -126,7 +127,8 @@ async def test_retry_loop_sees_two_injected_503s_then_a_real_101(tmp_path, confd
                 break
             except websockets.InvalidStatus as rejected:
                 seen.append(rejected.response.status_code)
-                await asyncio.sleep(float(rejected.response.headers["Retry-After"]))
+                # A tenth of what it asks: the test is about what wswatch logs, not the wait.
+                await asyncio.sleep(float(rejected.response.headers["Retry-After"]) / 10)
         await proxy.wait_for("ws.closed")
     handshakes = proxy.events("ws.handshake")
     assert seen == [503, 503, 101]
@@ -230,9 +232,9 @@ async def test_hang_whose_client_gives_up_is_client_gave_up_not_killed(tmp_path,
 
 
 async def test_hang_with_a_limit_closes_the_connection_after_it(tmp_path, confdir):
-    """hang max_s=1: the proxy closes the connection after about a second, with no answer."""
+    """hang max_s=0.4: the proxy closes the connection after that time, with no answer."""
     async with fault_session(
-        tmp_path, confdir, "rules:\n  - id: hang-1s\n    action: {hang: {max_s: 1}}\n"
+        tmp_path, confdir, "rules:\n  - id: hang-1s\n    action: {hang: {max_s: 0.4}}\n"
     ) as proxy:
         started = time.monotonic()
         error = await handshake_error(f"ws://127.0.0.1:{proxy.port}/echo")
@@ -240,7 +242,7 @@ async def test_hang_with_a_limit_closes_the_connection_after_it(tmp_path, confdi
         event = await proxy.wait_for("ws.handshake")
     assert isinstance(error, websockets.InvalidMessage)  # the connection closed with no HTTP answer
     assert isinstance(error.__cause__, EOFError)
-    assert 1.0 <= waited < 4.5
+    assert 0.4 <= waited < 4.5
     assert (event["outcome"], event["failure"], event["reason"]) == (
         "failed",
         "injected_hang_expired",
@@ -398,12 +400,12 @@ async def test_drop_cuts_the_connection_without_a_close_frame(tmp_path, confdir)
 
 
 async def test_stall_holds_server_messages_then_delivers_them(tmp_path, confdir):
-    """stall server_to_client for 1 s: the echo arrives only after the stall ends, and is not
+    """stall server_to_client for 0.4 s: the echo arrives only after the stall ends, and is not
     counted as dropped."""
     async with fault_session(
         tmp_path,
         confdir,
-        "rules:\n  - id: freeze\n    action: {stall: {direction: server_to_client, for_s: 1}}\n",
+        "rules:\n  - id: freeze\n    action: {stall: {direction: server_to_client, for_s: 0.4}}\n",
     ) as proxy:
         async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
             started = time.monotonic()
@@ -412,7 +414,7 @@ async def test_stall_holds_server_messages_then_delivers_them(tmp_path, confdir)
             waited = time.monotonic() - started
         end = await proxy.wait_for("ws.closed")
     assert reply == "are you there?"
-    assert 0.9 <= waited < 4
+    assert 0.35 <= waited < 4
     assert (end["messages"], end["dropped"]) == (
         {"client": 1, "server": 1},
         {"client": 0, "server": 0},
@@ -701,17 +703,17 @@ async def test_delayed_pongs_arrive_late(tmp_path, confdir):
 
 
 async def test_throttle_limits_bytes_per_second(tmp_path, confdir):
-    """throttle 2000 B/s toward the client: three 1000-byte echoes take at least ~1 s."""
+    """throttle 6000 B/s toward the client: three 1000-byte echoes take at least ~0.3 s."""
     async with fault_session(
         tmp_path,
         confdir,
-        "rules:\n  - id: slow-link\n    action: {throttle: {bytes_per_s: 2000, direction: server_to_client}}\n",
+        "rules:\n  - id: slow-link\n    action: {throttle: {bytes_per_s: 6000, direction: server_to_client}}\n",
     ) as proxy:
         started = time.monotonic()
         received = await _echo_exchange(proxy.port, ["x" * 1000] * 3, 3)
         took = time.monotonic() - started
     assert received == ["x" * 1000] * 3
-    assert 0.9 <= took < 5
+    assert 0.3 <= took < 5
 
 
 async def test_client_requested_fault_is_applied_and_its_header_stripped(tmp_path, confdir):
@@ -761,6 +763,12 @@ async def test_bad_client_fault_header_gets_a_400_that_says_why(tmp_path, confdi
     )
 
 
+@pytest.fixture
+def fast_reload(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rule files polled every 50 ms instead of every second (the in-process proxy's module)."""
+    monkeypatch.setattr(rulebook, "RELOAD_POLL_S", 0.05)
+
+
 def _rewrite(path: str, text: str, bump_ns: int) -> None:
     """Write new rules and move the mtime forward explicitly (coarse clocks must not hide it)."""
     Path(path).write_text(text)
@@ -774,7 +782,9 @@ async def _status(port: int) -> int:
     return error.response.status_code
 
 
-async def test_rules_reload_on_change_and_a_bad_change_keeps_the_last_good_rules(tmp_path, confdir):
+async def test_rules_reload_on_change_and_a_bad_change_keeps_the_last_good_rules(
+    tmp_path, confdir, fast_reload
+):
     """Valid edit: applied. Invalid edit: reported (file, rule, field) and the old rules stay."""
     faults = str(tmp_path / "faults.yaml")  # where fault_session writes the rules
     async with fault_session(
@@ -798,7 +808,7 @@ async def test_rules_reload_on_change_and_a_bad_change_keeps_the_last_good_rules
     assert rejected["kept"] == ["gate"]
 
 
-async def test_a_bad_script_on_reload_keeps_the_last_good_rules(tmp_path, confdir):
+async def test_a_bad_script_on_reload_keeps_the_last_good_rules(tmp_path, confdir, fast_reload):
     """A script edited into one that sends no body is refused, naming its step; the rules
     before it stay in force."""
     faults = str(tmp_path / "faults.yaml")
