@@ -122,10 +122,8 @@ def _action(kind: str, cls: type, presets: Mapping[str, Mapping[str, Any]]) -> d
     return _object({kind: schema}, required=[kind])
 
 
-def _steps(presets: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """The step kinds of a script, each an object with that one key."""
-    side = {"enum": [each.value for each in Side]}
-    empty = {"anyOf": [_object({}), {"type": "null"}]}
+def _message_match(side: dict[str, Any]) -> dict[str, Any]:
+    """A wait's `message` (and a `messages` rule's `match`): at least one condition."""
     message = _object(
         {
             "from": side,
@@ -142,6 +140,14 @@ def _steps(presets: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         minProperties=1,
     )
     assert tuple(message["properties"]) == MESSAGE_FIELDS
+    return message
+
+
+def _steps(presets: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The step kinds of a script, each an object with that one key."""
+    side = {"enum": [each.value for each in Side]}
+    empty = {"anyOf": [_object({}), {"type": "null"}]}
+    message = _message_match(side)
     wait = _object(
         {
             "s": {"type": "number", "exclusiveMinimum": 0},
