@@ -1264,14 +1264,23 @@ def secret_problems(places: dict[str, Any]) -> list[str]:
 
 
 async def hostile_case_problems(
-    tmp_path: Path, confdir: Path, caplog: pytest.LogCaptureFixture, case: Case, relay: str
+    tmp_path: Path,
+    confdir: Path,
+    caplog: pytest.LogCaptureFixture,
+    case: Case,
+    relay: str,
+    **options: Any,
 ) -> list[str]:
-    """Every promise `case` breaks behind a proxy relaying upgrades with `relay`."""
+    """Every promise `case` breaks behind a proxy relaying upgrades with `relay` (and `options`)."""
     caplog.set_level(logging.DEBUG)
     async with (
         raw_upstream(case.upstream) as upstream,
         running_proxy(
-            tmp_path, f"reverse:http://127.0.0.1:{upstream.port}", confdir, wswatch_relay=relay
+            tmp_path,
+            f"reverse:http://127.0.0.1:{upstream.port}",
+            confdir,
+            wswatch_relay=relay,
+            **options,
         ) as proxy,
     ):
         received = await asyncio.wait_for(case.client(proxy.port, upstream), 90)
@@ -1340,6 +1349,33 @@ async def test_hostile_frames_keep_the_observe_relay_serving_and_the_log_true(
     """The same hostile bytes on an accepted upgrade relayed observe-only: still serving, no
     crash, exactly one ws.handshake and one ws.closed, no secret anywhere."""
     found = await hostile_case_problems(tmp_path, confdir, caplog, case, "observe")
+    assert not found, "\n".join(found)
+
+
+#: A script that reads every message of the connection (each is parsed as JSON and searched) and
+#: never finds what it waits for, so the case's expectations hold as they are.
+WAITING_SCRIPT = """\
+rules:
+  - id: waiting
+    action:
+      script:
+        - wait: {message: {json: {type: a-type-no-hostile-peer-sends}}}
+        - drop: {}
+"""
+
+
+@pytest.mark.parametrize("case", OBSERVED_CASES, ids=[case.id for case in OBSERVED_CASES])
+async def test_hostile_frames_under_a_waiting_script_keep_the_proxy_serving_and_the_log_true(
+    tmp_path, confdir, caplog, case
+):
+    """The accepted cases again, with a script reading every message: the same promises, and
+    the script claims nothing (it never acted)."""
+    rules = tmp_path / "waiting.yaml"
+    rules.write_text(WAITING_SCRIPT)
+    scripted = next(each for each in CASES if each.id == case.id)
+    found = await hostile_case_problems(
+        tmp_path, confdir, caplog, scripted, "websocket", wswatch_faults=[str(rules)]
+    )
     assert not found, "\n".join(found)
 
 
