@@ -19,6 +19,7 @@ from wswatchlib.redaction.messages import MessageRedaction
 from wswatchlib.redaction.payloads import MessageKeyRules
 from wswatchlib.relay.relays import UpgradeRelays
 from wswatchlib.watch.client_identity import ClientKey, KeySource
+from wswatchlib.watch.clients import Clients
 from wswatchlib.watch.connections import ConnectionWatch
 from wswatchlib.watch.message_window import MessageWindow
 from wswatchlib.watch.profiles import VendorProfiles
@@ -90,6 +91,7 @@ def _watcher() -> WsWatch:
         VendorProfiles(),
         ConnectionWatch(EventLog()),
         MessageRedaction(MessageKeyRules),
+        Clients(),
     )
 
 
@@ -107,17 +109,17 @@ async def test_negative_body_excerpt_is_refused_and_rolled_back_once_running() -
 
 async def test_bad_client_key_is_refused_and_the_previous_key_kept_once_running() -> None:
     """A wswatch_client_key that is not "", header:NAME or query:NAME is rolled back."""
-    watcher = _watcher()
-    with taddons.context(watcher) as tctx:
-        tctx.configure(watcher, wswatch_client_key="header:x-client-id")
-        watcher.running()
+    clients = Clients()
+    with taddons.context(clients) as tctx:
+        tctx.configure(clients, wswatch_client_key="header:x-client-id")
+        clients.running()
         with pytest.raises(exceptions.OptionsError) as refused:
-            tctx.configure(watcher, wswatch_client_key="header:")
+            tctx.configure(clients, wswatch_client_key="header:")
         assert str(refused.value) == (
             "Cannot parse wswatch_client_key 'header:': header: needs a name after the colon"
         )
         assert tctx.options.wswatch_client_key == "header:x-client-id"
-        assert watcher.client_key == ClientKey(KeySource.HEADER, "x-client-id")
+        assert clients.client_key == ClientKey(KeySource.HEADER, "x-client-id")
 
 
 async def test_refused_value_at_startup_is_one_error_line_without_traceback(

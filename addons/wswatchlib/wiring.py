@@ -29,6 +29,7 @@ from .redaction.messages import MessageRedaction
 from .relay.relays import UpgradeRelays
 from .report.recorder import SessionReportWriter
 from .verdicts.reporter import VerdictReport
+from .watch.clients import Clients
 from .watch.connections import ConnectionWatch
 from .watch.message_window import MessageWindow
 from .watch.profiles import VendorProfiles
@@ -43,7 +44,8 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
     profiles = VendorProfiles()
     message_redaction = MessageRedaction(lambda: profiles.message_secrets)
     connection_watch = ConnectionWatch(log, message_redaction.learned)
-    watcher = WsWatch(log, relays, profiles, connection_watch, message_redaction)
+    clients = Clients()
+    watcher = WsWatch(log, relays, profiles, connection_watch, message_redaction, clients)
     fault_rules = FaultRules(log, watcher.request_view)
     connection_faults = ConnectionFaults(fault_rules)
     watcher.fault_may_act = connection_faults.may_act_on_connection
@@ -58,6 +60,7 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
         connection_faults,
         Moments(fault_rules, connection_faults),
         StreamCommands(fault_rules, connection_faults),
+        clients,
         watcher,
         connection_watch,
         relays,

@@ -5,7 +5,7 @@ One `ws.handshake` per upgrade attempt (from `response` or `error`, whichever co
 accepted upgrade's connection goes to the connection watch (`connections.py`) on mitmproxy's
 message layer, or to the TCP relays (`relay/relays.py`): observe-only when nothing needs the
 message layer, raw TCP when mitmproxy does not parse the upgrade (request version not 13).
-Each attempt is tied to its client (`client_identity`, `client_history`).
+Each attempt is tied to its client (`clients.py`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from ..relay.choice import RELAY_OPTION_CHOICES, MessageLayerUsers, Relay, choos
 from ..relay.frame_reader import ObservedConnection
 from ..relay.relays import RelayEnd, UpgradeRelays
 from ..rfc6455 import FRAME_FORMAT_VERSIONS
-from . import client_identity, reports
-from .client_history import ClientHistory, SincePrevious
+from . import reports
+from .client_history import SincePrevious
+from .clients import Clients
 from .connections import ConnectionTrack, ConnectionWatch
 from .handshake import header_map, is_upgrade_request
 from .profiles import VendorProfiles
@@ -134,8 +135,11 @@ class WsWatch:
         profiles: VendorProfiles,
         connection_watch: ConnectionWatch,
         message_redaction: MessageRedaction,
+        clients: Clients,
     ) -> None:
         self.event_log = event_log
+        #: Who each attempt comes from, and that client's previous attempt and close.
+        self.clients = clients
         #: Scrubs the messages of each accepted connection, knowing its handshake's secrets.
         self.message_redaction = message_redaction
         #: Follows each WebSocket to its end once its 101 is reported.
@@ -146,10 +150,6 @@ class WsWatch:
         self.relays = relays
         self.flow_redaction = FlowRedaction(lambda: self.redactor)
         self.raw_head_redaction = RawHeadRedaction(lambda: self.redactor)
-        self.client_key = client_identity.ClientKey()
-        #: Drawn once per run: client ids cannot be matched across runs, nor credentials guessed.
-        self.client_salt = client_identity.salt_of("")
-        self.client_history = ClientHistory()
         self.websocket_hook_users = WebsocketHookUsers()
         #: Whether a connection fault could act on a flow (the connection fault addon answers).
         self.fault_may_act: Callable[[http.HTTPFlow], bool] = lambda _flow: False
@@ -179,22 +179,6 @@ class WsWatch:
             "How many characters of a rejection body to report in body_excerpt.",
         )
         loader.add_option(
-            "wswatch_client_key",
-            str,
-            "",
-            "What identifies a client across its reconnects (client_id): empty for a salted hash "
-            "of IP, User-Agent and credential; header:NAME or query:NAME for that value (hashed "
-            "if NAME is a secret's name).",
-        )
-        loader.add_option(
-            "wswatch_client_salt",
-            str,
-            "",
-            "The secret that salts hashed client ids: proxies of a fleet that share it give a "
-            "client the same client_id, across restarts too (never written to any output); "
-            "empty: a random salt per run.",
-        )
-        loader.add_option(
             "wswatch_relay",
             str,
             Relay.AUTO.value,
@@ -210,18 +194,6 @@ class WsWatch:
             raise exceptions.OptionsError(
                 f"wswatch_body_excerpt must be 0 or more, got {ctx.options.wswatch_body_excerpt}"
             )
-        if "wswatch_client_key" in updated:
-            spec = ctx.options.wswatch_client_key
-            try:
-                self.client_key = client_identity.parse_client_key(spec)
-            except ValueError as error:
-                raise exceptions.OptionsError(
-                    f"Cannot parse wswatch_client_key {spec!r}: {error}"
-                ) from error
-            self.client_history = ClientHistory()  # ids change meaning with the key
-        if "wswatch_client_salt" in updated:
-            self.client_salt = client_identity.salt_of(ctx.options.wswatch_client_salt)
-            self.client_history = ClientHistory()
 
     # Handshakes -----------------------------------------------------------------------------
 
@@ -236,21 +208,6 @@ class WsWatch:
 
     def running(self) -> None:
         self.flow_redaction.running()
-
-    def _attempt(
-        self, flow: http.HTTPFlow, request_headers: dict[str, str]
-    ) -> tuple[str, SincePrevious]:
-        """The attempt's client id, and how long since that client's previous attempt and close."""
-        request, peer = flow.request, flow.client_conn.peername
-        client = client_identity.ClientRequest(
-            ip=str(peer[0]) if peer else "",
-            headers=request_headers,
-            query=request.path.partition("?")[2],
-        )
-        client_id = client_identity.client_id(
-            self.client_key, client, self.redactor, self.client_salt
-        )
-        return client_id, self.client_history.attempt(client_id, request.timestamp_start)
 
     def _facts(
         self,
@@ -316,7 +273,7 @@ class WsWatch:
         """Emit the attempt's `ws.handshake` and count it; returns the request's secret values."""
         assert self.catalog is not None
         try:
-            client_id, since = self._attempt(flow, request_headers)
+            client_id, since = self.clients.attempt(flow, request_headers, self.redactor)
         except Exception as error:  # as below: the event goes out without an identity
             logger.error(f"wswatch: could not identify the client of flow {flow.id}: {error!r}")
             client_id, since = UNIDENTIFIED_CLIENT, SincePrevious(None, None)
@@ -358,7 +315,7 @@ class WsWatch:
                     analysis.secrets,
                     flow_metadata=flow.metadata,
                     client_id=client_id,
-                    history=self.client_history,
+                    history=self.clients.history,
                 ),
             )
         return analysis.secrets
