@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+from mitmproxy.test import tflow
 from wswatchlib.faults.matching import MAX_DEPTH, MessageMatch, contains_anywhere
 from wswatchlib.faults.rules import FaultRulesError, load_presets, parse_rules_text
 from wswatchlib.faults.script import (
@@ -17,6 +18,7 @@ from wswatchlib.faults.script import (
     SendOut,
     SwallowOut,
 )
+from wswatchlib.faults.scripted import shown_handshake
 from wswatchlib.faults.spec import Script, Toward
 from wswatchlib.faults.steps import Peer
 from wswatchlib.faults.templates import TemplateFacts, parse_template, render, render_json
@@ -349,3 +351,14 @@ def test_binary_and_json_bodies_are_sent_as_written():
     first, second = run.start()
     assert first == SendOut(1, Peer.CLIENT, b"\x00\x01\x02", is_text=False)
     assert isinstance(second, SendOut) and json.loads(second.content) == [1, {"a": None}]
+
+
+def test_a_handshake_value_holding_any_secret_is_shown_redacted_whole_however_short():
+    flow = tflow.tflow()
+    flow.request.path = "/listen?model=nova-3&token=abc"
+    flow.request.headers["Authorization"] = "Token xyz"
+    flow.request.headers["Cookie"] = "sid=c00kie; theme=dark"
+    facts = shown_handshake(flow, frozenset({"abc", "Token xyz", "xyz", "c00kie"}))
+    assert facts.query == {"model": "nova-3", "token": "[redacted]"}
+    assert facts.headers["authorization"] == "[redacted]"
+    assert facts.headers["cookie"] == "[redacted]"

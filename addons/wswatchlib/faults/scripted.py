@@ -20,7 +20,7 @@ from mitmproxy import http, websocket
 from wsproto.frame_protocol import Opcode
 
 from .. import events, mitm_internals
-from ..redaction.redactor import scrub_secrets
+from ..redaction.redactor import REDACTED
 from . import effects
 from .rulebook import ArmedFault, FaultRules
 from .script import (
@@ -54,14 +54,21 @@ class ScriptedConnection:
 
 
 def shown_handshake(flow: http.HTTPFlow, secrets: frozenset[str] | set[str]) -> HandshakeFacts:
-    """The request's headers and query as a template may use them: every value that holds a
-    secret wswatch knows (a credential header, a secret parameter, a cookie...) is redacted."""
+    """The request's headers and query as a template may use them: a value that holds any
+    secret value the request carries (a credential header's, a secret parameter's, a
+    cookie's), however short, is `[redacted]` whole; output redaction only scrubs secrets of
+    4 characters or more, a template must never send even a shorter one."""
+    known = [secret for secret in secrets if secret]
+
+    def shown(value: str) -> str:
+        return REDACTED if any(secret in value for secret in known) else value
+
     headers: dict[str, str] = {}
     for name, value in flow.request.headers.items(multi=True):
-        headers.setdefault(name.lower(), scrub_secrets(value, secrets))
+        headers.setdefault(name.lower(), shown(value))
     query: dict[str, str] = {}
     for name, value in flow.request.query.items(multi=True):
-        query.setdefault(name, scrub_secrets(value, secrets))
+        query.setdefault(name, shown(value))
     return HandshakeFacts(headers=headers, query=query)
 
 
