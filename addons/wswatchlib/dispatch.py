@@ -131,7 +131,6 @@ class Dispatcher:
         self._by_name = {addon_name(concern): concern for concern in self._concerns}
         if len(self._by_name) != len(self._concerns):
             raise ValueError("two wswatch concerns share a name")
-        self.hook_names: tuple[str, ...] = ()
         names = []
         for hook_name in sorted(hooks.all_hooks):
             if hook_name == "load":
@@ -143,7 +142,7 @@ class Dispatcher:
             dispatch = _async_hook(handlers) if is_async else _sync_hook(handlers)
             setattr(self, hook_name, dispatch)
             names.append(hook_name)
-        self.hook_names = tuple(names)
+        self.hook_names: tuple[str, ...] = tuple(names)
         self._loads = handlers_of(self._concerns, "load")
 
     def load(self, loader: addonmanager.Loader) -> None:

@@ -30,6 +30,7 @@ from ..options.config_fields import (
     nonempty,
     number,
     parse_yaml,
+    positive_number,
     read_text,
     regex,
     show,
@@ -284,14 +285,6 @@ def _seconds(value: object) -> float:
     return amount
 
 
-def _positive_seconds(value: object) -> float:
-    """A duration in seconds that must not be zero."""
-    amount = number(value)
-    if amount <= 0:
-        raise ValueError(f"must be > 0, got {show(value)}")
-    return amount
-
-
 def _probability(value: object) -> float:
     """A probability; 0 is refused because such a rule could never fire."""
     amount = number(value)
@@ -415,7 +408,7 @@ def _when(value: object) -> When:
         window=spec.get("window", _window),
         per=spec.get("per", choice(Per), default=Per.GLOBAL),
         max_active=spec.get("max_active", _POSITIVE_COUNT),
-        at_s=spec.get("at_s", _positive_seconds),
+        at_s=spec.get("at_s", positive_number),
     )
     if when.at_s is not None:
         excluded = [
@@ -538,7 +531,7 @@ def _parse_delay(spec: Fields, presets: Mapping[str, Mapping]) -> Delay:
 
 
 def _parse_hang(spec: Fields, presets: Mapping[str, Mapping]) -> Hang:
-    return Hang(max_s=spec.get("max_s", _positive_seconds))
+    return Hang(max_s=spec.get("max_s", positive_number))
 
 
 def _parse_reset(spec: Fields, presets: Mapping[str, Mapping]) -> Reset:
@@ -598,7 +591,7 @@ def _parse_stall(spec: Fields, presets: Mapping[str, Mapping]) -> Stall:
         direction=direction,
         after_messages=after_messages,
         after_s=after_s,
-        for_s=spec.get("for_s", _positive_seconds),
+        for_s=spec.get("for_s", positive_number),
     )
 
 

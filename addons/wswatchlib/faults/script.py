@@ -106,10 +106,6 @@ class ScriptRun:
         return self._deadline
 
     @property
-    def waits_for_messages(self) -> bool:
-        return not self.finished and isinstance(self._current, WaitMessages | WaitMessage)
-
-    @property
     def _current(self) -> Step | None:
         return self._steps[self._position] if self._position < len(self._steps) else None
 
@@ -158,15 +154,13 @@ class ScriptRun:
         effects: list[Effect] = []
         while (step := self._current) is not None:
             index = self._position + 1
-            if isinstance(step, WaitSeconds):
+            if isinstance(step, WaitSeconds):  # s > 0: the loader refuses a zero wait
                 self._deadline = self._clock() + step.s
-                if step.s > 0:
-                    return effects
-                self._deadline = None
-            elif isinstance(step, WaitMessages | WaitMessage):
+                return effects
+            if isinstance(step, WaitMessages | WaitMessage):
                 self._counted = 0
                 return effects
-            elif isinstance(step, Swallow):
+            if isinstance(step, Swallow):
                 if message is not None:
                     effects.append(SwallowOut(index))
             elif isinstance(step, Send):

@@ -20,7 +20,7 @@ from ..options.config_fields import (
     at_least,
     choice,
     nonempty,
-    number,
+    positive_number,
     regex,
     show,
     string,
@@ -131,13 +131,6 @@ def _check_swallow(steps: list[Step]) -> None:
         )
 
 
-def _positive_seconds(value: object) -> float:
-    amount = number(value)
-    if amount <= 0:
-        raise ValueError(f"must be > 0, got {show(value)}")
-    return amount
-
-
 def _wait(params: object) -> Step:
     spec = Fields(params, WAIT_FIELDS)
     given = [name for name in ("s", "messages", "message") if name in spec]
@@ -149,7 +142,7 @@ def _wait(params: object) -> Step:
     if given == ["s"]:
         if "from" in spec:
             raise FieldError("from", "only with messages (a time wait counts no messages)")
-        return WaitSeconds(spec.require("s", _positive_seconds))
+        return WaitSeconds(spec.require("s", positive_number))
     side = spec.get("from", choice(Side), default=Side.ANY)
     if given == ["messages"]:
         return WaitMessages(count=spec.require("messages", _COUNT), side=side)

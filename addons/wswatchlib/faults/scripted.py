@@ -118,13 +118,11 @@ class ScriptedConnections:
             close, scripted.deferred_close = scripted.deferred_close, None
             self._close(flow, scripted.armed, close)
 
-    def end(self, flow: http.HTTPFlow) -> ArmedFault | None:
-        """The connection ended: stop its script; the fault it ran, to release."""
+    def end(self, flow: http.HTTPFlow) -> None:
+        """The connection ended (or a fault replaced its script): stop the script."""
         scripted = self.running.pop(flow.id, None)
-        if scripted is None:
-            return None
-        scripted.cancel_timer()
-        return scripted.armed
+        if scripted is not None:
+            scripted.cancel_timer()
 
     def stop_all(self) -> None:
         for scripted in self.running.values():

@@ -82,12 +82,10 @@ class Send:
     body: Any
 
     def describe(self) -> dict[str, Any]:
-        if self.kind is BodyKind.TEXT:
-            shown: Any = plain_json(self.body)
-        elif self.kind is BodyKind.JSON:
+        if self.kind is BodyKind.BINARY_B64:
+            shown: Any = f"<{len(self.body)} bytes>"
+        else:  # a text template or a JSON one, written back as the user wrote it
             shown = plain_json(self.body)
-        else:
-            shown = f"<{len(self.body)} bytes>"
         return {"send": {"to": self.to.value, self.kind.value: shown}}
 
 

@@ -166,6 +166,14 @@ def number(value: object) -> float:
     return result
 
 
+def positive_number(value: object) -> float:
+    """A finite number above zero (a duration that must not be zero)."""
+    amount = number(value)
+    if amount <= 0:
+        raise ValueError(f"must be > 0, got {show(value)}")
+    return amount
+
+
 def string(value: object) -> str:
     """A YAML string; numbers are refused so that ``"1"`` versus ``1`` is never guessed."""
     if not isinstance(value, str):

@@ -4,5 +4,5 @@ checks over its events (`expectations`, pure) and the messages each connection c
 The pytest fixtures are in `wswatchlib.pytest_plugin`; this package imports the rest of
 wswatchlib, never the reverse.
 
-May import: events, output, verdicts, faults, wiring.
+May import: events, output, verdicts, faults, wiring, mitm_internals.
 """

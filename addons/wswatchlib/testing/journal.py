@@ -16,6 +16,7 @@ from typing import Any
 
 from mitmproxy import http
 
+from .. import mitm_internals
 from ..events import FaultMark
 from ..faults.matching import MessageMatch
 from ..faults.script_rules import message_match
@@ -80,7 +81,7 @@ class MessageJournal:
         if seen is None or flow.websocket is None or not flow.websocket.messages:
             return
         message = flow.websocket.messages[-1]
-        if message.injected and not message.content and message.is_text:
+        if mitm_internals.is_wakeup_message(message):
             return  # wswatch's empty wake-up message, never sent to a peer
         seen.messages.append(
             SeenMessage(

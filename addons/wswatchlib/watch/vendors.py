@@ -320,16 +320,9 @@ def _field_values(value: Any) -> tuple[tuple[str, Any], ...]:
     return tuple(pairs)
 
 
-def _positive_seconds(value: Any) -> float:
-    seconds = fields.number(value)
-    if seconds <= 0:
-        raise ValueError(f"must be > 0, got {fields.show(value)}")
-    return seconds
-
-
 def _expectations(value: Any) -> Expectations:
     spec = fields.Fields(value, ("idle_timeout_s",))
-    return Expectations(idle_timeout_s=spec.get("idle_timeout_s", _positive_seconds))
+    return Expectations(idle_timeout_s=spec.get("idle_timeout_s", fields.positive_number))
 
 
 def parse_profile(profile_id: str, entry: Any) -> VendorProfile:
