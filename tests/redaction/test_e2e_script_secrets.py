@@ -5,17 +5,18 @@ An attacker's test through real `mitmdump -s addons/wswatch.py` at flow_detail 3
 handshake carries a bearer token, a secret query parameter and a cookie; a script answers the
 client's auth message with templates that ask for each of them, and with one that repeats the
 auth message's own access token. The client gets `[redacted]` for every handshake secret; every
-output (JSON file, terminal, `-w` flows, HAR) is searched for every form of every secret.
+output (JSON file, terminal, `-w` flows, HAR, HTML report, /metrics) is searched for every form of every secret.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import urllib.parse
 from pathlib import Path
 
-from test_e2e_message_secrets import flow_contents, leaks
+from test_e2e_message_secrets import flow_contents, leaks, metrics_text
 from test_mitmdump_script import mitmdump
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
@@ -44,11 +45,12 @@ cookie={{handshake.header.cookie}} model={{handshake.query.model}}"
 async def test_templates_never_substitute_a_handshake_secret_and_outputs_hold_none(
     tmp_path: Path, confdir: Path
 ) -> None:
-    rules, log, flows, har = (
+    rules, log, flows, har, report = (
         tmp_path / "scripts.yaml",
         tmp_path / "events.jsonl",
         tmp_path / "flows.mitm",
         tmp_path / "session.har",
+        tmp_path / "report.html",
     )
     rules.write_text(SCRIPT)
 
@@ -63,6 +65,8 @@ async def test_templates_never_substitute_a_handshake_secret_and_outputs_hold_no
             f"wswatch_faults={rules}",
             f"wswatch_log={log}",
             f"hardump={har}",
+            f"wswatch_report={report}",
+            "wswatch_metrics=127.0.0.1:0",
         ]
         args = [word for setting in settings for word in ("--set", setting)]
         async with mitmdump(
@@ -81,6 +85,7 @@ async def test_templates_never_substitute_a_handshake_secret_and_outputs_hold_no
                 await ws.send(json.dumps({"type": "auth", "access_token": ACCESS_TOKEN}))
                 shown = await asyncio.wait_for(ws.recv(), 10)
                 echoed = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            metrics = metrics_text(output)
 
     assert shown == "auth=[redacted] token=[redacted] cookie=[redacted] model=nova-3"
     # What the user scripted from the message itself reaches the client as asked...
@@ -91,8 +96,14 @@ async def test_templates_never_substitute_a_handshake_secret_and_outputs_hold_no
         "terminal": "".join(output),
         "flows file": flows.read_bytes().decode("utf-8", "replace"),
         "HAR": har.read_text(encoding="utf-8"),
+        "report": report.read_text(encoding="utf-8"),
+        "/metrics": metrics,
     }
     assert leaks(outputs, SECRETS) == []
+    # The terminal's ws.closed line says what wswatch sent, apart from the peers' messages.
+    assert "injected_messages={to_client: 2, to_server: 0}" in outputs["terminal"]
+    # The report says what wswatch sent on the connection (the rows' JSON, read by its page).
+    assert re.search(r'"injected_to_client": ?2\b', outputs["report"])
     contents, _ = flow_contents(flows)
     assert b'{"type":"auth_echo","token":"[redacted]"}' in contents
     assert b"auth=[redacted] token=[redacted] cookie=[redacted] model=nova-3" in contents

@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 from browser import chromium_or_skip, opened_report
+from report_events import closed, handshake
 from report_sessions import RecordedSession, record_session
 from wswatchlib.cli import main
+from wswatchlib.report.page import build_report
 from wswatchlib.verdicts.reading import read_event_files
 
 
@@ -131,3 +133,25 @@ async def test_the_proxy_writes_the_same_report_as_the_command_on_its_file(
     """`--set wswatch_report=PATH` writes, at stop, the page `wswatch report` makes from the
     proxy's own JSON-lines file."""
     assert session.report.read_text(encoding="utf-8") == report.read_text(encoding="utf-8")
+
+
+async def test_a_scripted_connections_close_shows_what_wswatch_sent(tmp_path: Path) -> None:
+    """Clicking the close of a connection a script spoke into shows how many messages wswatch
+    sent to each peer; a plain close shows no such line."""
+    scripted, plain = handshake("a", 0.0), handshake("a", 2.0)
+    scripted_close = closed("a", scripted["flow_id"], 1.0, 1.0, injected=True, rule_id="script")
+    scripted_close["injected_messages"] = {"to_client": 2, "to_server": 1}
+    plain_close = closed("a", plain["flow_id"], 3.0, 1.0)
+    plain_close["injected_messages"] = {"to_client": 0, "to_server": 0}
+    page_file = tmp_path / "report.html"
+    page_file.write_text(build_report([scripted, scripted_close, plain, plain_close]))
+    async with opened_report(page_file) as opened:
+        await opened.page.click("#spacer .tr >> nth=1")
+        shown = await opened.page.text_content("#detail")
+        await opened.page.click("#spacer .tr >> nth=3")
+        plain_shown = await opened.page.text_content("#detail")
+        await opened.screenshot("report-scripted-close.png")
+    assert "messages wswatch sent to the client2" in shown
+    assert "messages wswatch sent to the server1" in shown
+    assert "messages wswatch sent" not in plain_shown
+    assert opened.errors == []
