@@ -1376,6 +1376,13 @@ async def test_hostile_frames_under_a_waiting_script_keep_the_proxy_serving_and_
     found = await hostile_case_problems(
         tmp_path, confdir, caplog, scripted, "websocket", wswatch_faults=[str(rules)]
     )
+    logged = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    found += [
+        f"the script that never acted claims an effect: {event}"
+        for event in logged
+        if event["event"] == "fault.injected" or event.get("injected")
+    ]
+    assert any(event["event"] == "fault.rules_loaded" for event in logged), "no script loaded"
     assert not found, "\n".join(found)
 
 
