@@ -26,6 +26,9 @@ CLIENT_VERDICT = "client.verdict"
 #: flow.metadata key of the `FaultMark` of a flow a fault disturbed, kept as plain data.
 FAULT_METADATA_KEY = "wswatch.fault"
 
+#: flow.metadata key of the tape a replayed flow was answered from (its file name).
+TAPE_METADATA_KEY = "wswatch.tape"
+
 #: TCPFlow.metadata key the watcher sets on a raw TCP relay of an upgraded WebSocket connection:
 #: the id of the HTTP flow whose `ws.handshake` was reported.
 UPGRADE_FLOW_METADATA_KEY = "wswatch.upgrade_flow"
@@ -177,6 +180,9 @@ class HandshakeEvent:
     #: Seconds since this client's previous attempt started / its previous connection ended.
     since_previous_attempt_s: float | None = None
     since_previous_close_s: float | None = None
+    #: Answered from a tape (`wswatch_replay`), and the tape's file name.
+    replayed: bool = False
+    tape: str | None = None
 
     def fields(self) -> dict[str, Any]:
         return field_values(self)
@@ -229,6 +235,9 @@ class ClosedEvent:
     injected_messages: dict[str, int] = field(
         default_factory=lambda: {"to_client": 0, "to_server": 0}
     )
+    #: Played from a tape (`wswatch_replay`), and the tape's file name.
+    replayed: bool = False
+    tape: str | None = None
 
     def fields(self) -> dict[str, Any]:
         return field_values(self)

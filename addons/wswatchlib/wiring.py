@@ -1,7 +1,10 @@
 """wswatch's concerns in order, as one addon: the entry script and the pytest plugin both use it.
 
 Order matters: the fault rules are configured before the fault addons that read them; the faults
-act before the watcher reports (so events know a fault was injected); messages are scrubbed for
+act before the watcher reports (so events know a fault was injected); replay takes a request
+after the handshake faults (a fault's answer wins over the tape) and gives it its real address
+back before the watcher reports; the recorder follows the watcher (it writes what was reported)
+and reads relayed bytes before message redaction hides them from the flow; messages are scrubbed for
 showing after every wswatch addon that acts on them or counts them; the verdicts come after
 every addon whose `done` still reports (the watcher's last closes), the session summary after
 them (it counts their findings), the metrics exporter and the session report after every addon
@@ -28,6 +31,8 @@ from .output.session_summary import SessionSummaryReport
 from .redaction.messages import MessageRedaction
 from .relay.relays import UpgradeRelays
 from .report.recorder import SessionReportWriter
+from .tapes.recorder import TapeRecorder
+from .tapes.replay import TapeReplay
 from .verdicts.reporter import VerdictReport
 from .watch.clients import Clients
 from .watch.connections import ConnectionWatch
@@ -52,11 +57,16 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
     connection_faults.observed_flows = relays.observed_flows
     connection_faults.close_observed = relays.close_observed
     verdicts = VerdictReport(log, profiles.idle_timeouts)
+    recorder = TapeRecorder(
+        log, watcher.request_view, lambda: profiles.redactor, lambda: profiles.message_secrets
+    )
+    replay = TapeReplay(log, watcher.request_view, lambda: profiles.redactor, recorder)
     concerns = [
         ProxyDefaults(),
         profiles,
         fault_rules,
         HandshakeFaults(fault_rules, connection_faults),
+        replay,
         connection_faults,
         Moments(fault_rules, connection_faults),
         StreamCommands(fault_rules, connection_faults),
@@ -64,6 +74,7 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
         watcher,
         connection_watch,
         relays,
+        recorder,
         MessageWindow(),
         message_redaction,
         verdicts,

@@ -10,6 +10,7 @@ broke the WebSocket parser (`mitm_internals.take_parser_failure`).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -221,6 +222,8 @@ class ConnectionWatch:
             frames_unread=track.frames_unread if unread else None,
         )
         event = reports.analyse_close(facts, track.vendor)
+        if tape := track.flow_metadata.get(events.TAPE_METADATA_KEY):
+            event = dataclasses.replace(event, replayed=True, tape=tape)
         self.event_log.emit(
             events.CLOSED,
             event.fields(),

@@ -291,6 +291,8 @@ class WsWatch:
         event = analysis.event
         if fault:
             event = dataclasses.replace(event, injected=True, rule_id=fault.rule_id)
+        if tape := flow.metadata.get(events.TAPE_METADATA_KEY):
+            event = dataclasses.replace(event, replayed=True, tape=tape)
         flow.metadata[REPORTED_KEY] = event.outcome
         self.event_log.emit(
             events.HANDSHAKE,

@@ -1,0 +1,87 @@
+"""Tapes end to end: record a real client's session at the proxy against a real streaming
+endpoint, stop the endpoint, replay, and check what a new client receives, in every mode."""
+
+from __future__ import annotations
+
+import json
+import ssl
+from pathlib import Path
+
+import pytest
+from proxy_harness import running_proxy
+from streaming import CHUNKS, REQUEST_ID, stream_session, streaming_endpoint
+from upstreams import self_signed_context
+
+MODES = ["reverse", "regular-connect", "regular-connect-tls", "regular-absolute"]
+TOKEN = "tok-QUERY-5f1e9a7c3b"
+BEARER = "bearer-HEADER-8c2d4e6f0a"
+ACCESS = "access-MESSAGE-1b3d5f7a9c"
+#: A host that never resolves (RFC 6761), so a replay that contacts it fails loudly.
+NOWHERE = "reverse:http://upstream.invalid:9"
+
+
+def _proxy_mode(mode: str, port: int) -> str:
+    return f"reverse:http://127.0.0.1:{port}" if mode == "reverse" else "regular"
+
+
+def _client(mode: str, proxy_port: int, endpoint_port: int, confdir: Path, tls: bool):
+    """(url, websockets options) for a client reaching the endpoint through the proxy."""
+    query = f"/v1/listen?model=nova-3&token={TOKEN}"
+    options: dict = {"additional_headers": {"Authorization": f"Bearer {BEARER}"}}
+    if mode == "reverse":
+        return f"ws://127.0.0.1:{proxy_port}{query}", options | {"proxy": None}
+    options["proxy"] = f"http://127.0.0.1:{proxy_port}"
+    if tls:
+        options["ssl"] = ssl.create_default_context(cafile=str(confdir / "mitmproxy-ca-cert.pem"))
+    scheme = "wss" if tls else "ws"
+    return f"{scheme}://127.0.0.1:{endpoint_port}{query}", options
+
+
+@pytest.mark.parametrize("mode", [m for m in MODES if m != "regular-absolute"])
+async def test_a_recorded_stream_replays_with_the_endpoint_stopped(
+    mode: str, tmp_path: Path, confdir: Path
+) -> None:
+    """The replayed client gets the recorded messages in order, spaced as recorded (10 ms),
+    and the same close; the endpoint is down (reverse: its host does not even resolve)."""
+    tapes = tmp_path / "tapes"
+    tls = mode == "regular-connect-tls"
+    server_tls = self_signed_context(tmp_path) if tls else None
+    extra = {"ssl_insecure": True} if tls else {}
+    (tmp_path / "rec").mkdir()
+    async with streaming_endpoint(server_tls) as endpoint:
+        async with running_proxy(
+            tmp_path / "rec",
+            _proxy_mode(mode, endpoint.port),
+            confdir,
+            wswatch_record=str(tapes),
+            **extra,
+        ) as proxy:
+            url, options = _client(mode, proxy.port, endpoint.port, confdir, tls)
+            live = await stream_session(url, ACCESS, **options)
+            await proxy.wait_for("tape.recorded")
+        port = endpoint.port
+    assert live.close_code == 1000 and len(live.messages) == 2 + CHUNKS // 2
+    written = sorted(tapes.glob("*.tape.jsonl"))
+    assert len(written) == 1
+    text = written[0].read_text()
+    for secret in (TOKEN, BEARER, ACCESS):
+        assert secret not in text
+    (tmp_path / "rep").mkdir()
+    replay_mode = NOWHERE if mode == "reverse" else "regular"
+    async with running_proxy(
+        tmp_path / "rep", replay_mode, confdir, wswatch_replay=str(tapes), **extra
+    ) as proxy:
+        url, options = _client(mode, proxy.port, port, confdir, tls)
+        replayed = await stream_session(url, "another-token-entirely", **options)
+        closed = await proxy.wait_for("ws.closed")
+        handshake = proxy.events("ws.handshake")[0]
+    assert replayed.messages == live.messages
+    assert (replayed.close_code, replayed.close_reason) == (1000, "done")
+    for recorded_gap, replayed_gap in zip(live.gaps(), replayed.gaps(), strict=True):
+        assert abs(recorded_gap - replayed_gap) < 0.010, (live.gaps(), replayed.gaps())
+    assert handshake["replayed"] is True and handshake["tape"] == written[0].name
+    assert handshake["url"].startswith("wss://127.0.0.1:" if tls else "ws://")
+    assert "upstream.invalid" in handshake["url"] or mode != "reverse"
+    assert closed["replayed"] is True and closed["close_code"] == 1000
+    assert closed["closed_by"] == "server"
+    assert json.loads(replayed.messages[-1])["request_id"] == REQUEST_ID
