@@ -135,10 +135,11 @@ async def stream_session(url: str, token: str, **options: Any) -> Session:
                     session.close_code, session.close_reason = closed.rcvd.code, closed.rcvd.reason
 
         reader = asyncio.create_task(read())
-        await ws.send(json.dumps({"type": "Auth", "access_token": token}))
-        for _ in range(CHUNKS):
-            await asyncio.sleep(CHUNK_GAP_S)
-            await ws.send(CHUNK)
-        await ws.send(json.dumps({"type": "CloseStream"}))
+        with contextlib.suppress(websockets.ConnectionClosed):  # closed early: stop sending
+            await ws.send(json.dumps({"type": "Auth", "access_token": token}))
+            for _ in range(CHUNKS):
+                await asyncio.sleep(CHUNK_GAP_S)  # the audio's pace, not a wait for an event
+                await ws.send(CHUNK)
+            await ws.send(json.dumps({"type": "CloseStream"}))
         await asyncio.wait_for(reader, 10)
     return session
