@@ -7,10 +7,12 @@ import json
 import ssl
 from pathlib import Path
 
+import jsonschema
 import pytest
 from proxy_harness import running_proxy
 from streaming import CHUNKS, REQUEST_ID, stream_session, streaming_endpoint
 from upstreams import self_signed_context
+from wswatchlib.tapes.schema import tape_schema
 
 MODES = ["reverse", "regular-connect", "regular-connect-tls", "regular-absolute"]
 TOKEN = "tok-QUERY-5f1e9a7c3b"
@@ -66,6 +68,8 @@ async def test_a_recorded_stream_replays_with_the_endpoint_stopped(
     text = written[0].read_text()
     for secret in (TOKEN, BEARER, ACCESS):
         assert secret not in text
+    for line in text.splitlines():
+        jsonschema.validate(json.loads(line), tape_schema())
     (tmp_path / "rep").mkdir()
     replay_mode = NOWHERE if mode == "reverse" else "regular"
     async with running_proxy(
