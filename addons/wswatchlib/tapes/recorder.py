@@ -326,18 +326,18 @@ class TapeRecorder:
         if recording is None:
             return
         duration = closed.get("duration_s")
-        recording.writer.write(
-            end_line(
-                TapeEnd(
-                    End.CLOSED,
-                    t_ms=round(duration * 1000, 3) if isinstance(duration, int | float) else None,
-                    code=closed.get("close_code"),
-                    reason=closed.get("close_reason"),
-                    closed_by=closed.get("closed_by"),
-                    clean=bool(closed.get("clean")),
-                )
+        line = end_line(
+            TapeEnd(
+                End.CLOSED,
+                t_ms=round(duration * 1000, 3) if isinstance(duration, int | float) else None,
+                code=closed.get("close_code"),
+                reason=closed.get("close_reason"),
+                closed_by=closed.get("closed_by"),
+                clean=bool(closed.get("clean")),
             )
         )
+        line.update(_unrecorded(recording.captures))
+        recording.writer.write(line)
         self._finish(flow_id, events.Outcome.ACCEPTED.value)
 
     def _finish(self, flow_id: str, outcome: str | None) -> None:
@@ -386,6 +386,19 @@ class TapeRecorder:
             self._finish(flow_id, None)
         self._handshakes.clear()
         self._requests.clear()
+
+
+def _unrecorded(captures: dict[str, MessageCapture]) -> dict[str, Any]:
+    """What the raw-bytes reader could not put in the tape, per side, for the end line:
+    `skipped` (messages over its size limit) and `unreadable` (why it stopped following)."""
+    fields: dict[str, Any] = {}
+    skipped = {side: capture.skipped for side, capture in captures.items() if capture.skipped}
+    unreadable = {side: capture.broken for side, capture in captures.items() if capture.broken}
+    if skipped:
+        fields["skipped"] = skipped
+    if unreadable:
+        fields["unreadable"] = unreadable
+    return fields
 
 
 def _with_relay(header: TapeHeader, relay: str) -> TapeHeader:

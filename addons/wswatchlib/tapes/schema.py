@@ -106,6 +106,14 @@ def tape_schema() -> dict[str, Any]:
             "closed_by": {"enum": ["client", "server", "proxy", None]},
             "clean": {"type": "boolean"},
             "error": _NULLABLE_STRING,
+            "skipped": {
+                "type": "object",
+                "description": "per side, messages over the raw reader's size limit, not kept",
+            },
+            "unreadable": {
+                "type": "object",
+                "description": "per side, why the raw reader stopped (no later message kept)",
+            },
         },
     }
     return {
