@@ -4,7 +4,7 @@ tape tests: record a session against the real server, stop it, replay, compare.
 `/v1/listen`: the client sends an auth message (a JSON access token), then binary audio chunks;
 after every second chunk the server answers a JSON result naming how far the audio got; on
 `{"type": "CloseStream"}` it sends its metadata and closes 1000. `/v1/listen` with
-`?fail=401` answers 401 with `dg-error` and `dg-request-id`; `/v1/flaky` answers 429 with
+`?echo=1` quotes the request's URL (its token too) in Ready; `?fail=401` answers 401 with `dg-error` and `dg-request-id`; `/v1/flaky` answers 429 with
 Retry-After to its first attempt and accepts the next.
 """
 
@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import websockets
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
@@ -73,7 +74,10 @@ async def _stream(endpoint: Endpoint, connection: ServerConnection) -> None:
             document = json.loads(message)
             if document.get("type") == "Auth":
                 endpoint.seen_tokens.append(document.get("access_token", ""))
-                await connection.send(json.dumps({"type": "Ready"}))
+                ready: dict[str, Any] = {"type": "Ready"}
+                if "echo=1" in connection.request.path:  # a careless server quoting the URL
+                    ready["url"] = connection.request.path
+                await connection.send(json.dumps(ready))
             elif document.get("type") == "CloseStream":
                 metadata = {"type": "Metadata", "request_id": REQUEST_ID, "chunks": received}
                 await connection.send(json.dumps(metadata))
@@ -142,4 +146,29 @@ async def stream_session(url: str, token: str, **options: Any) -> Session:
                 await ws.send(CHUNK)
             await ws.send(json.dumps({"type": "CloseStream"}))
         await asyncio.wait_for(reader, 10)
+    return session
+
+
+async def stream_session_absolute(url: str, token: str, proxy: str) -> Session:
+    """`stream_session` with aiohttp through a regular proxy: it sends the upgrade in absolute
+    form (`GET http://host/path`), no CONNECT tunnel."""
+    session = Session()
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(url.replace("ws://", "http://", 1), proxy=proxy) as ws,
+    ):
+        opened = time.monotonic()
+
+        async def read() -> None:
+            async for message in ws:
+                session.received.append((time.monotonic() - opened, message.data))
+
+        reader = asyncio.create_task(read())
+        await ws.send_str(json.dumps({"type": "Auth", "access_token": token}))
+        for _ in range(CHUNKS):
+            await asyncio.sleep(CHUNK_GAP_S)  # the audio's pace, not a wait for an event
+            await ws.send_bytes(CHUNK)
+        await ws.send_str(json.dumps({"type": "CloseStream"}))
+        await asyncio.wait_for(reader, 10)
+        session.close_code, session.close_reason = ws.close_code, None
     return session

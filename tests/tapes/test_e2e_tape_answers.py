@@ -265,3 +265,62 @@ async def test_a_client_message_unlike_the_recording_is_reported(
         assert reason.startswith("wswatch tape mismatch: type")
     else:  # play went on: the recorded answer to the first message came
         assert json.loads(received[0]) == {"type": "Ready"}
+
+
+async def test_no_secret_reaches_a_tape_and_the_replay_works_without_them(tmp_path, confdir):
+    """The query token (echoed back by the server inside a message), the Authorization header
+    and the access token in the first message are in no tape; a client with other credentials
+    gets the same stream from it."""
+    secrets = ("Q-tok-0a1b2c3d4e", "H-bearer-5f6a7b8c9d", "M-access-e0f1a2b3c4")
+    url = "/v1/listen?model=nova-3&echo=1&token=" + secrets[0]
+
+    async def work(proxy: RunningProxy) -> None:
+        work.live = await stream_session(  # type: ignore[attr-defined]
+            f"ws://127.0.0.1:{proxy.port}{url}",
+            secrets[2],
+            additional_headers={"Authorization": f"Bearer {secrets[1]}"},
+        )
+        await proxy.wait_for("tape.recorded")
+
+    tapes = await recorded(tmp_path, confdir, work)
+    text = "".join(path.read_text() for path in tapes.glob("*.tape.jsonl"))
+    assert [secret for secret in secrets if secret in text] == []
+    assert "token=[redacted]" in text
+    async with replaying(tmp_path, confdir, tapes) as proxy:
+        replayed = await stream_session(
+            f"ws://127.0.0.1:{proxy.port}/v1/listen?model=nova-3&echo=1&token=other-one",
+            "other-access",
+        )
+    # The server's quote of the URL comes back as recorded: scrubbed.
+    live = work.live.messages  # type: ignore[attr-defined]
+    assert replayed.messages == [message.replace(secrets[0], "[redacted]") for message in live]
+    assert secrets[0] in live[0] and replayed.close_code == 1000
+
+
+async def test_a_handshake_fault_answers_before_the_tape_is_taken(tmp_path, confdir):
+    """A 429 on the second attempt (a handshake fault) over a replayed endpoint: the first and
+    third attempts get the recorded stream, the second the fault's 429."""
+
+    async def work(proxy: RunningProxy) -> None:
+        await stream_through(proxy)
+        await proxy.wait_for("tape.recorded")
+
+    tapes = await recorded(tmp_path, confdir, work)
+    rules = tmp_path / "second.yaml"
+    rules.write_text(
+        "rules:\n  - id: second-429\n    when: {after: 1, first: 2}\n"
+        "    action: {reject: {status: 429, headers: {retry-after: '2'}}}\n"
+    )
+    async with replaying(tmp_path, confdir, tapes, wswatch_faults=[str(rules)]) as proxy:
+        first = await stream_through(proxy)
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await stream_through(proxy)
+        third = await stream_through(proxy)
+        handshakes = proxy.events("ws.handshake")
+    assert refused.value.response.status_code == 429
+    assert first.messages == third.messages and third.close_code == 1000
+    assert [(h["status"], h["replayed"], h["injected"]) for h in handshakes] == [
+        (101, True, False),
+        (429, False, True),
+        (101, True, False),
+    ]

@@ -10,11 +10,17 @@ from pathlib import Path
 import jsonschema
 import pytest
 from proxy_harness import running_proxy
-from streaming import CHUNKS, REQUEST_ID, stream_session, streaming_endpoint
-from upstreams import self_signed_context
+from streaming import (
+    CHUNKS,
+    REQUEST_ID,
+    stream_session,
+    stream_session_absolute,
+    streaming_endpoint,
+)
+from upstreams import forward_proxy, self_signed_context
 from wswatchlib.tapes.schema import tape_schema
 
-MODES = ["reverse", "regular-connect", "regular-connect-tls", "regular-absolute"]
+MODES = ["reverse", "regular-connect", "regular-connect-tls", "upstream"]
 TOKEN = "tok-QUERY-5f1e9a7c3b"
 BEARER = "bearer-HEADER-8c2d4e6f0a"
 ACCESS = "access-MESSAGE-1b3d5f7a9c"
@@ -22,7 +28,9 @@ ACCESS = "access-MESSAGE-1b3d5f7a9c"
 NOWHERE = "reverse:http://upstream.invalid:9"
 
 
-def _proxy_mode(mode: str, port: int) -> str:
+def _proxy_mode(mode: str, port: int, forwarder: int) -> str:
+    if mode == "upstream":
+        return f"upstream:http://127.0.0.1:{forwarder}"
     return f"reverse:http://127.0.0.1:{port}" if mode == "reverse" else "regular"
 
 
@@ -39,21 +47,22 @@ def _client(mode: str, proxy_port: int, endpoint_port: int, confdir: Path, tls: 
     return f"{scheme}://127.0.0.1:{endpoint_port}{query}", options
 
 
-@pytest.mark.parametrize("mode", [m for m in MODES if m != "regular-absolute"])
+@pytest.mark.parametrize("mode", MODES)
 async def test_a_recorded_stream_replays_with_the_endpoint_stopped(
     mode: str, tmp_path: Path, confdir: Path
 ) -> None:
     """The replayed client gets the recorded messages in order, spaced as recorded (10 ms),
-    and the same close; the endpoint is down (reverse: its host does not even resolve)."""
+    and the same close; the endpoint is down (reverse: its host does not even resolve), and
+    in upstream mode the upstream proxy sees nothing of the replay."""
     tapes = tmp_path / "tapes"
     tls = mode == "regular-connect-tls"
     server_tls = self_signed_context(tmp_path) if tls else None
     extra = {"ssl_insecure": True} if tls else {}
     (tmp_path / "rec").mkdir()
-    async with streaming_endpoint(server_tls) as endpoint:
+    async with streaming_endpoint(server_tls) as endpoint, forward_proxy() as forwarder:
         async with running_proxy(
             tmp_path / "rec",
-            _proxy_mode(mode, endpoint.port),
+            _proxy_mode(mode, endpoint.port, forwarder.port),
             confdir,
             wswatch_record=str(tapes),
             **extra,
@@ -71,14 +80,21 @@ async def test_a_recorded_stream_replays_with_the_endpoint_stopped(
     for line in text.splitlines():
         jsonschema.validate(json.loads(line), tape_schema())
     (tmp_path / "rep").mkdir()
-    replay_mode = NOWHERE if mode == "reverse" else "regular"
-    async with running_proxy(
-        tmp_path / "rep", replay_mode, confdir, wswatch_replay=str(tapes), **extra
-    ) as proxy:
+    async with (
+        forward_proxy() as forwarder,
+        running_proxy(
+            tmp_path / "rep",
+            NOWHERE if mode == "reverse" else _proxy_mode(mode, port, forwarder.port),
+            confdir,
+            wswatch_replay=str(tapes),
+            **extra,
+        ) as proxy,
+    ):
         url, options = _client(mode, proxy.port, port, confdir, tls)
         replayed = await stream_session(url, "another-token-entirely", **options)
         closed = await proxy.wait_for("ws.closed")
         handshake = proxy.events("ws.handshake")[0]
+        assert forwarder.requests == []
     assert replayed.messages == live.messages
     assert (replayed.close_code, replayed.close_reason) == (1000, "done")
     for recorded_gap, replayed_gap in zip(live.gaps(), replayed.gaps(), strict=True):
@@ -89,3 +105,26 @@ async def test_a_recorded_stream_replays_with_the_endpoint_stopped(
     assert closed["replayed"] is True and closed["close_code"] == 1000
     assert closed["closed_by"] == "server"
     assert json.loads(replayed.messages[-1])["request_id"] == REQUEST_ID
+
+
+async def test_an_absolute_form_client_replays_a_tunnelled_recording(tmp_path, confdir) -> None:
+    """Regular mode without a tunnel: aiohttp sends `GET http://host/path`; it matches the
+    tape a CONNECT-tunnelled client recorded (method, path, query) and gets the same stream,
+    with the endpoint stopped."""
+    tapes = tmp_path / "tapes"
+    (tmp_path / "rec").mkdir()
+    async with streaming_endpoint() as endpoint:
+        async with running_proxy(
+            tmp_path / "rec", "regular", confdir, wswatch_record=str(tapes)
+        ) as proxy:
+            url, options = _client("regular-connect", proxy.port, endpoint.port, confdir, False)
+            live = await stream_session(url, ACCESS, **options)
+            await proxy.wait_for("tape.recorded")
+    (tmp_path / "rep").mkdir()
+    async with running_proxy(
+        tmp_path / "rep", "regular", confdir, wswatch_replay=str(tapes)
+    ) as proxy:
+        replayed = await stream_session_absolute(url, ACCESS, proxy.url)
+        closed = await proxy.wait_for("ws.closed")
+    assert replayed.messages == live.messages
+    assert replayed.close_code == 1000 and closed["replayed"] is True

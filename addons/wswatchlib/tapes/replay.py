@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import ctx, exceptions, http
+from mitmproxy import connection, ctx, exceptions, http
 
 from .. import events
 from ..redaction.redactor import Redactor, scrub_secrets
@@ -282,6 +282,14 @@ class TapeReplay:
             host_header,
         ]
         request.scheme, request.host, request.port = "http", "127.0.0.1", self.server.port
+        if flow.server_conn.via is not None:
+            # Upstream mode: the loopback server is reached directly, never through the
+            # upstream proxy (which may not reach this machine's loopback, and must not be
+            # contacted either). A connection of this stream's own, so other requests of the
+            # client's connection still go through the upstream proxy.
+            flow.server_conn = connection.Server(
+                address=None, transport_protocol=flow.server_conn.transport_protocol
+            )
         if host_header is not None:
             request.headers["host"] = host_header
         request.headers[TICKET_HEADER] = token
