@@ -87,13 +87,11 @@ HEADERS: dict[str, TapeHeader] = {
 #: name -> a message or end line that must come back as it was written.
 LINES: dict[str, TapeMessage | TapeEnd] = {
     "server_text": TapeMessage(12.5, False, text='{"type": "Ready"}'),
-    "client_text_unicode": TapeMessage(0.0, True, text="héllo ✓ \U0001f600 \"q\" \\ \n"),
+    "client_text_unicode": TapeMessage(0.0, True, text='héllo ✓ \U0001f600 "q" \\ \n'),
     "empty_text": TapeMessage(1.0, False, text=""),
     "server_binary": TapeMessage(250.125, False, data=bytes(range(256))),
     "empty_binary": TapeMessage(3.0, True, data=b""),
-    "client_digest": TapeMessage(
-        99.0, True, length=3, sha256=hashlib.sha256(b"abc").hexdigest()
-    ),
+    "client_digest": TapeMessage(99.0, True, length=3, sha256=hashlib.sha256(b"abc").hexdigest()),
     "end_closed": TapeEnd(
         End.CLOSED, t_ms=1500.0, code=1000, reason="done", closed_by="server", clean=True
     ),
@@ -279,7 +277,9 @@ def test_read_summary_of_an_empty_file_names_line_1(tmp_path: Path, content: str
     """A file with nothing on its first line is not a tape: the error names file and line 1."""
     path = tmp_path / "empty.tape.jsonl"
     path.write_text(content)
-    with pytest.raises(TapeError, match=r"empty\.tape\.jsonl line 1: empty, expected the tape header"):
+    with pytest.raises(
+        TapeError, match=r"empty\.tape\.jsonl line 1: empty, expected the tape header"
+    ):
         read_summary(path)
 
 
@@ -429,6 +429,10 @@ BAD_LINES: dict[str, tuple[str, str]] = {
     "end_t_is_text": (
         json.dumps({"end": "closed", "t": "soon"}),
         r": field 't' has the wrong type \(str\)",
+    ),
+    "end_clean_is_text": (
+        json.dumps({"end": "closed", "code": 1000, "clean": "false"}),
+        r": field 'clean' has the wrong type \(str\)",
     ),
     "end_reason_is_number": (
         json.dumps({"end": "closed", "code": 1000, "reason": 5}),

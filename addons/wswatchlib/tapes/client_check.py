@@ -61,6 +61,18 @@ def _without(document: Any, path: list[str]) -> Any:
     return document
 
 
+def _same(expected: Any, got: Any) -> bool:
+    """Equal as JSON values: Python's `==` has `true == 1` and `false == 0`, JSON does not
+    (`1 == 1.0` stays equal: both are the number one)."""
+    if isinstance(expected, bool) or isinstance(got, bool):
+        return type(expected) is type(got) and expected == got
+    if isinstance(expected, dict) and isinstance(got, dict):
+        return expected.keys() == got.keys() and all(_same(expected[k], got[k]) for k in expected)
+    if isinstance(expected, list) and isinstance(got, list):
+        return len(expected) == len(got) and all(map(_same, expected, got))
+    return bool(expected == got)
+
+
 def _first_difference(expected: Any, got: Any, where: str = "") -> str:
     """Where two JSON documents first differ, and how: `items.0.text: "a" != "b"`."""
     if isinstance(expected, dict) and isinstance(got, dict):
@@ -70,11 +82,11 @@ def _first_difference(expected: Any, got: Any, where: str = "") -> str:
                 return f"{here}: missing (recorded {_shown(expected[key])})"
             if key not in expected:
                 return f"{here}: not in the recording (sent {_shown(got[key])})"
-            if expected[key] != got[key]:
+            if not _same(expected[key], got[key]):
                 return _first_difference(expected[key], got[key], here)
     if isinstance(expected, list) and isinstance(got, list) and len(expected) == len(got):
         for index, (left, right) in enumerate(zip(expected, got, strict=True)):
-            if left != right:
+            if not _same(left, right):
                 return _first_difference(left, right, f"{where}.{index}" if where else str(index))
     return f"{where or '(whole message)'}: recorded {_shown(expected)}, sent {_shown(got)}"
 
@@ -115,7 +127,7 @@ def mismatch(
         else:
             for path in ignored:
                 expected, got = _without(expected, list(path)), _without(got, list(path))
-            return None if expected == got else _first_difference(expected, got)
+            return None if _same(expected, got) else _first_difference(expected, got)
     return f"text: recorded {_shown(expected_text)}, sent {_shown(sent)}"
 
 

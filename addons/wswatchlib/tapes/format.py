@@ -167,9 +167,16 @@ def _get(line: dict[str, Any], key: str, kind: type | tuple[type, ...], where: s
     if key not in line:
         raise TapeError(f"{where}: field {key!r} is missing")
     value = line[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+    # JSON true/false are not numbers, though Python's bool is an int.
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise TapeError(f"{where}: field {key!r} has the wrong type ({type(value).__name__})")
     return value
+
+
+def _optional(line: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    """`line[key]` when absent or null, else checked as `_get` does: an end line's fields
+    reach the player's arithmetic and the Close frame, where a wrong type would crash replay."""
+    return None if line.get(key) is None else _get(line, key, kind, where)
 
 
 def header_line(header: TapeHeader) -> dict[str, Any]:
@@ -295,14 +302,15 @@ def parse_line(line: dict[str, Any], where: str) -> TapeMessage | TapeEnd:
         code = line.get("code")
         if code is not None and (not isinstance(code, int) or isinstance(code, bool)):
             raise TapeError(f"{where}: field 'code' must be an integer or null")
+        t_ms = _optional(line, "t", (int, float), where)
         return TapeEnd(
             end=kind,
-            t_ms=line.get("t"),
+            t_ms=None if t_ms is None else float(t_ms),
             code=code,
-            reason=line.get("reason"),
-            closed_by=line.get("closed_by"),
-            clean=bool(line.get("clean")),
-            error=line.get("error"),
+            reason=_optional(line, "reason", str, where),
+            closed_by=_optional(line, "closed_by", str, where),
+            clean=bool(_optional(line, "clean", bool, where)),
+            error=_optional(line, "error", str, where),
         )
     t_ms = _get(line, "t", (int, float), where)
     sender = _get(line, "from", str, where)
@@ -312,8 +320,10 @@ def parse_line(line: dict[str, Any], where: str) -> TapeMessage | TapeEnd:
     if "text" in line:
         return TapeMessage(float(t_ms), from_client, text=_get(line, "text", str, where))
     if "binary" in line:
+        # Read before the try: a TapeError is a ValueError, and a wrong type is no bad base64.
+        encoded = _get(line, "binary", str, where)
         try:
-            data = base64.b64decode(_get(line, "binary", str, where), validate=True)
+            data = base64.b64decode(encoded, validate=True)
         except ValueError:
             raise TapeError(f"{where}: field 'binary' is not valid base64") from None
         return TapeMessage(float(t_ms), from_client, data=data)
@@ -351,12 +361,17 @@ def read_summary(path: Path) -> TapeSummary:
 
 def read_lines(path: Path) -> Iterator[TapeMessage | TapeEnd]:
     """The messages of a tape, then its end line if it has one, read lazily from disk: a tape
-    of any length replays in constant memory."""
-    with path.open(encoding="utf-8") as file:
-        for number, raw in enumerate(file, start=1):
-            if number == 1 or not raw.strip():
+    of any length replays in constant memory. Bytes are decoded a line at a time, so a line
+    that is not UTF-8 is a TapeError naming it (a text-mode file fails a whole buffer ahead)."""
+    with path.open("rb") as file:
+        for number, raw_bytes in enumerate(file, start=1):
+            if number == 1 or not raw_bytes.strip():
                 continue
             where = f"{path} line {number}"
+            try:
+                raw = raw_bytes.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise TapeError(f"{where}: not UTF-8 ({error.reason})") from None
             yield parse_line(_decoded(raw, where), where)
 
 

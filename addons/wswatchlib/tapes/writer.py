@@ -9,7 +9,9 @@ tape, never a leaked credential in a file a team commits.
 
 from __future__ import annotations
 
+import base64
 import datetime
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -29,20 +31,52 @@ def tape_name(started: float, sequence: int, host: str, path: str, status: int |
     `20261206T134621.123Z-0003-api.example.com-v1-listen-101.tape.jsonl`."""
     moment = datetime.datetime.fromtimestamp(started, tz=datetime.UTC)
     stamp = moment.strftime("%Y%m%dT%H%M%S.") + f"{moment.microsecond // 1000:03d}Z"
-    slug = _UNSAFE.sub("-", f"{host}-{path.partition('?')[0]}").strip("-")[:SLUG_LENGTH]
+    # Joined by "/", which merges with the path's own leading slash into one "-".
+    slug = _UNSAFE.sub("-", f"{host}/{path.partition('?')[0]}").strip("-")[:SLUG_LENGTH]
     return f"{stamp}-{sequence:04d}-{slug}-{status if status is not None else 'error'}{TAPE_SUFFIX}"
+
+
+def _base64_payloads(line: bytes) -> list[bytes]:
+    """The bytes a line carries as base64 (a binary message, a response body): a secret inside
+    them shows in the file as base64 only when it starts on a 3-byte boundary and ends the
+    payload or a 3-byte group, so they are searched decoded."""
+    if b'"binary"' not in line and b'"body_base64"' not in line:
+        return []
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return []
+    if not isinstance(document, dict):
+        return []
+    response = document.get("response")
+    values = [
+        document.get("binary"),
+        response.get("body_base64") if isinstance(response, dict) else None,
+    ]
+    payloads = []
+    for value in values:
+        if isinstance(value, str):
+            try:
+                payloads.append(base64.b64decode(value))
+            except ValueError:
+                continue
+    return payloads
 
 
 def secret_lines(path: Path, secrets: frozenset[str]) -> list[int]:
     """The numbers of the lines of the file that hold a form of one of `secrets`
     (`redactor.secret_forms`), in order. Line by line: a tape's lines are its messages."""
-    forms = [wire_bytes(form) for form in scrub_variants(secrets)]
+    variants = scrub_variants(secrets)
+    # `write_line` keeps non-ASCII as is, so a secret with both non-ASCII and a character JSON
+    # escapes (`"`, `\`) is in the file in a form `secret_forms` (ASCII JSON) does not list.
+    written = {json.dumps(form, ensure_ascii=False)[1:-1] for form in variants}
+    forms = [wire_bytes(form) for form in dict.fromkeys([*variants, *sorted(written)])]
     if not forms:
         return []
     found: list[int] = []
     with path.open("rb") as file:
         for number, line in enumerate(file, start=1):
-            if any(form in line for form in forms):
+            if any(form in text for text in (line, *_base64_payloads(line)) for form in forms):
                 found.append(number)
     return found
 
