@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from hostile_peers import (
     GOOD_KEY,
@@ -54,6 +55,7 @@ from proxy_harness import RunningProxy, running_proxy
 from raw_frames import Opcode, accept_for, close_payload, frame, frame_header
 from test_mitmdump_script import launch
 from websockets.asyncio.client import connect
+from wswatchlib.tapes.schema import tape_schema
 
 # Planted secrets: letters, digits and dashes only, so URL-encoding cannot disguise them.
 TOKEN = b"qtok-HOSTILE-3e5f7a9c1b"
@@ -1186,9 +1188,12 @@ def event_problems(events: list[dict[str, Any]], expect: Expect) -> list[str]:
 
 
 def good_pairs_ok(good_events: list[dict[str, Any]]) -> bool:
-    """Each good client: one accepted ws.handshake and one ws.closed with 1000."""
+    """Each good client: one accepted ws.handshake and one ws.closed with 1000 (and, while
+    recording, the tape of its session)."""
     flows: dict[str, list[tuple[str, Any]]] = {}
     for event in good_events:
+        if event["event"] == "tape.recorded":
+            continue
         flows.setdefault(event["flow_id"], []).append(
             (event["event"], event.get("outcome") or event.get("close_code"))
         )
@@ -1383,6 +1388,49 @@ async def test_hostile_frames_under_a_waiting_script_keep_the_proxy_serving_and_
         if event["event"] == "fault.injected" or event.get("injected")
     ]
     assert any(event["event"] == "fault.rules_loaded" for event in logged), "no script loaded"
+    assert not found, "\n".join(found)
+
+
+def tape_problems(tapes: Path, events: list[dict[str, Any]]) -> list[str]:
+    """Promises of recording under hostile input: a tape per upgrade attempt, each line valid
+    against the shipped schema, none left half-written, no planted secret in any."""
+    found: list[str] = []
+    written = sorted(tapes.glob("*.tape.jsonl")) if tapes.exists() else []
+    attempts = sum(1 for event in events if event["event"] == "ws.handshake")
+    not_written = [event for event in events if event["event"] == "tape.not_written"]
+    if len(written) + len(not_written) != attempts:
+        found.append(f"{attempts} upgrade attempts but {len(written)} tapes: {written}")
+    found += [f"a tape was refused: {event}" for event in not_written]
+    found += [f"left half-written: {path}" for path in tapes.glob("*.partial")]
+    schema = tape_schema()
+    for path in written:
+        content = path.read_bytes()
+        found += secret_problems({f"the tape {path.name}": content})
+        for number, line in enumerate(content.decode().splitlines(), start=1):
+            try:
+                jsonschema.validate(json.loads(line), schema)
+            except (ValueError, jsonschema.ValidationError) as error:
+                found.append(f"{path.name} line {number} is not a tape line: {error}")
+    return found
+
+
+@pytest.mark.parametrize(
+    ("case", "relay"),
+    [(case, "websocket") for case in CASES] + [(case, "observe") for case in OBSERVED_CASES],
+    ids=[f"{case.id}-websocket" for case in CASES]
+    + [f"{case.id}-observe" for case in OBSERVED_CASES],
+)
+async def test_hostile_input_while_recording_keeps_tapes_true_and_secret_free(
+    tmp_path, confdir, caplog, case, relay
+):
+    """The corpus again while every attempt is recorded, on both relays: the same promises,
+    and every tape is whole, valid and free of the planted secrets."""
+    tapes = tmp_path / "tapes"
+    found = await hostile_case_problems(
+        tmp_path, confdir, caplog, case, relay, wswatch_record=str(tapes)
+    )
+    logged = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    found += tape_problems(tapes, logged)
     assert not found, "\n".join(found)
 
 

@@ -26,7 +26,7 @@ from mitmproxy import ctx, exceptions, http, tcp
 
 from .. import events
 from ..redaction.payloads import MessageKeyRules, PayloadScrubber
-from ..redaction.redactor import Redactor, scrub, scrub_bytes_of, scrub_variants
+from ..redaction.redactor import REDACTED, Redactor, scrub, scrub_bytes_of, scrub_variants
 from ..rfc6455 import FRAME_FORMAT_VERSIONS
 from ..text import encodable
 from ..watch.handshake import header_map, is_upgrade_request
@@ -178,8 +178,14 @@ class TapeRecorder:
         reported = self._handshakes.pop(flow.id, None)
         seen = self._requests.pop(flow.id, None)
         directory = self._directory(flow)
-        if reported is None or seen is None or directory is None:
+        if reported is None or directory is None:
             return
+        if seen is None:
+            # A request mitmproxy refused before its `request` hook (a malformed head): the
+            # flow holds only what it parsed, already redacted by the watcher's report, so
+            # its "secrets" are the placeholders.
+            url, placeholders = self._request_view(flow)
+            seen = (url, frozenset(value for value in placeholders if REDACTED not in value))
         try:
             self._start(flow, reported, directory, *seen)
         except OSError as error:
