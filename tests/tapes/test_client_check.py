@@ -139,16 +139,16 @@ JSON_CASES: dict[str, tuple[Any, tuple[tuple[str, ...], ...], str | None]] = {
         IGNORED,
         None,
     ),
-    "id_differs_not_ignored": (changed(id="req-2"), (), "id: recorded req-1, sent req-2"),
+    "id_differs_not_ignored": (changed(id="req-2"), (), 'id: recorded "req-1", sent "req-2"'),
     "nested_value_changed": (
         changed(meta={"ts": 1700000000, "source": "file"}),
         IGNORED,
-        "meta.source: recorded mic, sent file",
+        'meta.source: recorded "mic", sent "file"',
     ),
     "missing_key": (
         {key: value for key, value in RECORDED.items() if key != "type"},
         IGNORED,
-        "type: missing (recorded Settings)",
+        'type: missing (recorded "Settings")',
     ),
     "extra_key": (
         changed(extra={"a": 1}),
@@ -158,7 +158,7 @@ JSON_CASES: dict[str, tuple[Any, tuple[tuple[str, ...], ...], str | None]] = {
     "list_element_changed": (
         changed(items=[{"id": "x1", "text": "hello"}, {"id": "x2", "text": "word"}]),
         IGNORED,
-        "items.1.text: recorded world, sent word",
+        'items.1.text: recorded "world", sent "word"',
     ),
     "list_length_changed": (
         changed(flags=[True]),
@@ -178,7 +178,7 @@ JSON_CASES: dict[str, tuple[Any, tuple[tuple[str, ...], ...], str | None]] = {
     "index_path_leaves_other_elements": (
         changed(items=[{"id": "x1", "text": "hello"}, {"id": "x2", "text": "word"}]),
         parse_paths(["items.0"]),
-        "items.0.text: recorded world, sent word",
+        'items.0.text: recorded "world", sent "word"',
     ),
     "star_on_object_keys": (
         changed(meta={"ts": 1, "source": "other"}),

@@ -259,7 +259,7 @@ async def test_a_client_message_unlike_the_recording_is_reported(
         seen_code, reason = ws.close_code, ws.close_reason
         mismatch = await proxy.wait_for("tape.mismatch")
     assert mismatch["message"] == 1
-    assert mismatch["diff"] == "type: recorded Auth, sent Login"
+    assert mismatch["diff"] == 'type: recorded "Auth", sent "Login"'
     assert seen_code == code
     if on_mismatch == "close":
         assert reason.startswith("wswatch tape mismatch: type")

@@ -29,8 +29,14 @@ class ClientCheck(enum.StrEnum):
 
 
 def _shown(value: Any) -> str:
+    """A whole message's text as it is, any other value as JSON, cut to SHOWN characters."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
+
+
+def _shown_json(value: Any) -> str:
+    """A value inside a JSON document, as JSON: the string "1" and the number 1 differ."""
+    return _shown(json.dumps(value, ensure_ascii=False))
 
 
 def _without(document: Any, path: list[str]) -> Any:
@@ -74,21 +80,23 @@ def _same(expected: Any, got: Any) -> bool:
 
 
 def _first_difference(expected: Any, got: Any, where: str = "") -> str:
-    """Where two JSON documents first differ, and how: `items.0.text: "a" != "b"`."""
+    """Where two JSON documents first differ, and how: `items.0.text: recorded "a", sent "b"`."""
     if isinstance(expected, dict) and isinstance(got, dict):
         for key in list(expected) + [k for k in got if k not in expected]:
             here = f"{where}.{key}" if where else str(key)
             if key not in got:
-                return f"{here}: missing (recorded {_shown(expected[key])})"
+                return f"{here}: missing (recorded {_shown_json(expected[key])})"
             if key not in expected:
-                return f"{here}: not in the recording (sent {_shown(got[key])})"
+                return f"{here}: not in the recording (sent {_shown_json(got[key])})"
             if not _same(expected[key], got[key]):
                 return _first_difference(expected[key], got[key], here)
     if isinstance(expected, list) and isinstance(got, list) and len(expected) == len(got):
         for index, (left, right) in enumerate(zip(expected, got, strict=True)):
             if not _same(left, right):
                 return _first_difference(left, right, f"{where}.{index}" if where else str(index))
-    return f"{where or '(whole message)'}: recorded {_shown(expected)}, sent {_shown(got)}"
+    return (
+        f"{where or '(whole message)'}: recorded {_shown_json(expected)}, sent {_shown_json(got)}"
+    )
 
 
 def mismatch(

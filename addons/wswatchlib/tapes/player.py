@@ -99,7 +99,7 @@ class TapePlayer:
         """The live client sent a data message of `size` payload bytes at `now`."""
         self.live_messages += 1
         self.live_bytes += size
-        if self._gate is not Gate.NONE:
+        if self._gate is not Gate.NONE and not self._finished:
             self._live_steps.append((self._live_progress, now))
 
     @property

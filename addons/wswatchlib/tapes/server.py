@@ -36,7 +36,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
 from ..rfc6455 import NO_FRAME_CLOSE_CODES, CloseCode
 from .client_check import ClientCheck, mismatch
-from .format import End, TapeEnd, TapeMessage, TapeSummary, read_lines
+from .format import End, TapeEnd, TapeError, TapeMessage, TapeSummary, read_lines
 from .player import ClientExpectations, Finish, Gate, Send, TapePlayer
 
 logger = logging.getLogger("wswatch")
@@ -143,6 +143,8 @@ class ReplayServer:
             await _Connection(reader, writer, self._tickets).run()
         except (ConnectionError, asyncio.IncompleteReadError, LocalProtocolError):
             pass  # the proxy or the client went away: nothing left to play to
+        except TapeError as error:  # a line past the header is broken: stop there, say where
+            logger.error(f"wswatch: replay stopped: {error}")
         except asyncio.CancelledError:
             pass
         except Exception as error:  # one broken tape must not stop the server
