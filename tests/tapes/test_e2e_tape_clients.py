@@ -3,9 +3,14 @@
 Each client streams to the Deepgram-like endpoint (`streaming.py`) through the proxy in reverse
 mode while wswatch records; the endpoint is stopped; the same client streams again through a
 proxy whose upstream host never resolves, answered from the tape. It must receive the same
-messages in the same order, spaced as it measured them live (10 ms), and the same close; the
-events must say the connection was replayed and from which tape; the tape must hold none of the
-credentials the client sent.
+messages in the same order and the same close; the events must say the connection was replayed
+and from which tape; the tape must hold none of the credentials the client sent.
+
+Gaps are not compared here: these clients run in processes of their own, and on a loaded
+machine their timers and Chromium's delivery jitter by tens of milliseconds, live and replayed
+alike (measured while writing this test: Chromium alone, no proxy, 90th percentile 11-17 ms,
+worst 150 ms). The replay's timing is checked once, by the in-process client of
+test_e2e_tapes.py (`test_replayed_gaps_are_the_recordings_or_scaled`).
 """
 
 from __future__ import annotations
@@ -28,8 +33,6 @@ ACCESS = "access-MESSAGE-1b3d5f7a9c"
 QUERY = f"/v1/listen?model=nova-3&token={TOKEN}"
 #: A host that never resolves (RFC 6761), so a replay that contacts it fails loudly.
 NOWHERE = "reverse:http://upstream.invalid:9"
-#: How far a replayed gap between two received messages may be from the live one.
-GAP_TOLERANCE_S = 0.010
 #: Longest one client session may take (the clients give up on their own after 15 s).
 SESSION_TIMEOUT_S = 20.0
 
@@ -84,8 +87,6 @@ def _check(outcome: Outcome, secrets: tuple[str, ...]) -> None:
         assert secret not in text, secret
     assert replayed.messages == live.messages
     assert (replayed.close_code, replayed.close_reason) == (1000, "done")
-    for live_gap, replayed_gap in zip(live.gaps(), replayed.gaps(), strict=True):
-        assert abs(live_gap - replayed_gap) < GAP_TOLERANCE_S, (live.gaps(), replayed.gaps())
     handshake, closed = outcome.handshake, outcome.closed
     assert handshake["replayed"] is True and handshake["tape"] == outcome.tape.name
     assert handshake["url"].startswith("ws://upstream.invalid"), handshake["url"]
