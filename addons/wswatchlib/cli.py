@@ -1,6 +1,7 @@
 """The `wswatch` command: `wswatch analyse events.jsonl [more.jsonl]` grades each client;
 `wswatch report events.jsonl [more.jsonl] -o report.html` writes the HTML session report;
-`wswatch options` lists every wswatch option, from the declarations the addons make.
+`wswatch options` lists every wswatch option, from the declarations the addons make;
+`wswatch tape show|import|export|diff` work with tapes (tapes/cli.py).
 
 Exit codes: 0 done (no finding at or above --fail-on), 1 a finding at or above --fail-on,
 2 usage or input error (one line on stderr, no traceback).
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple, NoReturn
 
 from .progress import Progress, on_terminal
 from .report.page import build_report
+from .tapes.cli import add_tape_commands
 from .verdicts.analysis import analyse, write_json
 from .verdicts.findings import Severity
 from .verdicts.reading import (
@@ -103,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
         help="vendor profiles, for names, close-code meanings and idle timeouts "
         "(default: the shipped config/vendors.yaml)",
     )
+    add_tape_commands(commands)
     options_command = commands.add_parser(
         "options",
         help="list every wswatch option: type, default, help",
@@ -255,6 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(arguments)
     if arguments.command == "options":
         return _options(arguments)
+    if arguments.command == "tape":
+        return int(arguments.run(arguments))
     return _analyse(arguments)
 
 
