@@ -76,18 +76,22 @@ def timeline(path: Path) -> Iterator[str]:
 def add_show_command(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     command = commands.add_parser(
         "show",
-        help="print a tape's timeline",
-        description="Print a tape as a timeline: the handshake, one line per message (ms since "
-        "the 101, sender, text cut to 100 characters or binary size), and how it ended.",
+        help="print tapes' timelines",
+        description="Print each tape as a timeline: the handshake, one line per message (ms "
+        "since the 101, sender, text cut to 100 characters or binary size), and how it ended; "
+        "tapes one after another, a blank line between.",
     )
-    command.add_argument("file", metavar="FILE")
+    command.add_argument("files", metavar="FILE", nargs="+")
     command.set_defaults(run=run_show)
 
 
 def run_show(arguments: argparse.Namespace) -> int:
     try:
-        for line in timeline(Path(arguments.file)):
-            print(line)
+        for number, file in enumerate(arguments.files):
+            if number:
+                print()
+            for line in timeline(Path(file)):
+                print(line)
     except (TapeError, OSError) as error:
         sys.stdout.flush()
         print(f"wswatch tape show: error: {error}", file=sys.stderr)
