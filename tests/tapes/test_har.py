@@ -17,7 +17,7 @@ from mitmproxy.addons.savehar import SaveHar
 from mitmproxy.test import tflow
 from proxy_harness import running_proxy
 from websockets.asyncio.client import connect
-from wswatchlib.tapes import har
+from wswatchlib.tapes import har, har_export
 from wswatchlib.tapes.format import (
     End,
     TapeEnd,
@@ -38,7 +38,7 @@ def _run(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="wswatch tape")
     commands = parser.add_subparsers(required=True)
     har.add_import_command(commands)
-    har.add_export_command(commands)
+    har_export.add_export_command(commands)
     arguments = parser.parse_args(argv)
     return int(arguments.run(arguments))
 

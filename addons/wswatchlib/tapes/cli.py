@@ -1,12 +1,13 @@
 """`wswatch tape ...`: the tape commands, each registered by the module that does its job:
-`show` (timeline.py), `import` and `export` (har.py), `diff` (drift.py)."""
+`show` (timeline.py), `import` (har.py), `export` (har_export.py), `diff` (drift.py)."""
 
 from __future__ import annotations
 
 import argparse
 
 from .drift import add_diff_command
-from .har import add_export_command, add_import_command
+from .har import add_import_command
+from .har_export import add_export_command
 from .timeline import add_show_command
 
 
