@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench.py [--repeat 3] [--memory-repeat 1] [--quick]
         [--only NAME[,NAME...]] [--setups LABEL[,LABEL...]] [--stream-messages N]
+        [--replay-messages N]
         [--compare-script OTHER_TREE/addons/wswatch.py]
 
 Set-ups, all against the same local upstream on 127.0.0.1 (mitmdump in reverse mode, flow_detail=0):
@@ -15,11 +16,21 @@ Set-ups, all against the same local upstream on 127.0.0.1 (mitmdump in reverse m
                     the same with --set wswatch_redact_flows=false too: nothing is scrubbed
   wswatch observe   the same with --set wswatch_relay=observe ("n/a" where that option is unknown)
   websocket=false   mitmdump relaying the upgraded connection as raw TCP: the ceiling
+  wswatch record    wswatch's defaults and --set wswatch_record=DIR (a fresh directory per
+                    proxy): every connection also written to a tape, on the observe-only relay
+  wswatch record websocket
+                    the same on mitmproxy's message layer (--set wswatch_relay=websocket)
+  wswatch replay    only in the replay measurement: wswatch in reverse mode to an upstream that
+                    does not exist (upstream.invalid:9), answering from a tape written for the
+                    run (--set wswatch_replay=TAPE, wswatch_replay_speed=max,
+                    wswatch_replay_gate=none)
 
 Measurements (one fresh proxy per set-up and repetition; repetitions interleave the set-ups so
 that a change in the machine's load touches all of them alike):
   round trips/s     1 KB binary messages echoed one at a time on one connection
   stream msgs/s     small messages sent one way as fast as possible, until the upstream counted all
+  stream 1 KB msgs/s
+                    the same with 1 KB binary messages (client to upstream)
   json stream msgs/s
                     the same with small JSON text messages, on two connections: one with no
                     secret key (82 B: scanned, nothing replaced), one with `access_token` in
@@ -32,9 +43,19 @@ that a change in the machine's load touches all of them alike):
                     then the peak (VmHWM) once 300,000 more have streamed as fast as possible, and
                     that peak / the resident size after 1,000 (the growth a fast sender causes)
   start-up          from the process start to mitmproxy's "listening at" line
+  replay            100,000 1 KB binary messages from the server side to the client as fast as
+                    the proxy passes them, then a close: the rate, and (each proxy fresh) its
+                    VmRSS after 1,000 messages, its peak (VmHWM) at the end and peak / that VmRSS.
+                    "wswatch replay" plays them from a tape on disk; every other set-up relays
+                    them from the upstream (its /source), so the ratio to bare mitmdump compares
+                    replay with relaying the same messages live
+A record set-up's tapes are counted after its proxy stops: under the table, the message lines
+in each stream's tape beside what the client and the upstream sent (a rate counts only if the
+tape holds every message).
 --only picks measurements by name (MEASUREMENTS below), e.g. `--only stream` or
 `--only stream,stream-memory`; a proxy is started only for the set-ups and parts that need it.
---setups picks set-ups by label, e.g. `--setups "wswatch observe,websocket=false"`.
+--setups picks set-ups by label, e.g. `--setups "wswatch observe,websocket=false"`. The replay
+measurement repeats (interleaved) as often as the rates, after the memory measurements.
 The client and the upstream are plain asyncio speaking RFC 6455 directly, cheap enough that the
 proxy is what is measured. Each figure is the median of the repetitions, [lowest - highest], and
 its ratio to bare mitmdump; under each json stream figure, with both "wswatch websocket" set-ups
@@ -52,13 +73,17 @@ import dataclasses
 import functools
 import os
 import re
+import shutil
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from tapes import TapeLines, count_lines, write_server_stream
 from wswatchlib.watch.handshake import accept_for_key
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,13 +98,34 @@ ZERO_MASK = b"\0\0\0\0"  # a valid masking key that leaves the payload as is: no
 
 @dataclass(frozen=True)
 class SetUp:
-    """One way of reaching the upstream; `proxy_args` is None for a direct connection."""
+    """One way of reaching the upstream; `proxy_args` is None for a direct connection. In
+    `proxy_args`, RECORD_DIR and REPLAY_TAPE stand for the files the run makes."""
 
     label: str
     proxy_args: tuple[str, ...] | None
+    #: The reverse proxy's upstream, when not the local one.
+    upstream: str | None = None
+    #: The measurements it takes part in (None: all).
+    measures: frozenset[str] | None = None
+
+    def takes_part(self, measurements: frozenset[str] | set[str]) -> bool:
+        return self.measures is None or bool(self.measures & measurements)
+
+    @property
+    def records(self) -> bool:
+        return any(RECORD_DIR in arg for arg in self.proxy_args or ())
+
+    @property
+    def replays(self) -> bool:
+        return any(REPLAY_TAPE in arg for arg in self.proxy_args or ())
 
 
+#: Stand-ins in `SetUp.proxy_args`: a fresh directory for each proxy's tapes; the replay tape.
+RECORD_DIR, REPLAY_TAPE = "<record dir>", "<replay tape>"
 WSWATCH = ("-s", str(REPO / "addons" / "wswatch.py"))
+RECORD = ("--set", f"wswatch_record={RECORD_DIR}")
+#: An upstream that cannot be reached: replay must never contact it.
+NOWHERE = "http://upstream.invalid:9"
 SETUPS = (
     SetUp("direct", None),
     SetUp("mitmdump", ()),
@@ -91,6 +137,22 @@ SETUPS = (
     ),
     SetUp("wswatch observe", (*WSWATCH, "--set", "wswatch_relay=observe")),
     SetUp("websocket=false", ("--set", "websocket=false")),
+    SetUp("wswatch record", (*WSWATCH, *RECORD)),
+    SetUp("wswatch record websocket", (*WSWATCH, *RECORD, "--set", "wswatch_relay=websocket")),
+    SetUp(
+        "wswatch replay",
+        (
+            *WSWATCH,
+            "--set",
+            f"wswatch_replay={REPLAY_TAPE}",
+            "--set",
+            "wswatch_replay_speed=max",
+            "--set",
+            "wswatch_replay_gate=none",
+        ),
+        upstream=NOWHERE,
+        measures=frozenset({"replay"}),
+    ),
 )
 #: `--compare-script PATH`: another tree's entry script with its defaults, measured in the same
 #: run as this tree's, so a change is judged side by side (the machine's speed moves between runs).
@@ -117,18 +179,28 @@ class Counts:
     handshake_concurrency: int
     memory_messages: int
     memory_connections: int
+    replay_messages: int  # server to client, in all (memory read after the first 1,000)
 
 
-FULL = Counts(2000, 20_000, 50, 50, 300, 1000, 50, 300_000, 3000)
-QUICK = Counts(50, 500, 50, 2, 20, 100, 50, 2000, 100)
+FULL = Counts(2000, 20_000, 50, 50, 300, 1000, 50, 300_000, 3000, 100_000)
+QUICK = Counts(50, 500, 50, 2, 20, 100, 50, 2000, 100, 2000)
 #: Messages streamed before the resident size the stream's peak is compared with.
 MEMORY_WARM_UP_MESSAGES = 1000
 #: What --only can pick: the rates, then the two memory measurements (each on a fresh proxy).
-RATES = ("round-trips", "stream", "json-stream", "concurrent", "handshakes", "start-up")
+RATES = (
+    "round-trips",
+    "stream",
+    "stream-1kb",
+    "json-stream",
+    "concurrent",
+    "handshakes",
+    "start-up",
+)
 MEMORY = ("conns-memory", "stream-memory")
-MEASUREMENTS = RATES + MEMORY
+MEASUREMENTS = (*RATES, *MEMORY, "replay")
 SMALL_MESSAGE = b"0123456789abcdef0123456789abcdef"  # 32 bytes
-ROUND_TRIP_MESSAGE = bytes(1024)
+KB_MESSAGE = bytes(1024)
+ROUND_TRIP_MESSAGE = KB_MESSAGE
 #: The json stream's text messages, by figure: JSON with no secret key, which the scrubber parses
 #: and keeps as it is, and JSON whose every message has a secret key's value to replace.
 JSON_STREAMS = {
@@ -182,14 +254,39 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return first & 0x0F, unmask(payload, mask) if mask else payload
 
 
+def whole_frames(buffer: bytearray) -> Iterator[tuple[int, int]]:
+    """The first byte and end offset of each whole frame at the start of `buffer`, in order."""
+    offset, size = 0, len(buffer)
+    while size - offset >= 2:
+        first, second = buffer[offset], buffer[offset + 1]
+        length = second & 0x7F
+        extended = {126: 2, 127: 8}.get(length, 0)
+        header = 2 + extended + (4 if second & 0x80 else 0)
+        if size - offset < header:
+            return
+        if extended:
+            length = int.from_bytes(buffer[offset + 2 : offset + 2 + extended], "big")
+        end = offset + header + length
+        if end > size:
+            return
+        yield first, end
+        offset = end
+
+
 # The upstream: /echo echoes, /sink?n=N[,M...] counts messages and says so on reaching each of
-# N, M..., /reject answers 401.
+# N, M..., /source?n=N sends N 1 KB binary messages and closes, /reject answers 401.
 
 
-async def upstream_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def upstream_connection(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, served: list[str] | None = None
+) -> None:
+    """One connection to the upstream; the paths of its streams go to `served` (what each
+    record set-up's tapes are checked against)."""
     try:
         request = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
         path = request.split(" ", 2)[1]
+        if served is not None and path.startswith(("/sink", "/source")):
+            served.append(path)
         key = re.search(r"(?im)^sec-websocket-key:\s*(\S+)", request)
         if path.startswith("/reject") or key is None:
             writer.write(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
@@ -202,6 +299,8 @@ async def upstream_connection(reader: asyncio.StreamReader, writer: asyncio.Stre
         if path.startswith("/sink"):
             checkpoints = [int(n) for n in path.partition("n=")[2].split(",")]
             await count_messages(reader, writer, checkpoints)
+        elif path.startswith("/source"):
+            await send_messages(reader, writer, int(path.partition("n=")[2]))
         else:
             await echo_messages(reader, writer)
     except (asyncio.IncompleteReadError, ConnectionError):
@@ -233,19 +332,8 @@ async def count_messages(
         if not chunk:
             return
         buffer += chunk
-        offset, size = 0, len(buffer)
-        while size - offset >= 2:
-            first, second = buffer[offset], buffer[offset + 1]
-            length = second & 0x7F
-            extended = {126: 2, 127: 8}.get(length, 0)
-            header = 2 + extended + (4 if second & 0x80 else 0)
-            if size - offset < header:
-                break
-            if extended:
-                length = int.from_bytes(buffer[offset + 2 : offset + 2 + extended], "big")
-            end = offset + header + length
-            if end > size:
-                break
+        offset = 0
+        for first, end in whole_frames(buffer):
             opcode = first & 0x0F
             if opcode == OPCODE_CLOSE:
                 writer.write(frame(OPCODE_CLOSE, CLOSE_NORMAL))
@@ -257,6 +345,24 @@ async def count_messages(
                     writer.write(frame(OPCODE_BINARY, str(counted).encode()))
             offset = end
         del buffer[:offset]
+
+
+async def send_messages(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: int
+) -> None:
+    """Send `count` 1 KB binary messages in large writes, then a Close; wait for the client's."""
+    batch = 1000
+    message = frame(OPCODE_BINARY, KB_MESSAGE)
+    sent = 0
+    while sent < count:
+        now = min(batch, count - sent)
+        writer.write(message * now)
+        await writer.drain()
+        sent += now
+    writer.write(frame(OPCODE_CLOSE, CLOSE_NORMAL))
+    await writer.drain()
+    while (await read_frame(reader))[0] != OPCODE_CLOSE:
+        pass
 
 
 # The client side.
@@ -309,14 +415,16 @@ async def stream(
     warmed_up: Callable[[], None] | None = None,
     opcode: int = OPCODE_BINARY,
     payload: bytes = SMALL_MESSAGE,
+    name: str = "",
 ) -> None:
     """Send `count` small messages one way in large writes; return once the upstream has them.
     With `warm_up`, first send that many more, and call `warmed_up` once the upstream has them.
-    `opcode` and `payload` make every message (a text payload must be valid UTF-8)."""
+    `opcode` and `payload` make every message (a text payload must be valid UTF-8); `name`
+    tells the stream's path (and tape) from the others': /sink/NAME."""
     batch = 1000
     message = frame(opcode, payload, ZERO_MASK)
     checkpoints = [warm_up, warm_up + count] if warm_up else [count]
-    path = "/sink?n=" + ",".join(map(str, checkpoints))
+    path = f"/sink{'/' + name if name else ''}?n=" + ",".join(map(str, checkpoints))
     async with websocket(port, path) as (reader, writer):
         sent = 0
         for checkpoint in checkpoints:
@@ -330,6 +438,48 @@ async def stream(
                 raise RuntimeError(f"the upstream counted {payload!r}, expected {checkpoint}")
             if checkpoint == warm_up and warmed_up is not None:
                 warmed_up()
+
+
+async def receive_stream(
+    port: int, count: int, *, warm_up: int = 0, warmed_up: Callable[[], None] | None = None
+) -> None:
+    """Ask for `count` 1 KB messages from the server side (/source) and read them as they come
+    until its Close (answered); with `warm_up`, call `warmed_up` once that many have come."""
+    path = f"/source?n={count}"
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        status = await handshake(reader, writer, port, path)
+        if status != 101:
+            raise RuntimeError(f"{path}: expected 101, got {status}")
+        buffer = bytearray()
+        received = 0
+        closed = False
+        while not closed:
+            chunk = await asyncio.wait_for(reader.read(1 << 18), TIMEOUT)
+            if not chunk:
+                raise RuntimeError(f"{path}: the connection ended after {received} messages")
+            buffer += chunk
+            offset = 0
+            for first, end in whole_frames(buffer):
+                offset = end
+                opcode = first & 0x0F
+                if opcode == OPCODE_CLOSE:
+                    closed = True
+                    break
+                if first & 0x80 and opcode < OPCODE_CLOSE:
+                    received += 1
+                    if received == warm_up and warmed_up is not None:
+                        warmed_up()
+            del buffer[:offset]
+        # The Close is answered; a proxy that already closed may reset the connection.
+        with contextlib.suppress(ConnectionError):
+            writer.write(frame(OPCODE_CLOSE, CLOSE_NORMAL, ZERO_MASK))
+            await writer.drain()
+            await asyncio.wait_for(reader.read(), TIMEOUT)
+        if received != count:
+            raise RuntimeError(f"{path}: received {received} messages, expected {count}")
+    finally:
+        writer.close()
 
 
 async def in_parallel(total: int, concurrency: int, one: Callable[[], Awaitable[None]]) -> None:
@@ -383,10 +533,16 @@ async def rates(
         started = time.perf_counter()
         await stream(port, counts.stream_messages)
         results["stream msgs/s (32 B, one way)"] = per_second(counts.stream_messages, started)
+    if "stream-1kb" in only:
+        started = time.perf_counter()
+        await stream(port, counts.stream_messages, payload=KB_MESSAGE, name="1kb")
+        results["stream msgs/s (1 KB, one way)"] = per_second(counts.stream_messages, started)
     if "json-stream" in only:
         for figure, payload in JSON_STREAMS.items():
             started = time.perf_counter()
-            await stream(port, counts.stream_messages, opcode=OPCODE_TEXT, payload=payload)
+            await stream(
+                port, counts.stream_messages, opcode=OPCODE_TEXT, payload=payload, name="json"
+            )
             results[figure] = per_second(counts.stream_messages, started)
     connections, each = counts.concurrent_connections, counts.concurrent_round_trips
     if "concurrent" in only:
@@ -446,10 +602,83 @@ async def stream_memory(port: int, pid: int, counts: Counts) -> dict[str, float]
     }
 
 
+async def replay(port: int, counts: Counts, pid: int | None = None) -> dict[str, float]:
+    """1 KB messages from the server side as fast as they pass (from a tape for "wswatch
+    replay", else from the upstream); with the proxy's `pid`, its resident size once the first
+    1,000 came, the peak at the end, and how much the stream grew the proxy."""
+    messages, warm_up = counts.replay_messages, MEMORY_WARM_UP_MESSAGES
+    warm: list[float] = []
+
+    def warmed_up() -> None:
+        if pid is not None:
+            warm.append(memory_mb(pid)[0])
+
+    started = time.perf_counter()
+    await receive_stream(port, messages, warm_up=warm_up, warmed_up=warmed_up)
+    results = {f"to client msgs/s (1 KB, {messages:,})": per_second(messages, started)}
+    if pid is not None:
+        hwm = memory_mb(pid)[1]
+        results[f"to client VmRSS MB after {warm_up:,} msgs"] = warm[0]
+        results[f"to client VmHWM MB after {messages:,} msgs"] = hwm
+        results[f"to client peak / after {warm_up:,} (x)"] = hwm / warm[0]
+    return results
+
+
+@dataclass
+class Workspace:
+    """The run's files: the replay tape, each record set-up proxy's tape directory, and what
+    those tapes were found to hold."""
+
+    root: Path
+    #: The paths the upstream streamed (/sink, /source), appended as it serves them.
+    served: list[str] = field(default_factory=list)
+    #: (set-up label, what one of its tapes holds), in the order the proxies ran.
+    tapes: list[tuple[str, TapeLines]] = field(default_factory=list)
+    #: (set-up label, stream path): streams the upstream served with no tape for them.
+    missing: list[tuple[str, str]] = field(default_factory=list)
+    proxies: int = 0
+
+    @property
+    def replay_tape(self) -> Path:
+        return self.root / "replay" / "server-stream.tape.jsonl"
+
+    def make_replay_tape(self, counts: Counts) -> None:
+        self.replay_tape.parent.mkdir(exist_ok=True)
+        host, _, port = NOWHERE.removeprefix("http://").partition(":")
+        path = f"/source?n={counts.replay_messages}"
+        write_server_stream(
+            self.replay_tape, host, int(port), path, counts.replay_messages, KB_MESSAGE
+        )
+
+    def check_tapes(self, label: str, directory: Path, served: list[str]) -> None:
+        """Count what `directory`'s tapes hold; note each stream served without a tape."""
+        found = count_lines(directory) if directory.is_dir() else []
+        self.tapes.extend((label, lines) for lines in found)
+        unmatched = Counter(served) - Counter(lines.request_path for lines in found)
+        self.missing.extend((label, path) for path in unmatched.elements())
+
+
+def expected_lines(path: str) -> tuple[int, int] | None:
+    """The client and server messages a stream's tape should hold, from its request path:
+    /sink?n=N[,M] (the client's messages, the upstream's count at each checkpoint) or
+    /source?n=N (the upstream's messages); None for any other path."""
+    numbers = [int(n) for n in path.partition("n=")[2].split(",") if n.isdigit()]
+    if path.startswith("/sink") and numbers:
+        return numbers[-1], len(numbers)
+    if path.startswith("/source") and numbers:
+        return 0, numbers[0]
+    return None
+
+
 @contextlib.asynccontextmanager
-async def mitmdump(upstream: int, setup: SetUp) -> AsyncIterator[tuple[int, int, float]]:
-    """A mitmdump for `setup`; yields (port, pid, seconds to "listening"), then stops it."""
+async def mitmdump(
+    upstream: int, setup: SetUp, work: Workspace
+) -> AsyncIterator[tuple[int, int, float]]:
+    """A mitmdump for `setup`; yields (port, pid, seconds to "listening"), then stops it. A
+    record set-up writes into a fresh directory, whose tapes are counted and removed after."""
     assert setup.proxy_args is not None
+    work.proxies += 1
+    record_dir = work.root / f"record-{work.proxies}"
     args = [
         str(MITMDUMP),
         "--listen-host",
@@ -457,11 +686,15 @@ async def mitmdump(upstream: int, setup: SetUp) -> AsyncIterator[tuple[int, int,
         "-p",
         "0",
         "--mode",
-        f"reverse:http://{HOST}:{upstream}",
+        f"reverse:{setup.upstream or f'http://{HOST}:{upstream}'}",
         "--set",
         "flow_detail=0",
-        *setup.proxy_args,
+        *(
+            arg.replace(RECORD_DIR, str(record_dir)).replace(REPLAY_TAPE, str(work.replay_tape))
+            for arg in setup.proxy_args
+        ),
     ]
+    work.served.clear()
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
         *args, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
@@ -503,16 +736,21 @@ async def mitmdump(upstream: int, setup: SetUp) -> AsyncIterator[tuple[int, int,
             await process.wait()
         if drain is not None:
             drain.cancel()
+        if setup.records:
+            work.check_tapes(setup.label, record_dir, list(work.served))
+            shutil.rmtree(record_dir, ignore_errors=True)
 
 
 def counts_for(options: argparse.Namespace) -> Counts:
     counts = QUICK if options.quick else FULL
     if options.stream_messages:
         counts = dataclasses.replace(counts, stream_messages=options.stream_messages)
+    if options.replay_messages:
+        counts = dataclasses.replace(counts, replay_messages=options.replay_messages)
     return counts
 
 
-async def run(options: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
+async def run(options: argparse.Namespace, work: Workspace) -> dict[str, dict[str, list[float]]]:
     """Interleaved repetitions; results[measurement][set-up label] = one figure per repetition."""
     counts = counts_for(options)
     only: frozenset[str] = options.only
@@ -525,19 +763,22 @@ async def run(options: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
         for measurement, figure in figures.items():
             results.setdefault(measurement, {}).setdefault(label, []).append(figure)
 
-    server = await asyncio.start_server(upstream_connection, HOST, 0, backlog=1024)
+    upstream_served = functools.partial(upstream_connection, served=work.served)
+    server = await asyncio.start_server(upstream_served, HOST, 0, backlog=1024)
     async with server:
         upstream = server.sockets[0].getsockname()[1]
         for repetition in range(options.repeat if only & set(RATES) else 0):
             for setup in setups:
                 if setup.label in unavailable or (setup.proxy_args is None and not rated):
                     continue
+                if not setup.takes_part(only & set(RATES)):
+                    continue
                 print(f"rates {repetition + 1}/{options.repeat}: {setup.label}", file=sys.stderr)
                 if setup.proxy_args is None:
                     record(setup.label, await rates(upstream, counts, only))
                     continue
                 try:
-                    async with mitmdump(upstream, setup) as (port, pid, startup):
+                    async with mitmdump(upstream, setup, work) as (port, pid, startup):
                         if "start-up" in only:
                             record(setup.label, {"start-up s (to listening)": startup})
                         record(setup.label, await rates(port, counts, only, pid))
@@ -552,18 +793,38 @@ async def run(options: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
                 if name not in only:
                     continue
                 for setup in setups:
-                    if setup.proxy_args is None or setup.label in unavailable:
+                    if (
+                        setup.proxy_args is None
+                        or setup.label in unavailable
+                        or not setup.takes_part({name})
+                    ):
                         continue
                     print(
                         f"{name} {repetition + 1}/{options.memory_repeat}: {setup.label}",
                         file=sys.stderr,
                     )
                     try:
-                        async with mitmdump(upstream, setup) as (port, pid, _):
+                        async with mitmdump(upstream, setup, work) as (port, pid, _):
                             record(setup.label, await measure(port, pid, counts))
                     except OptionUnavailable as error:
                         print(f"  {setup.label}: {error}", file=sys.stderr)
                         unavailable.add(setup.label)
+        if "replay" in only and any(setup.replays for setup in setups):
+            work.make_replay_tape(counts)
+        for repetition in range(options.repeat if "replay" in only else 0):
+            for setup in setups:
+                if setup.label in unavailable or not setup.takes_part({"replay"}):
+                    continue
+                print(f"replay {repetition + 1}/{options.repeat}: {setup.label}", file=sys.stderr)
+                if setup.proxy_args is None:
+                    record(setup.label, await replay(upstream, counts))
+                    continue
+                try:
+                    async with mitmdump(upstream, setup, work) as (port, pid, _):
+                        record(setup.label, await replay(port, counts, pid))
+                except OptionUnavailable as error:
+                    print(f"  {setup.label}: {error}", file=sys.stderr)
+                    unavailable.add(setup.label)
     return results
 
 
@@ -579,7 +840,8 @@ def print_table(results: dict[str, dict[str, list[float]]], options: argparse.Na
         f"{options.repeat} repetition(s) of the rates, {options.memory_repeat} of memory; "
         f"{counts.round_trips} round trips, {counts.stream_messages:,} streamed, "
         f"{counts.concurrent_connections} x {counts.concurrent_round_trips} concurrent, "
-        f"{counts.handshakes_single} and {counts.handshakes_concurrent} handshakes; "
+        f"{counts.handshakes_single} and {counts.handshakes_concurrent} handshakes, "
+        f"{counts.replay_messages:,} to the client (replay); "
         f"measured: {', '.join(name for name in MEASUREMENTS if name in options.only)}\n"
         f"median [lowest - highest]; x = median / median of bare {BASELINE}, "
         f"/ceiling = median / median of {CEILING} "
@@ -596,7 +858,11 @@ def print_table(results: dict[str, dict[str, list[float]]], options: argparse.Na
         for setup in setups_of(options):
             figures = by_label.get(setup.label)
             if figures is None:
-                if setup.proxy_args is not None and setup.label in options.setups:
+                if (
+                    setup.proxy_args is not None
+                    and setup.label in options.setups
+                    and setup.measures is None
+                ):
                     print(
                         f"{measurement:<36} {setup.label:<{SETUP_WIDTH}} "
                         f"{'n/a (option not available)':>29}"
@@ -613,6 +879,42 @@ def print_table(results: dict[str, dict[str, list[float]]], options: argparse.Na
         if measurement in JSON_STREAMS:
             print_scrubbing_cost(by_label)
         print()
+
+
+def print_tapes(work: Workspace) -> None:
+    """What the record set-ups' tapes hold: for each stream, its message lines beside what the
+    client and the upstream sent; the other tapes (echo, handshakes) counted."""
+    if not work.tapes and not work.missing:
+        return
+    print(
+        "tapes written by the record set-ups, counted after each proxy stopped (message lines "
+        "per tape: client + server; expected: what the client and the upstream sent)"
+    )
+    streams: Counter[tuple[str, str, int, int, str | None, bool, str]] = Counter()
+    others: Counter[str] = Counter()
+    for label, lines in work.tapes:
+        expected = expected_lines(lines.request_path)
+        if expected is None:
+            others[label] += 1
+            continue
+        verdict = (
+            "as expected"
+            if (lines.client, lines.server) == expected and lines.end and not lines.partial
+            else f"EXPECTED {expected[0]:,} + {expected[1]:,}"
+        )
+        key = (label, lines.request_path, lines.client, lines.server, lines.end, lines.partial)
+        streams[(*key, verdict)] += 1
+    for (label, path, client, server, end, partial, verdict), tapes in streams.items():
+        state = "unfinished (.partial)" if partial else f"end: {end or 'none'}"
+        print(
+            f"  {label:<{SETUP_WIDTH}} {path:<22} {tapes} tape(s): {client:,} + {server:,} "
+            f"message lines, {state}; {verdict}"
+        )
+    for label, count in others.items():
+        print(f"  {label:<{SETUP_WIDTH}} and {count:,} other tape(s) (echo, handshakes)")
+    for label, path in work.missing:
+        print(f"  {label:<{SETUP_WIDTH}} {path:<22} NO TAPE")
+    print()
 
 
 def print_scrubbing_cost(by_label: dict[str, list[float]]) -> None:
@@ -687,17 +989,32 @@ def main() -> None:
         f"{QUICK.stream_messages:,})",
     )
     parser.add_argument(
+        "--replay-messages",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"messages to the client in the replay measurement, over {MEMORY_WARM_UP_MESSAGES:,} "
+        f"(default {FULL.replay_messages:,}; quick: {QUICK.replay_messages:,})",
+    )
+    parser.add_argument(
         "--compare-script",
         metavar="PATH",
         help=f"also measure another tree's addons/wswatch.py, as the set-up {COMPARED!r} (e.g. "
         "a `git worktree` of the commit before a change)",
     )
     options = parser.parse_args()
+    if options.replay_messages and options.replay_messages <= MEMORY_WARM_UP_MESSAGES:
+        parser.error(f"--replay-messages must be over {MEMORY_WARM_UP_MESSAGES:,}")
     if options.compare_script:
         options.setups |= {COMPARED}
     if options.quick:
         options.repeat = options.memory_repeat = 1
-    print_table(asyncio.run(run(options)), options)
+    work = Workspace(Path(tempfile.mkdtemp(prefix="wswatch-bench-")))
+    try:
+        print_table(asyncio.run(run(options, work)), options)
+        print_tapes(work)
+    finally:
+        shutil.rmtree(work.root, ignore_errors=True)
 
 
 if __name__ == "__main__":
