@@ -113,6 +113,8 @@ class Session:
     received: list[tuple[float, Any]] = field(default_factory=list)
     close_code: int | None = None
     close_reason: str | None = None
+    #: For each received message, how many audio bytes the client had sent when it came.
+    sent_before: list[int] = field(default_factory=list)
 
     def gaps(self) -> list[float]:
         times = [at for at, _ in self.received]
@@ -123,9 +125,13 @@ class Session:
         return [message for _, message in self.received]
 
 
-async def stream_session(url: str, token: str, **options: Any) -> Session:
-    """Authenticate, stream CHUNKS chunks at the audio's pace, ask to close, read to the end."""
+async def stream_session(
+    url: str, token: str, chunk: bytes = CHUNK, chunks: int = CHUNKS, **options: Any
+) -> Session:
+    """Authenticate, stream `chunks` x `chunk` at the audio's pace, ask to close, read to the
+    end."""
     session = Session()
+    sent = 0
     async with connect(url, open_timeout=5, **options) as ws:
         opened = time.monotonic()
 
@@ -134,6 +140,7 @@ async def stream_session(url: str, token: str, **options: Any) -> Session:
                 while True:
                     message = await ws.recv()
                     session.received.append((time.monotonic() - opened, message))
+                    session.sent_before.append(sent)
             except websockets.ConnectionClosed as closed:
                 if closed.rcvd is not None:
                     session.close_code, session.close_reason = closed.rcvd.code, closed.rcvd.reason
@@ -141,9 +148,10 @@ async def stream_session(url: str, token: str, **options: Any) -> Session:
         reader = asyncio.create_task(read())
         with contextlib.suppress(websockets.ConnectionClosed):  # closed early: stop sending
             await ws.send(json.dumps({"type": "Auth", "access_token": token}))
-            for _ in range(CHUNKS):
+            for _ in range(chunks):
                 await asyncio.sleep(CHUNK_GAP_S)  # the audio's pace, not a wait for an event
-                await ws.send(CHUNK)
+                await ws.send(chunk)
+                sent += len(chunk)
             await ws.send(json.dumps({"type": "CloseStream"}))
         await asyncio.wait_for(reader, 10)
     return session

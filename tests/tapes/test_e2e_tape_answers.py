@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import websockets
 from proxy_harness import RunningProxy, running_proxy
-from streaming import CHUNKS, REQUEST_ID, stream_session, streaming_endpoint
+from streaming import CHUNK, CHUNKS, REQUEST_ID, stream_session, streaming_endpoint
 from websockets.asyncio.client import connect
 
 REPO = Path(__file__).resolve().parents[2]
@@ -324,3 +324,53 @@ async def test_a_handshake_fault_answers_before_the_tape_is_taken(tmp_path, conf
         (429, False, True),
         (101, True, False),
     ]
+
+
+async def test_on_miss_passthrough_reaches_the_endpoint_and_says_so(tmp_path, confdir):
+    """`passthrough`: a request no tape matches goes to the real endpoint; its events say it was
+    not replayed, and the tape.miss event says what happened."""
+
+    async def work(proxy: RunningProxy) -> None:
+        await stream_through(proxy)
+        await proxy.wait_for("tape.recorded")
+
+    tapes = await recorded(tmp_path, confdir, work)
+    async with streaming_endpoint() as endpoint:
+        (tmp_path / "rep").mkdir()
+        async with running_proxy(
+            tmp_path / "rep",
+            f"reverse:http://127.0.0.1:{endpoint.port}",
+            confdir,
+            wswatch_replay=str(tapes),
+            wswatch_replay_on_miss="passthrough",
+        ) as proxy:
+            live = await stream_session(f"ws://127.0.0.1:{proxy.port}/v1/other", "tok-123456")
+            miss = await proxy.wait_for("tape.miss")
+            closed = await proxy.wait_for("ws.closed")
+    assert endpoint.attempts == {"/v1/other": 1}
+    assert live.close_code == 1000 and miss["then"] == "passthrough"
+    assert closed["replayed"] is False and closed["tape"] is None
+
+
+@pytest.mark.parametrize(("gate", "first_result_after"), [("bytes", 2048), ("messages", 1024)])
+async def test_gating_by_bytes_follows_the_audio_not_the_chunks(
+    tmp_path, confdir, gate, first_result_after
+):
+    """Recorded with 1 KB chunks, replayed to a client sending 512 B chunks: gated by bytes,
+    the first result waits for 2 KB of audio as recorded; gated by messages, for two chunks."""
+
+    async def work(proxy: RunningProxy) -> None:
+        await stream_through(proxy)
+        await proxy.wait_for("tape.recorded")
+
+    tapes = await recorded(tmp_path, confdir, work)
+    async with replaying(tmp_path, confdir, tapes, wswatch_replay_gate=gate) as proxy:
+        session = await stream_session(
+            f"ws://127.0.0.1:{proxy.port}/v1/listen?model=nova-3",
+            "tok",
+            chunk=CHUNK[:512],
+            chunks=CHUNKS * 2,
+        )
+    first_result = next(number for number, text in enumerate(session.messages) if "Results" in text)
+    assert session.sent_before[first_result] == first_result_after
+    assert session.close_code == 1000

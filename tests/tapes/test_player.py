@@ -140,18 +140,19 @@ def test_bytes_gate_met_by_one_big_message() -> None:
     assert tape.next_action(OPENED + 1) == Wait(OPENED + 2)
 
 
-def test_bytes_gate_counts_text_digest_and_binary_sizes() -> None:
-    """Recorded sizes are payload bytes: UTF-8 text, binary data, and a digest's length."""
+def test_bytes_gate_counts_binary_and_digest_sizes_and_text_messages() -> None:
+    """Binary data and a digest's length count as bytes; a text message counts as a message,
+    whatever its length (control messages around an upload differ in length from run to run)."""
     lines: list[Line] = [
-        TapeMessage(0, True, text="é"),  # 2 bytes
+        TapeMessage(0, True, text="é, a long control message"),
         TapeMessage(0, True, data=b"abc"),
         TapeMessage(0, True, length=5, sha256="0" * 64),
         server(0, "reply"),
     ]
     tape = player(lines, gate=Gate.BYTES)
-    tape.client_sent(9, OPENED)
-    assert tape.next_action(OPENED) == Wait(None)
-    tape.client_sent(1, OPENED + 1)
+    tape.client_sent(8, OPENED)
+    assert tape.next_action(OPENED) == Wait(None), "8 bytes, but no text message yet"
+    tape.client_sent(2, OPENED + 1, is_text=True)
     assert tape.next_action(OPENED + 1) == Send(server(0, "reply"))
 
 
@@ -269,7 +270,7 @@ def test_client_ahead_gets_messages_due_from_when_it_crossed_each_gate() -> None
     tape = player(lines)
     for index, moment in enumerate((1.0, 2.0, 3.0, 4.0)):
         tape.client_sent(1, OPENED + moment)
-        assert tape.live_messages == index + 1
+        assert tape.live.messages == index + 1
     assert actions_at(tape, OPENED + 5) == [
         Send(server(500, "a")),  # gate 1 met at +1: due +1.25
         Send(server(1250, "b")),  # gate 3 met at +3: due +3.25

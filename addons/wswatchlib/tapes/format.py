@@ -17,7 +17,9 @@ from __future__ import annotations
 import base64
 import enum
 import hashlib
+import importlib.metadata
 import json
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,19 @@ TAPE_VERSION = 1
 VERSION_KEY = "wswatch_tape"
 #: Tape file names end so; a directory of tapes is searched for these.
 TAPE_SUFFIX = ".tape.jsonl"
+
+
+def wswatch_version() -> str:
+    """The version of the wswatch writing a tape: the installed package's, or, run from a
+    checkout (`mitmdump -s addons/wswatch.py`), the one its pyproject.toml declares."""
+    try:
+        return importlib.metadata.version("wswatch")
+    except importlib.metadata.PackageNotFoundError:
+        pyproject = Path(__file__).resolve().parents[3] / "pyproject.toml"
+        try:
+            return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
 
 
 class TapeError(ValueError):

@@ -62,8 +62,8 @@ from .format import (
     header_line,
     message_line,
     parse_line,
+    wswatch_version,
 )
-from .recorder import wswatch_version
 from .writer import TapeWriter, tape_name
 
 _SCHEMES = {"wss": "wss", "https": "wss", "ws": "ws", "http": "ws"}

@@ -16,9 +16,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from .format import TapeEnd, TapeError, end_line, read_lines, read_summary
+from .format import TapeEnd, TapeError, end_line, read_lines, read_summary, wswatch_version
 from .har import epoch_of
-from .recorder import wswatch_version
 
 
 def export_har(path: Path) -> dict[str, Any]:

@@ -3,7 +3,8 @@ the clock's readings and does the I/O (`server.py`).
 
 The rules this file keeps:
 - Gating (`Gate`): by default a recorded server message waits until the live client has sent as
-  many messages (`bytes`: as many payload bytes) as the recording's client had before it; from
+  many messages (`bytes`: as many binary payload bytes, and as many text messages) as the
+  recording's client had before it; from
   the moment the live client got there, the message keeps its recorded delay from the
   recording's matching moment. `none` plays the server's side on its own clock, from the open.
 - Timing: delays are divided by `speed` (2 = twice as fast; `math.inf` = no delays).
@@ -28,7 +29,8 @@ class Gate(enum.StrEnum):
 
     #: Wait for as many client messages as the recording had before each server message.
     MESSAGES = "messages"
-    #: Wait for as many client payload bytes (streaming uploads, chunked differently each run).
+    #: Wait for as many binary payload bytes (streaming uploads, chunked differently each run)
+    #: and as many text messages (the control messages around them, whose length may differ).
     BYTES = "bytes"
     #: No waiting on the client: the server's side on its own recorded clock.
     NONE = "none"
@@ -59,13 +61,40 @@ class Finish:
 Action = Send | Wait | Finish
 
 
+#: A client's progress as a gate compares it: (messages, 0) for `messages`; (text messages,
+#: binary payload bytes) for `bytes`. A gate is met when both reach the recording's.
+Progress = tuple[int, int]
+NO_PROGRESS: Progress = (0, 0)
+
+
+@dataclass(slots=True)
+class _Counts:
+    """What a client (live or recorded) has sent so far."""
+
+    messages: int = 0
+    texts: int = 0
+    binary_bytes: int = 0
+
+    def count(self, size: int, is_text: bool) -> None:
+        self.messages += 1
+        if is_text:
+            self.texts += 1
+        else:
+            self.binary_bytes += size
+
+    def progress(self, gate: Gate) -> Progress:
+        if gate is Gate.BYTES:
+            return (self.texts, self.binary_bytes)
+        return (self.messages, 0)
+
+
 @dataclass(slots=True)
 class _Due:
     """The next recorded server message (or the end), and what it waits for."""
 
     line: TapeMessage | TapeEnd | None  # None: the tape has no end line
-    #: The recording's client progress before it (messages or bytes, as gated).
-    gate: int
+    #: The recording's client progress before it (`Progress`).
+    gate: Progress
     #: When, in the recording, the client reached `gate` (ms since the open).
     gate_t_ms: float
     #: When the live client reached `gate` (epoch seconds); None while it has not.
@@ -86,25 +115,19 @@ class TapePlayer:
         self._speed = speed
         self._opened_at = opened_at
         # The recording's client progress as the lines are read.
-        self._recorded_progress = 0
+        self._recorded = _Counts()
         self._recorded_progress_t = 0.0
         # The live client's progress, and its steps not yet matched to a gate: (progress, when).
-        self.live_messages = 0
-        self.live_bytes = 0
-        self._live_steps: deque[tuple[int, float]] = deque()
+        self.live = _Counts()
+        self._live_steps: deque[tuple[Progress, float]] = deque()
         self._due: _Due | None = None
         self._finished = False
 
-    def client_sent(self, size: int, now: float) -> None:
+    def client_sent(self, size: int, now: float, *, is_text: bool = False) -> None:
         """The live client sent a data message of `size` payload bytes at `now`."""
-        self.live_messages += 1
-        self.live_bytes += size
+        self.live.count(size, is_text)
         if self._gate is not Gate.NONE and not self._finished:
-            self._live_steps.append((self._live_progress, now))
-
-    @property
-    def _live_progress(self) -> int:
-        return self.live_bytes if self._gate is Gate.BYTES else self.live_messages
+            self._live_steps.append((self.live.progress(self._gate), now))
 
     def next_action(self, now: float) -> Action:
         """What to do at `now`; call again after acting, after a wait, and after the client
@@ -128,30 +151,31 @@ class TapePlayer:
         self._finished = True
         return Finish(line)
 
-    def _met_at(self, gate: int) -> float | None:
-        """When the live client first reached `gate`; None if it has not yet."""
-        if self._gate is Gate.NONE or gate == 0:
+    def _met_at(self, gate: Progress) -> float | None:
+        """When the live client first reached `gate`; None if it has not yet. Steps that do not
+        reach it are dropped: later gates are never lower in either count."""
+        if self._gate is Gate.NONE or gate == NO_PROGRESS:
             return self._opened_at
         while self._live_steps:
             progress, when = self._live_steps[0]
-            if progress >= gate:
+            if progress[0] >= gate[0] and progress[1] >= gate[1]:
                 return when
             self._live_steps.popleft()
         return None
 
     def _read_next(self) -> _Due:
         """Read lines up to the next server message or the end, counting the client's."""
+        line: TapeMessage | TapeEnd | None = None
         for line in self._lines:
             if isinstance(line, TapeMessage) and line.from_client:
-                step = line.size if self._gate is Gate.BYTES else 1
-                self._recorded_progress += step
+                self._recorded.count(line.size, line.is_text)
                 self._recorded_progress_t = line.t_ms
                 continue
-            gate = 0 if self._gate is Gate.NONE else self._recorded_progress
-            gate_t = 0.0 if gate == 0 else self._recorded_progress_t
-            return _Due(line, gate, gate_t)
-        gate = 0 if self._gate is Gate.NONE else self._recorded_progress
-        return _Due(None, gate, 0.0 if gate == 0 else self._recorded_progress_t)
+            break
+        else:
+            line = None  # the tape has no end line
+        gate = NO_PROGRESS if self._gate is Gate.NONE else self._recorded.progress(self._gate)
+        return _Due(line, gate, 0.0 if gate == NO_PROGRESS else self._recorded_progress_t)
 
 
 class ClientExpectations:

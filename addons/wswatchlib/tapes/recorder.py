@@ -42,6 +42,7 @@ from .format import (
     end_line,
     header_line,
     message_line,
+    wswatch_version,
 )
 from .writer import TapeWriter, tape_name
 
@@ -52,19 +53,6 @@ TAPE_NOT_WRITTEN = "tape.not_written"
 
 #: flow.metadata key: record this flow into the directory it names (replay's `record` on a miss).
 RECORD_INTO_KEY = "wswatch.record_into"
-
-#: The version `pyproject.toml` declares, for a checkout run without installing.
-_WSWATCH_VERSION = "0.1.0"
-
-
-def wswatch_version() -> str:
-    """The installed wswatch's version (the pyproject's, when run from a checkout)."""
-    try:
-        from importlib.metadata import version
-
-        return version("wswatch")
-    except Exception:  # run as `mitmdump -s addons/wswatch.py` from a checkout, not installed
-        return _WSWATCH_VERSION
 
 
 @dataclass

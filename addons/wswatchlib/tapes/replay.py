@@ -119,8 +119,8 @@ class TapeReplay:
             str,
             Gate.MESSAGES.value,
             "Each recorded server message waits until the client has sent as many messages "
-            "(messages) or payload bytes (bytes) as in the recording; none: the server plays "
-            "on its own clock.",
+            "(messages), or binary payload bytes and text messages (bytes), as in the "
+            "recording; none: the server plays on its own clock.",
             choices=[gate.value for gate in Gate],
         )
         loader.add_option(

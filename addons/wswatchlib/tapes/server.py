@@ -241,7 +241,7 @@ class _Connection:
                 else:
                     timeout = None if action.until is None else max(action.until - time.time(), 0)
                     for is_text, payload in await self._client_messages(timeout):
-                        player.client_sent(len(payload), time.time())
+                        player.client_sent(len(payload), time.time(), is_text=is_text)
                         if expected is not None and await self._checked(
                             ticket, expected, is_text, payload
                         ):
