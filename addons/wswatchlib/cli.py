@@ -105,7 +105,6 @@ def _parser() -> argparse.ArgumentParser:
         help="vendor profiles, for names, close-code meanings and idle timeouts "
         "(default: the shipped config/vendors.yaml)",
     )
-    add_tape_commands(commands)
     options_command = commands.add_parser(
         "options",
         help="list every wswatch option: type, default, help",
@@ -113,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
         "declare them to mitmproxy (set one with mitmdump --set NAME=VALUE).",
     )
     options_command.add_argument("--json", action="store_true", help="print JSON, not text")
+    add_tape_commands(commands)
     return parser
 
 

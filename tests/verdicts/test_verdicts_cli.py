@@ -113,7 +113,7 @@ def test_json_output(hot_loop_file: Path, spread_file: Path) -> None:
         ),
         (
             ("graph",),
-            "wswatch: error: argument command: invalid choice: 'graph' (choose from 'analyse', 'report', 'options') (see --help)\n",
+            "wswatch: error: argument command: invalid choice: 'graph' (choose from 'analyse', 'report', 'options', 'tape') (see --help)\n",
         ),
     ],
 )
