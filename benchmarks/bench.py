@@ -23,7 +23,8 @@ Set-ups, all against the same local upstream on 127.0.0.1 (mitmdump in reverse m
   wswatch replay    only in the replay measurement: wswatch in reverse mode to an upstream that
                     does not exist (upstream.invalid:9), answering from a tape written for the
                     run (--set wswatch_replay=TAPE, wswatch_replay_speed=max,
-                    wswatch_replay_gate=none)
+                    wswatch_replay_gate=none); "wswatch replay paced" the same at the
+                    recorded pace (one message every 0.05 ms: 20,000 a second)
 
 Measurements (one fresh proxy per set-up and repetition; repetitions interleave the set-ups so
 that a change in the machine's load touches all of them alike):
@@ -147,6 +148,18 @@ SETUPS = (
             f"wswatch_replay={REPLAY_TAPE}",
             "--set",
             "wswatch_replay_speed=max",
+            "--set",
+            "wswatch_replay_gate=none",
+        ),
+        upstream=NOWHERE,
+        measures=frozenset({"replay"}),
+    ),
+    SetUp(
+        "wswatch replay paced",
+        (
+            *WSWATCH,
+            "--set",
+            f"wswatch_replay={REPLAY_TAPE}",
             "--set",
             "wswatch_replay_gate=none",
         ),
