@@ -60,7 +60,13 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
     recorder = TapeRecorder(
         log, watcher.request_view, lambda: profiles.redactor, lambda: profiles.message_secrets
     )
-    replay = TapeReplay(log, watcher.request_view, lambda: profiles.redactor, recorder)
+    replay = TapeReplay(
+        log,
+        watcher.request_view,
+        lambda: profiles.redactor,
+        lambda: profiles.message_secrets,
+        recorder,
+    )
     concerns = [
         ProxyDefaults(),
         profiles,

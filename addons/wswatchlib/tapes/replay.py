@@ -24,6 +24,7 @@ from typing import Any
 from mitmproxy import connection, ctx, exceptions, http
 
 from .. import events
+from ..redaction.payloads import MessageKeyRules, PayloadScrubber
 from ..redaction.redactor import Redactor, scrub_secrets
 from ..rfc6455 import CloseCode
 from ..text import wire_bytes
@@ -88,11 +89,13 @@ class TapeReplay:
         event_log: Any,
         request_view: Callable[[http.HTTPFlow], tuple[str, frozenset[str]]],
         redactor: Callable[[], Redactor],
+        message_rules: Callable[[], MessageKeyRules],
         recorder: TapeRecorder,
     ) -> None:
         self.event_log = event_log
         self._request_view = request_view
         self._redactor = redactor
+        self._message_rules = message_rules
         self.library: TapeLibrary | None = None
         self.server = ReplayServer()
         self.settings = PlaySettings()
@@ -264,14 +267,16 @@ class TapeReplay:
         self.server.ensure_serving()
         token = secrets.token_urlsafe(16)
         url, request_secrets = self._request_view(flow)
+        scrubber = PayloadScrubber(self._message_rules(), request_secrets)
         self.server.expect(
             token,
             Ticket(
                 tape,
                 self.settings,
                 lambda number, why: self._mismatch(
-                    flow.id, url, tape.name, number, why, request_secrets
+                    flow.id, url, tape.name, number, why, request_secrets | scrubber.secrets
                 ),
+                scrubber.text,
             ),
         )
         host_header = request.headers.get("host")

@@ -81,6 +81,9 @@ class Ticket:
     settings: PlaySettings
     #: (message number, why) of a client message that differs from the recording's.
     on_mismatch: Callable[[int, str], None]
+    #: A client text message as a tape keeps it (secrets scrubbed): what it is compared with
+    #: the recording's as, so a diff never shows a credential and a new token is no mismatch.
+    scrubbed: Callable[[str], str]
 
 
 class ReplayServer:
@@ -258,6 +261,8 @@ class _Connection:
         if recorded is None:
             why = "the recording's client sent no more messages"
         else:
+            if is_text:
+                payload = ticket.scrubbed(payload.decode("utf-8", "replace")).encode()
             found = mismatch(settings.check, recorded, is_text, payload, settings.ignored_paths)
             if found is None:
                 return False
