@@ -153,16 +153,18 @@ async def stream_through(proxy: RunningProxy):
     return await stream_session(f"ws://127.0.0.1:{proxy.port}/v1/listen?model=nova-3", "secret-tok")
 
 
+async def one_stream(proxy: RunningProxy) -> None:
+    """The recording most tests replay: one streaming session, its tape written."""
+    await stream_through(proxy)
+    await proxy.wait_for("tape.recorded")
+
+
 @pytest.mark.parametrize("relay", ["observe", "websocket"])
 async def test_a_fault_rule_acts_on_a_replayed_stream(tmp_path, confdir, relay):
     """A close after N messages cuts the replayed stream as it would the live one; the events
     say both that it was replayed and that a fault was injected. Recorded on either relay."""
 
-    async def work(proxy: RunningProxy) -> None:
-        await stream_through(proxy)
-        await proxy.wait_for("tape.recorded")
-
-    tapes = await recorded(tmp_path, confdir, work, wswatch_relay=relay)
+    tapes = await recorded(tmp_path, confdir, one_stream, wswatch_relay=relay)
     header = json.loads(next(tapes.glob("*.tape.jsonl")).read_text().splitlines()[0])
     assert header["relay"] == relay
     rules = tmp_path / "rules.yaml"
@@ -181,11 +183,7 @@ async def test_a_request_no_tape_matches_fails_loudly_and_reaches_nobody(tmp_pat
     """`fail`: an HTTP 404 whose body names the request and the tapes searched, a tape.miss
     event, and no connection to the endpoint (it is running here and counts attempts)."""
 
-    async def work(proxy: RunningProxy) -> None:
-        await stream_through(proxy)
-        await proxy.wait_for("tape.recorded")
-
-    tapes = await recorded(tmp_path, confdir, work)
+    tapes = await recorded(tmp_path, confdir, one_stream)
     async with streaming_endpoint() as endpoint:
         (tmp_path / "rep").mkdir()
         async with running_proxy(
@@ -235,11 +233,7 @@ async def test_a_client_message_unlike_the_recording_is_reported(
     not; the difference is a tape.mismatch event naming the field, then play goes on or the
     connection closes with 1008."""
 
-    async def work(proxy: RunningProxy) -> None:
-        await stream_through(proxy)
-        await proxy.wait_for("tape.recorded")
-
-    tapes = await recorded(tmp_path, confdir, work)
+    tapes = await recorded(tmp_path, confdir, one_stream)
     async with replaying(
         tmp_path,
         confdir,
@@ -301,11 +295,7 @@ async def test_a_handshake_fault_answers_before_the_tape_is_taken(tmp_path, conf
     """A 429 on the second attempt (a handshake fault) over a replayed endpoint: the first and
     third attempts get the recorded stream, the second the fault's 429."""
 
-    async def work(proxy: RunningProxy) -> None:
-        await stream_through(proxy)
-        await proxy.wait_for("tape.recorded")
-
-    tapes = await recorded(tmp_path, confdir, work)
+    tapes = await recorded(tmp_path, confdir, one_stream)
     rules = tmp_path / "second.yaml"
     rules.write_text(
         "rules:\n  - id: second-429\n    when: {after: 1, first: 2}\n"
@@ -330,11 +320,7 @@ async def test_on_miss_passthrough_reaches_the_endpoint_and_says_so(tmp_path, co
     """`passthrough`: a request no tape matches goes to the real endpoint; its events say it was
     not replayed, and the tape.miss event says what happened."""
 
-    async def work(proxy: RunningProxy) -> None:
-        await stream_through(proxy)
-        await proxy.wait_for("tape.recorded")
-
-    tapes = await recorded(tmp_path, confdir, work)
+    tapes = await recorded(tmp_path, confdir, one_stream)
     async with streaming_endpoint() as endpoint:
         (tmp_path / "rep").mkdir()
         async with running_proxy(
@@ -359,11 +345,7 @@ async def test_gating_by_bytes_follows_the_audio_not_the_chunks(
     """Recorded with 1 KB chunks, replayed to a client sending 512 B chunks: gated by bytes,
     the first result waits for 2 KB of audio as recorded; gated by messages, for two chunks."""
 
-    async def work(proxy: RunningProxy) -> None:
-        await stream_through(proxy)
-        await proxy.wait_for("tape.recorded")
-
-    tapes = await recorded(tmp_path, confdir, work)
+    tapes = await recorded(tmp_path, confdir, one_stream)
     async with replaying(tmp_path, confdir, tapes, wswatch_replay_gate=gate) as proxy:
         session = await stream_session(
             f"ws://127.0.0.1:{proxy.port}/v1/listen?model=nova-3",
@@ -374,3 +356,25 @@ async def test_gating_by_bytes_follows_the_audio_not_the_chunks(
     first_result = next(number for number, text in enumerate(session.messages) if "Results" in text)
     assert session.sent_before[first_result] == first_result_after
     assert session.close_code == 1000
+
+
+async def test_a_mismatch_shows_no_credential_and_a_new_token_is_no_mismatch(tmp_path, confdir):
+    """Exact matching compares the client's text as a tape keeps it, scrubbed: an Auth with a
+    new access token matches the recording; a Login carrying a token is a mismatch whose diff,
+    event and terminal line show `[redacted]`, never the token."""
+    leaky = "LEAK-tok-9f8e7d6c5b4a"
+    tapes = await recorded(tmp_path, confdir, one_stream)
+    async with replaying(tmp_path, confdir, tapes, wswatch_replay_match="exact") as proxy:
+        url = f"ws://127.0.0.1:{proxy.port}/v1/listen?model=nova-3"
+        async with connect(url) as ws:
+            await ws.send(json.dumps({"type": "Auth", "access_token": "a-brand-new-token-42"}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"type": "Ready"}
+        await proxy.wait_for("ws.closed")
+        async with connect(url) as ws:  # the same tape again
+            await ws.send(json.dumps({"type": "Login", "access_token": leaky}))
+            mismatch = await proxy.wait_for("tape.mismatch")
+    assert len(proxy.events("tape.mismatch")) == 1  # the Auth with a new token matched
+    assert mismatch["message"] == 1
+    assert "[redacted]" in mismatch["diff"]
+    assert leaky not in proxy.log_path.read_text()
+    assert not [line for line in proxy.console.lines if leaky in line]
