@@ -70,7 +70,8 @@ class RunningProxy:
 
 
 class FlowRecorder:
-    """Keeps the flows so tests can look at what the proxy retained and how flows were marked."""
+    """Keeps the HTTP flows so tests can look at what the proxy retained and how flows were
+    marked."""
 
     def __init__(self, flows: list[Any]) -> None:
         self.flows = flows
@@ -79,7 +80,15 @@ class FlowRecorder:
         if all(kept is not flow for kept in self.flows):
             self.flows.append(flow)
 
-    response = error = tcp_start = _keep
+    response = error = _keep
+
+
+class TcpFlowRecorder(FlowRecorder):
+    """Keeps the TCP flows too. An addon that sees TCP flows, as mitmdump's dumper does while it
+    prints (`flow_detail` 1 and up), so observe-only connections keep their TCP flow; without
+    one they are relayed without (`mitm_internals.relay_without_flow`)."""
+
+    tcp_start = FlowRecorder._keep
 
 
 @contextlib.asynccontextmanager
@@ -89,16 +98,19 @@ async def running_proxy(
     confdir: Path,
     *,
     addons: Sequence[Any] = (),
+    tcp_flows: bool = False,
     **wswatch_options: Any,
 ) -> AsyncIterator[RunningProxy]:
     """Start mitmproxy with wswatch on 127.0.0.1 (ephemeral port); stop it on exit. `addons`
-    come after wswatch in mitmproxy's chain, as a user's own script or addon would."""
+    come after wswatch in mitmproxy's chain, as a user's own script or addon would.
+    `tcp_flows`: an addon sees (and the proxy keeps) TCP flows (`TcpFlowRecorder`)."""
     opts = options.Options(
         listen_host="127.0.0.1", listen_port=0, mode=[mode], confdir=str(confdir)
     )
     master = DumpMaster(opts, with_termlog=False, with_dumper=False)
     flows: list[Any] = []
-    master.addons.add(FlowRecorder(flows), *addons)
+    recorder = TcpFlowRecorder(flows) if tcp_flows else FlowRecorder(flows)
+    master.addons.add(recorder, *addons)
     log_path = tmp_path / "events.jsonl"
     master.options.update_defer(scripts=[str(SCRIPT)], wswatch_log=str(log_path), **wswatch_options)
     console = ConsoleCapture()

@@ -524,7 +524,11 @@ async def test_plain_tcp_flows_are_not_trimmed(tmp_path, confdir):
     port = server.sockets[0].getsockname()[1]
     try:
         async with running_proxy(
-            tmp_path, f"reverse:tcp://127.0.0.1:{port}", confdir, wswatch_max_messages=1
+            tmp_path,
+            f"reverse:tcp://127.0.0.1:{port}",
+            confdir,
+            tcp_flows=True,
+            wswatch_max_messages=1,
         ) as proxy:
             reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
             for index in range(3):

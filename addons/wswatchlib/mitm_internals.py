@@ -45,6 +45,13 @@ end-to-end tests on both, so an upgrade that breaks one fails loudly rather than
 - Ending a raw TCP relay as the proxy (observe-only connections): an injected event the wrapped
   `relay_messages` answers with the layer's own commands, Close frames then CloseConnection, so
   they pass through TLS and tunnels (bytes written to a socket directly would not).
+- Relaying without a TCP flow (observe-only connections nothing else would see as TCP flows):
+  mitmproxy's TCP layer keeps no flow and triggers no hook when made with `ignore=True`, as for
+  its own ignored hosts. Each hook costs a walk over every addon, twice (the hook, then
+  `update`): four hooks, start, end and a read each way, cost a connection that only opens and
+  closes more than wswatch's own work on it. `relay_without_flow` marks a client connection
+  before mitmproxy makes its TCP layer (the wrapped `TCPLayer.__init__` then ignores), and the
+  wrapped `relay_messages` hands each read and the end to a `RelayFollower` instead.
 """
 
 from __future__ import annotations
@@ -52,8 +59,9 @@ from __future__ import annotations
 import dataclasses
 import socket
 import struct
+import time
 from collections.abc import Callable, Generator, Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import wsproto.events
 import wsproto.frame_protocol
@@ -340,7 +348,11 @@ class _ProxyCloseInjected(tcp_layer.TcpMessageInjected):
 
 
 def close_both_peers(
-    flow: tcp.TCPFlow, code: int, reason: str, frame_to_client: bool, frame_to_server: bool
+    flow: tcp.TCPFlow | http.HTTPFlow,
+    code: int,
+    reason: str,
+    frame_to_client: bool,
+    frame_to_server: bool,
 ) -> bool:
     """End an upgraded connection mitmproxy relays as TCP as if the proxy closed the WebSocket:
     a Close(code, reason) frame to each peer that is owed one (masked toward the server, RFC 6455
@@ -348,8 +360,12 @@ def close_both_peers(
     itself (see `_relay_messages`), so they pass through whatever lies under it: TLS to either
     peer, a CONNECT tunnel, an upstream proxy. A peer gets no frame with 1006 or 1015, or when
     its `frame_to_` flag is off (the caller knows a frame toward it is partly sent: a Close there
-    would land inside it). False when the connection is gone already."""
-    if not flow.live:
+    would land inside it). `flow`: the relay's TCP flow, or, for a relay without one
+    (`relay_without_flow`), the upgrade's HTTP flow (mitmproxy routes the event by the flow's
+    connections, which the two share). False when the connection is gone already."""
+    if isinstance(flow, tcp.TCPFlow) and not flow.live:
+        return False
+    if isinstance(flow, http.HTTPFlow) and flow.client_conn.id not in _flowless:
         return False
     framed = code not in NO_FRAME_CLOSE_CODES
     to_client = to_server = b""
@@ -380,6 +396,8 @@ def _end_tcp_relay(
     if layer.flow is not None:
         yield tcp_layer.TcpEndHook(layer.flow)
         layer.flow.live = False
+    elif (follower := _flowless.pop(client.id, None)) is not None:
+        follower.ended()
 
 
 def pending_settings(
@@ -484,11 +502,64 @@ _ORIGINAL_RELAY_MESSAGES = tcp_layer.TCPLayer.relay_messages
 FIRST_CLOSED_METADATA_KEY = "wswatch.first_closed"
 
 
+class RelayFollower(Protocol):
+    """What follows an upgraded connection relayed without a TCP flow (`relay_without_flow`)."""
+
+    def read(self, side: str, data: bytes, at: float) -> None:
+        """`side` ("client" or "server") sent `data`, read at `at`, before it is passed on."""
+
+    def closed(self, side: str) -> None:
+        """`side`'s connection closed (the other may still send)."""
+
+    def ended(self) -> None:
+        """The relay ended: both connections are closed."""
+
+
+#: Upgraded connections mitmproxy relays as TCP without a flow, by client connection id.
+_flowless: dict[str, RelayFollower] = {}
+
+_ORIGINAL_TCP_LAYER_INIT = tcp_layer.TCPLayer.__init__
+
+
+def _tcp_layer_init(self: tcp_layer.TCPLayer, context: Any, ignore: bool = False) -> None:
+    _ORIGINAL_TCP_LAYER_INIT(self, context, ignore or context.client.id in _flowless)
+
+
+def relay_without_flow(client_id: str, follower: RelayFollower) -> None:
+    """Have the TCP layer mitmproxy makes next for client connection `client_id` (an upgrade's,
+    once its 101 is sent) keep no TCP flow and trigger no TCP hook; `follower` gets its reads
+    and its end. Needs `patch_tcp_relay(True)`."""
+    _flowless[client_id] = follower
+
+
+def forget_flowless(client_id: str) -> RelayFollower | None:
+    """Stop following a relay without a flow (the proxy stops); returns its follower."""
+    return _flowless.pop(client_id, None)
+
+
+def _relay_followed(
+    layer: tcp_layer.TCPLayer, event: proxy_events.Event, follower: RelayFollower
+) -> Generator[commands.Command, Any, None]:
+    """TCPLayer.relay_messages of a relay without a flow, telling `follower` what passes."""
+    if isinstance(event, proxy_events.ConnectionEvent):
+        side = "client" if event.connection == layer.context.client else "server"
+        if isinstance(event, proxy_events.DataReceived):
+            follower.read(side, event.data, time.time())
+        elif isinstance(event, proxy_events.ConnectionClosed):
+            follower.closed(side)
+    yield from _ORIGINAL_RELAY_MESSAGES(layer, event)
+    if layer._handle_event == layer.done and _flowless.pop(layer.context.client.id, None):
+        follower.ended()
+
+
 def _relay_messages(self: tcp_layer.TCPLayer, event: proxy_events.Event) -> Any:
-    """TCPLayer.relay_messages, noting who closed first, and ending the relay on request."""
+    """TCPLayer.relay_messages, noting who closed first, ending the relay on request, and
+    following relays without a flow."""
     if isinstance(event, _ProxyCloseInjected):
         return _end_tcp_relay(self, event)
     flow = self.flow
+    if flow is None and (follower := _flowless.get(self.context.client.id)) is not None:
+        return _relay_followed(self, event, follower)
     if (
         isinstance(event, proxy_events.ConnectionClosed)
         and flow is not None
@@ -500,11 +571,16 @@ def _relay_messages(self: tcp_layer.TCPLayer, event: proxy_events.Event) -> Any:
 
 
 def patch_tcp_relay(enabled: bool) -> None:
-    """Have every TCP relay note which side of an upgraded connection closed first, and accept
-    `close_both_peers` (or stop)."""
+    """Have every TCP relay note which side of an upgraded connection closed first, accept
+    `close_both_peers` and follow relays without a flow (or stop)."""
     tcp_layer.TCPLayer.relay_messages = (  # type: ignore[method-assign]
         _relay_messages if enabled else _ORIGINAL_RELAY_MESSAGES
     )
+    tcp_layer.TCPLayer.__init__ = (  # type: ignore[method-assign]
+        _tcp_layer_init if enabled else _ORIGINAL_TCP_LAYER_INIT
+    )
+    if not enabled:
+        _flowless.clear()
 
 
 def first_to_close(flow: tcp.TCPFlow) -> str | None:

@@ -60,6 +60,7 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
     recorder = TapeRecorder(
         log, watcher.request_view, lambda: profiles.redactor, lambda: profiles.message_secrets
     )
+    relays.add_reader(recorder.relayed_read)
     replay = TapeReplay(
         log,
         watcher.request_view,

@@ -199,13 +199,18 @@ async def test_at_s_moment_closes_the_open_connection(mode, tmp_path, confdir):
     assert (end["close_code"], end["closed_by"], end["rule_id"]) == (1012, "proxy", "under-test")
 
 
-@pytest.mark.parametrize("relay", ["observe", "websocket"])
+@pytest.mark.parametrize(
+    ("relay", "tcp_flows"),
+    [("observe", False), ("observe", True), ("websocket", False)],
+    ids=["observe", "observe-tcp-flow", "websocket"],
+)
 @pytest.mark.parametrize(("code", "expected"), [(4003, 4003), (1006, None)], ids=["4003", "1006"])
 async def test_disconnect_all_closes_the_open_connection(
-    mode, relay, code, expected, tmp_path, confdir
+    mode, relay, tcp_flows, code, expected, tmp_path, confdir
 ):
-    """wswatch.disconnect_all 4003 (or 1006: no frame) on either relay path: the client sees it."""
-    async with mode_session(mode, tmp_path, confdir, wswatch_relay=relay) as s:
+    """wswatch.disconnect_all 4003 (or 1006: no frame) on either relay path, the observe relay
+    with or without a TCP flow: the client sees it."""
+    async with mode_session(mode, tmp_path, confdir, wswatch_relay=relay, tcp_flows=tcp_flows) as s:
         async with s.open() as client:
             reason = "" if code == 1006 else "going away"
             closed = s.proxy.master.commands.call("wswatch.disconnect_all", code, reason)

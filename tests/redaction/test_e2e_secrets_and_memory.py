@@ -89,24 +89,33 @@ async def test_leaky_rejection_is_still_explained_after_scrubbing(tmp_path, conf
     assert event["url"].endswith("/leaky401?token=[redacted]")
 
 
-@pytest.mark.parametrize("relay", ["websocket", "observe"])
-async def test_50000_messages_leave_a_bounded_message_window(tmp_path, confdir, relay):
+@pytest.mark.parametrize(
+    ("relay", "tcp_flows"),
+    [("websocket", False), ("observe", True), ("observe", False)],
+    ids=["websocket", "observe-tcp-flow", "observe-no-flow"],
+)
+async def test_50000_messages_leave_a_bounded_message_window(tmp_path, confdir, relay, tcp_flows):
     """mitmproxy would keep all 50,000 messages (or TCP chunks); wswatch keeps the last 100 and
-    still counts all."""
+    still counts all. An observe-only connection nothing else sees as a TCP flow has none: no
+    chunk is kept at all."""
     total = 50_000
-    async with scenario_proxy(tmp_path, confdir, wswatch_relay=relay) as proxy:
+    async with scenario_proxy(tmp_path, confdir, wswatch_relay=relay, tcp_flows=tcp_flows) as proxy:
         async with connect(
             f"ws://127.0.0.1:{proxy.port}/count", max_queue=None, compression=None
         ) as ws:
             for index in range(total):
                 await ws.send(b"%08d" % index)
         end = await proxy.wait_for("ws.closed", timeout=120)
-        (flow,) = [f for f in proxy.flows if isinstance(f, tcp.TCPFlow) or f.websocket]
-        retained = len(flow.messages if isinstance(flow, tcp.TCPFlow) else flow.websocket.messages)
+        flows = [f for f in proxy.flows if isinstance(f, tcp.TCPFlow) or f.websocket]
+        retained = sum(
+            len(flow.messages if isinstance(flow, tcp.TCPFlow) else flow.websocket.messages)
+            for flow in flows
+        )
     assert end["messages"] == {"client": total, "server": 0}
     assert end["bytes"]["client"] == total * 8
     assert end["relay"] == relay
     assert end["retained_messages"] == retained <= 100
+    assert len(flows) == (0 if relay == "observe" and not tcp_flows else 1)
 
 
 async def test_response_headers_reach_the_client_unredacted(tmp_path, confdir):

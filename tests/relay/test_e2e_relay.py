@@ -82,9 +82,13 @@ SCENARIOS = {
 }
 
 
-async def _closed_event(tmp_path: Path, confdir: Path, up: int, relay: str, path: str) -> Event:
+async def _closed_event(
+    tmp_path: Path, confdir: Path, up: int, relay: str, path: str, tcp_flows: bool = False
+) -> Event:
+    run = tmp_path / f"{relay}-{'tcp-flow' if tcp_flows else 'no-flow'}"
+    run.mkdir()
     async with running_proxy(
-        tmp_path / relay, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_relay=relay
+        run, f"reverse:http://127.0.0.1:{up}", confdir, wswatch_relay=relay, tcp_flows=tcp_flows
     ) as proxy:
         async with _client(proxy.port, path) as ws:
             await SCENARIOS[path](ws)
@@ -95,19 +99,23 @@ async def _closed_event(tmp_path: Path, confdir: Path, up: int, relay: str, path
 async def test_observe_relay_reports_a_different_close_than_the_websocket_layer(
     tmp_path, confdir, path
 ):
-    """The same traffic through both relays gives the same ws.closed but for observe's fields."""
-    (tmp_path / "websocket").mkdir()
-    (tmp_path / "observe").mkdir()
+    """The same traffic through both relays gives the same ws.closed but for observe's fields,
+    whether the observe relay keeps a TCP flow (another addon sees TCP flows) or not."""
     async with scenario_server() as up:
         full = await _closed_event(tmp_path, confdir, up, "websocket", path)
         observed = await _closed_event(tmp_path, confdir, up, "observe", path)
-    assert (full["relay"], observed["relay"]) == ("websocket", "observe")
-    assert full["pings"] is None and observed["pings"] == {"client": 0, "server": 0}
-    assert observed["protocol_violations"] == {"client": [], "server": []}
-    assert {k: v for k, v in observed.items() if k not in NOT_COMPARED} == {
-        k: v for k, v in full.items() if k not in NOT_COMPARED
-    }
-    assert set(observed) == set(full)
+        with_flow = await _closed_event(tmp_path, confdir, up, "observe", path, tcp_flows=True)
+    assert (full["relay"], observed["relay"], with_flow["relay"]) == ("websocket",) + (
+        "observe",
+    ) * 2
+    for event in (observed, with_flow):
+        assert full["pings"] is None and event["pings"] == {"client": 0, "server": 0}
+        assert event["protocol_violations"] == {"client": [], "server": []}
+        assert {k: v for k, v in event.items() if k not in NOT_COMPARED} == {
+            k: v for k, v in full.items() if k not in NOT_COMPARED
+        }
+        assert set(event) == set(full)
+    assert observed["retained_messages"] == 0
 
 
 async def test_observe_relay_misses_pings_pongs_and_their_round_trip(tmp_path, confdir):

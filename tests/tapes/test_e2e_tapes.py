@@ -48,12 +48,18 @@ def _client(mode: str, proxy_port: int, endpoint_port: int, confdir: Path, tls: 
     return f"{scheme}://127.0.0.1:{endpoint_port}{query}", options
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("mode", "tcp_flows"),
+    [(mode, False) for mode in MODES] + [("reverse", True)],
+    ids=[*MODES, "reverse-tcp-flow"],
+)
 async def test_a_recorded_stream_replays_with_the_endpoint_stopped(
-    mode: str, tmp_path: Path, confdir: Path
+    mode: str, tcp_flows: bool, tmp_path: Path, confdir: Path
 ) -> None:
-    """The replayed client gets the recorded messages in order, and the same close; the endpoint is down (reverse: its host does not even resolve), and
-    in upstream mode the upstream proxy sees nothing of the replay."""
+    """The replayed client gets the recorded messages in order, and the same close; the
+    endpoint is down (reverse: its host does not even resolve), and in upstream mode the
+    upstream proxy sees nothing of the replay. Recorded on the observe relay, with a TCP flow
+    (another addon sees TCP flows) or without."""
     tapes = tmp_path / "tapes"
     tls = mode == "regular-connect-tls"
     server_tls = self_signed_context(tmp_path) if tls else None
@@ -65,11 +71,13 @@ async def test_a_recorded_stream_replays_with_the_endpoint_stopped(
             _proxy_mode(mode, endpoint.port, forwarder.port),
             confdir,
             wswatch_record=str(tapes),
+            tcp_flows=tcp_flows,
             **extra,
         ) as proxy:
             url, options = _client(mode, proxy.port, endpoint.port, confdir, tls)
             live = await stream_session(url, ACCESS, **options)
             await proxy.wait_for("tape.recorded")
+            assert proxy.events("ws.closed")[0]["relay"] == "observe"
         port = endpoint.port
     assert live.close_code == 1000 and len(live.messages) == 2 + CHUNKS // 2
     written = sorted(tapes.glob("*.tape.jsonl"))

@@ -5,6 +5,12 @@ frames read on the side by `frame_reader`), and raw TCP relays mitmproxy makes o
 does not parse (no frames read: bytes counted). The watcher hands each over with `follow` and
 hears back per data message and once at the end (`RelayEnd`); `outcome` decides how it ended.
 The fault addons close observe-only connections through `close_observed`.
+
+An observe-only connection that no other addon would see as a TCP flow is relayed without one
+(`mitm_internals.relay_without_flow`): its reads and its end come straight from mitmproxy's TCP
+layer instead of through the `tcp_` hooks, which spares mitmproxy four walks over its addons
+per connection. Either way each read goes through `_read`, to the frame reader and to the
+readers added with `add_reader` (the tape recorder).
 """
 
 from __future__ import annotations
@@ -53,6 +59,10 @@ class FollowedRelay:
     #: The close code and reason a fault closed this observed connection with, first.
     proxy_close: tuple[int, str] | None = None
     tcp_bytes: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
+    #: Relayed without a TCP flow (`mitm_internals.relay_without_flow`).
+    flowless: bool = False
+    #: Without a TCP flow: the side whose connection closed first.
+    closed_first: str | None = None
 
     @property
     def closable(self) -> bool:
@@ -60,16 +70,44 @@ class FollowedRelay:
         Close frame yet (RFC 6455 section 5.5.1: one Close each way, no second one)."""
         return (
             self.observed is not None
-            and self.tcp_flow is not None
+            and (self.tcp_flow is not None or self.flowless)
             and self.proxy_close is None
             and self.observed.first_close is None
         )
+
+
+#: Reads a relayed connection's bytes too: (client connection id, side, bytes, read at).
+RelayReader = Callable[[str, str, bytes, float], None]
+
+
+class _Follower:
+    """mitmproxy's TCP layer reports to it, for a relay without a flow."""
+
+    def __init__(self, relays: UpgradeRelays, client_id: str, relay: FollowedRelay) -> None:
+        self._relays = relays
+        self._client_id = client_id
+        self._relay = relay
+
+    def read(self, side: str, data: bytes, at: float) -> None:
+        self._relays._read(self._client_id, self._relay, side, data, at)
+
+    def closed(self, side: str) -> None:
+        if self._relay.closed_first is None:
+            self._relay.closed_first = side
+
+    def ended(self) -> None:
+        self._relays._end(self._client_id, None, self._relay.closed_first, 0)
 
 
 class UpgradeRelays:
     def __init__(self) -> None:
         #: Followed connections, by client connection id (one upgrade each).
         self.relays: dict[str, FollowedRelay] = {}
+        self._readers: list[RelayReader] = []
+
+    def add_reader(self, reader: RelayReader) -> None:
+        """Have `reader` see every read of every followed connection, after the frame reader."""
+        self._readers.append(reader)
 
     def load(self, _loader: object) -> None:
         mitm_internals.patch_tcp_relay(True)
@@ -82,14 +120,18 @@ class UpgradeRelays:
         on_end: Callable[[RelayEnd], None],
         *,
         raw: bool = False,
+        tcp_flow: bool = True,
     ) -> None:
         """Follow the TCP relay that will carry `flow`'s upgraded connection, its frames read
         by `observed` (None: bytes only): `on_message` (side, time) for each data message the
         reader completes, `on_end` once it ends. `raw`: mitmproxy relays it as raw TCP itself
-        (its bytes are counted too)."""
-        self.relays[flow.client_conn.id] = FollowedRelay(
-            flow, observed, on_message, on_end, raw=raw
-        )
+        (its bytes are counted too). `tcp_flow` False: relay it without a TCP flow (nothing
+        but wswatch would see one)."""
+        client_id = flow.client_conn.id
+        relay = FollowedRelay(flow, observed, on_message, on_end, raw=raw, flowless=not tcp_flow)
+        self.relays[client_id] = relay
+        if not tcp_flow:
+            mitm_internals.relay_without_flow(client_id, _Follower(self, client_id, relay))
 
     def observed_flows(self) -> list[http.HTTPFlow]:
         """The flows of open observe-only connections nobody is closing yet: fault commands
@@ -104,14 +146,14 @@ class UpgradeRelays:
         relay = self.relays.get(flow.client_conn.id)
         if relay is None or not relay.closable:
             return False
-        assert relay.observed is not None and relay.tcp_flow is not None
+        assert relay.observed is not None
         readers = relay.observed.readers
         # Noted first: mitmproxy 12 may end the relay, `tcp_end` included, before
         # close_both_peers returns.
         relay.proxy_close = (code, reason)
         # What the client receives is what the server sends, and the other way round.
         if mitm_internals.close_both_peers(
-            relay.tcp_flow,
+            relay.tcp_flow or relay.flow,
             code,
             reason,
             frame_to_client=readers["server"].between_frames,
@@ -128,17 +170,23 @@ class UpgradeRelays:
             relay.tcp_flow = flow
 
     def tcp_message(self, flow: tcp.TCPFlow) -> None:
-        relay = self.relays.get(flow.client_conn.id)
+        client_id = flow.client_conn.id
+        relay = self.relays.get(client_id)
         if relay is None:
             return
         message = flow.messages[-1]
         side = "client" if message.from_client else "server"
+        self._read(client_id, relay, side, message.content, message.timestamp)
+
+    def _read(
+        self, client_id: str, relay: FollowedRelay, side: str, data: bytes, at: float
+    ) -> None:
         if relay.raw:
-            relay.tcp_bytes[side] += len(message.content)
-        if relay.observed is not None and relay.observed.feed(
-            side, message.content, message.timestamp
-        ):
-            relay.on_message(side, message.timestamp)
+            relay.tcp_bytes[side] += len(data)
+        if relay.observed is not None and relay.observed.feed(side, data, at):
+            relay.on_message(side, at)
+        for reader in self._readers:
+            reader(client_id, side, data, at)
 
     def tcp_end(self, flow: tcp.TCPFlow) -> None:
         self._end_flow(flow, None)
@@ -152,6 +200,7 @@ class UpgradeRelays:
 
     def done(self) -> None:
         for client_id in list(self.relays):
+            mitm_internals.forget_flowless(client_id)
             self._end(client_id, PROXY_SHUT_DOWN, PROXY, None)
         mitm_internals.patch_tcp_relay(False)
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mitmproxy import ctx, exceptions, http, tcp
+from mitmproxy import ctx, exceptions, http
 
 from .. import events
 from ..redaction.payloads import MessageKeyRules, PayloadScrubber
@@ -282,18 +282,18 @@ class TapeRecorder:
             recording, message.from_client, message.is_text, message.content, message.timestamp
         )
 
-    def tcp_message(self, flow: tcp.TCPFlow) -> None:
-        flow_id = self._relayed.get(flow.client_conn.id)
+    def relayed_read(self, client_id: str, side: str, data: bytes, at: float) -> None:
+        """A read of a connection relayed as TCP (`UpgradeRelays.add_reader`), with or without
+        a TCP flow."""
+        flow_id = self._relayed.get(client_id)
         if flow_id is None:
             return
         recording = self.recordings.get(flow_id)
         if recording is None:
             return
-        chunk = flow.messages[-1]
-        side = "client" if chunk.from_client else "server"
-        capture = recording.captures[side]
-        for captured in capture.feed(chunk.content, chunk.timestamp):
-            self._record(recording, chunk.from_client, captured.text, captured.payload, captured.at)
+        from_client = side == "client"
+        for captured in recording.captures[side].feed(data, at):
+            self._record(recording, from_client, captured.text, captured.payload, captured.at)
 
     def _record(
         self, recording: Recording, from_client: bool, is_text: bool, payload: bytes, at: float

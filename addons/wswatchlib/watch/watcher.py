@@ -77,12 +77,14 @@ def _negotiated_deflate(response: http.Response) -> bool:
 #: mitmproxy's hooks that only a WebSocket flow gets: an observe-only connection gets none.
 WEBSOCKET_HOOKS = ("websocket_start", "websocket_message", "websocket_end")
 
+#: mitmproxy's hooks of a TCP flow: an observe-only connection relayed without one gets none.
+TCP_HOOKS = ("tcp_start", "tcp_message", "tcp_end", "tcp_error")
 
-def _needs_websocket_flow(addon: Any) -> bool:
-    """An addon that would miss its WebSocket hooks on an observe-only connection: not
-    wswatch's own, not the dumper (it only prints), and mitmproxy's interception and flow
-    savers only while they are switched on (a saver writes an upgrade's flow at its end)."""
-    if not any(hasattr(addon, hook) for hook in WEBSOCKET_HOOKS) or isinstance(addon, Dumper):
+
+def _would_miss(addon: Any, hooks: tuple[str, ...]) -> bool:
+    """An addon that acts on some of `hooks`: not wswatch's own, and mitmproxy's interception
+    and flow savers only while they are switched on (a saver writes a flow at its end)."""
+    if not any(hasattr(addon, hook) for hook in hooks):
         return False
     if type(addon).__module__.partition(".")[0] == __name__.partition(".")[0]:
         return False
@@ -95,33 +97,55 @@ def _needs_websocket_flow(addon: Any) -> bool:
     return True
 
 
-#: Options that switch mitmproxy's interception and flow savers on or off (`_needs_websocket_flow`).
-_SWITCHES = ("intercept_active", "intercept", "save_stream_file", "hardump")
+def _needs_websocket_flow(addon: Any) -> bool:
+    """An addon that would miss its WebSocket hooks on an observe-only connection; not the
+    dumper, which only prints (it prints the observe relay's TCP reads instead)."""
+    return not isinstance(addon, Dumper) and _would_miss(addon, WEBSOCKET_HOOKS)
 
 
-class WebsocketHookUsers:
-    """The loaded addons that need WebSocket flows, walked again only when the addons or the
-    switches of mitmproxy's interception and savers change: the walk asks every addon (about
-    55 under mitmdump), which was a large part of wswatch's own work per accepted handshake."""
+def _sees_tcp_flows(addon: Any) -> bool:
+    """An addon that would miss the TCP flow of an observe-only connection relayed without one;
+    the dumper while it prints (`flow_detail` 1 and up: a line per read)."""
+    if isinstance(addon, Dumper):
+        return bool(ctx.options.flow_detail)
+    return _would_miss(addon, TCP_HOOKS)
+
+
+#: Options that change what `_needs_websocket_flow` and `_sees_tcp_flows` answer.
+_SWITCHES = ("intercept_active", "intercept", "save_stream_file", "hardump", "flow_detail")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FlowUsers:
+    """Other addons' names: those that need WebSocket flows, those that see TCP flows."""
+
+    websocket: tuple[str, ...] = ()
+    tcp: tuple[str, ...] = ()
+
+
+class FlowHookUsers:
+    """The loaded addons that need WebSocket flows or see TCP flows, walked again only when the
+    addons or the options those answers depend on change: the walk asks every addon (about 55
+    under mitmdump), which was a large part of wswatch's own work per accepted handshake."""
 
     def __init__(self) -> None:
         self._key: tuple[Any, ...] | None = None
-        self._names: tuple[str, ...] = ()
+        self._users = FlowUsers()
 
-    def names(self) -> tuple[str, ...]:
+    def current(self) -> FlowUsers:
         addons = ctx.master.addons
         key = (
             tuple(map(id, addons.lookup.values())),
             *(getattr(ctx.options, switch, None) for switch in _SWITCHES),
         )
         if key != self._key:
-            self._names = tuple(
-                type(addon).__name__
-                for addon in addonmanager.traverse(addons.chain)
-                if _needs_websocket_flow(addon)
+            loaded = list(addonmanager.traverse(addons.chain))
+            self._users = FlowUsers(
+                websocket=tuple(type(a).__name__ for a in loaded if _needs_websocket_flow(a)),
+                tcp=tuple(type(a).__name__ for a in loaded if _sees_tcp_flows(a)),
             )
             self._key = key
-        return self._names
+        return self._users
 
 
 @logs_option_errors_until_running
@@ -150,7 +174,7 @@ class WsWatch:
         self.relays = relays
         self.flow_redaction = FlowRedaction(lambda: self.redactor)
         self.raw_head_redaction = RawHeadRedaction(lambda: self.redactor)
-        self.websocket_hook_users = WebsocketHookUsers()
+        self.flow_hook_users = FlowHookUsers()
         #: Whether a connection fault could act on a flow (the connection fault addon answers).
         self.fault_may_act: Callable[[http.HTTPFlow], bool] = lambda _flow: False
 
@@ -336,7 +360,13 @@ class WsWatch:
             # mitmproxy picks the child layer after this hook: without WebSocket data, TCP.
             flow.websocket = None
             observed = ObservedConnection(deflate=_negotiated_deflate(flow.response))
-            self.relays.follow(flow, observed, track.gaps.observe, ended)
+            self.relays.follow(
+                flow,
+                observed,
+                track.gaps.observe,
+                ended,
+                tcp_flow=bool(self.flow_hook_users.current().tcp),
+            )
         elif flow.websocket is not None:
             self.connection_watch.follow(flow, track)
         elif flow.response is not None and flow.response.status_code == 101:
@@ -360,7 +390,7 @@ class WsWatch:
             fault_may_act=self.fault_may_act(flow),
             # Declared by mitmproxy's dumper, which may not be loaded.
             flow_detail=ctx.options.flow_detail if "flow_detail" in ctx.options else 0,
-            websocket_hooks=self.websocket_hook_users.names(),
+            websocket_hooks=self.flow_hook_users.current().websocket,
             message_view=ctx.master.addons.get("view") is not None,
             rawtcp=ctx.options.rawtcp,
         )

@@ -1,0 +1,51 @@
+"""Which other addons would miss an observe-only connection's flows: those that need WebSocket
+flows (then the message layer relays it) and those that see TCP flows (then its TCP relay keeps
+one). Real mitmproxy addons in a test master."""
+
+from __future__ import annotations
+
+from mitmproxy.addons import dumper, save
+from mitmproxy.test import taddons
+from wswatchlib.watch.watcher import FlowHookUsers, FlowUsers
+
+
+class TcpScript:
+    """A user's script that counts TCP reads."""
+
+    def tcp_message(self, _flow: object) -> None:
+        pass
+
+
+class WebsocketScript:
+    def websocket_message(self, _flow: object) -> None:
+        pass
+
+
+def test_a_quiet_dumper_sees_nothing_a_printing_one_sees_tcp_flows(tmp_path):
+    printer = dumper.Dumper(outfile=open(tmp_path / "out", "w"))  # noqa: SIM115 - test master
+    with taddons.context(printer) as tctx:
+        users = FlowHookUsers()
+        tctx.configure(printer, flow_detail=0)
+        assert users.current() == FlowUsers()
+        tctx.configure(printer, flow_detail=1)
+        assert users.current() == FlowUsers(tcp=("Dumper",))
+
+
+def test_a_flow_saver_counts_only_while_it_saves(tmp_path):
+    saver = save.Save()
+    with taddons.context(saver) as tctx:
+        users = FlowHookUsers()
+        assert users.current() == FlowUsers()
+        tctx.configure(saver, save_stream_file=str(tmp_path / "flows.mitm"))
+        assert users.current() == FlowUsers(websocket=("Save",), tcp=("Save",))
+        tctx.configure(saver, save_stream_file=None)
+
+
+def test_user_scripts_count_for_the_flows_they_have_hooks_for():
+    with taddons.context() as tctx:
+        users = FlowHookUsers()
+        assert users.current() == FlowUsers()
+        tctx.master.addons.add(TcpScript())
+        assert users.current() == FlowUsers(tcp=("TcpScript",))
+        tctx.master.addons.add(WebsocketScript())
+        assert users.current() == FlowUsers(websocket=("WebsocketScript",), tcp=("TcpScript",))
