@@ -15,7 +15,7 @@ from wswatchlib.watch.vendors import (
     VendorFileError,
     error_headers,
     error_text,
-    glob_matcher,
+    first_vendor_matcher,
     identify,
     load_catalog,
     parse_catalog,
@@ -473,10 +473,74 @@ def test_empty_vendor_entry_is_an_empty_profile() -> None:
         pytest.param((), False, "anything", False, id="no-patterns"),
     ],
 )
-def test_glob_matcher_agrees_with_fnmatchcase(
+def testfirst_vendor_matcher_agrees_with_fnmatchcase(
     patterns: tuple[str, ...], lower: bool, text: str, expected: bool
 ) -> None:
     """The compiled matcher decides as fnmatchcase over each pattern would."""
-    assert glob_matcher(patterns, lower=lower)(text) is expected
+    assert first_vendor_matcher([patterns], lower=lower)(text) == (0 if expected else None)
     shown = [pattern.lower() if lower else pattern for pattern in patterns]
     assert any(fnmatch.fnmatchcase(text, pattern) for pattern in shown) is expected
+
+
+def testfirst_vendor_matcher_answers_the_first_vendor_whose_glob_matches() -> None:
+    """Several vendors' globs match: the first vendor in the catalog's order wins, and a vendor
+    without globs is skipped without shifting the others' positions."""
+    first = first_vendor_matcher([("*.b.example",), (), ("a.*", "x.*"), ("*.example",)])
+    assert first("a.b.example") == 0
+    assert first("x.example") == 2
+    assert first("c.example") == 3
+    assert first("nowhere") is None
+
+
+def _identify_by_loop(catalog: VendorCatalog, facts: Exchange) -> Any:
+    """`identify` as a loop over the vendors, one fnmatchcase per glob: what the compiled
+    identifier must answer."""
+    host = facts.host.lower()
+    for profile in catalog.vendors:
+        if any(fnmatch.fnmatchcase(host, glob.lower()) for glob in profile.hosts):
+            return profile
+    names = set(facts.request_headers) | set(facts.response_headers)
+    for profile in catalog.vendors:
+        if (
+            any(name in names for name in profile.signature_headers)
+            or any(
+                fnmatch.fnmatchcase(protocol, glob)
+                for protocol in facts.subprotocols
+                for glob in profile.signature_subprotocols
+            )
+            or any(fnmatch.fnmatchcase(facts.path, glob) for glob in profile.signature_paths)
+        ):
+            return profile
+    return None
+
+
+def test_identify_answers_as_a_loop_over_the_vendors_would(catalog: VendorCatalog) -> None:
+    """Every combination of the shipped catalog's own signatures (one of each kind, from
+    different vendors, plus none): the compiled identifier picks the vendor the loop picks."""
+    headers = [None, *sorted({n for v in catalog.vendors for n in v.signature_headers})]
+    protocols = [
+        None,
+        *sorted({p.replace("*", "x") for v in catalog.vendors for p in v.signature_subprotocols}),
+    ]
+    paths = [
+        "/ws",
+        *sorted({p.replace("*", "x") for v in catalog.vendors for p in v.signature_paths}),
+    ]
+    hosts = [
+        "example.com",
+        *sorted({h.replace("*", "x") for v in catalog.vendors for h in v.hosts}),
+    ]
+    checked = 0
+    for header in headers:
+        for protocol in protocols:
+            for path in paths:
+                facts = Exchange(
+                    hosts[checked % len(hosts)],
+                    path,
+                    {},
+                    {header: "1"} if header else {},
+                    (protocol,) if protocol else (),
+                )
+                assert identify(catalog, facts) is _identify_by_loop(catalog, facts), facts
+                checked += 1
+    assert checked > 100

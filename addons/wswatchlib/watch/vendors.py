@@ -9,7 +9,6 @@ self-hosted or staging endpoint is still recognised: a 401 carrying `dg-request-
 from __future__ import annotations
 
 import fnmatch
-import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -72,6 +71,11 @@ class VendorProfile:
 class VendorCatalog:
     vendors: tuple[VendorProfile, ...]
     generic: VendorProfile
+    #: `identify`'s tests, compiled once for this catalog.
+    identifier: VendorIdentifier = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "identifier", VendorIdentifier(self.vendors))
 
     @property
     def all_secrets(self) -> SecretNames:
@@ -110,37 +114,67 @@ class Exchange:
     subprotocols: tuple[str, ...] = ()
 
 
-@functools.cache
-def glob_matcher(patterns: tuple[str, ...], lower: bool = False) -> Callable[[str], bool]:
-    """One compiled test for "any of these globs matches", as `fnmatch.fnmatchcase` decides
-    (patterns lower-cased first if `lower`); built once per pattern tuple, not per handshake."""
-    if not patterns:
-        return lambda _text: False
-    joined = "|".join(
-        f"(?:{fnmatch.translate(pattern.lower() if lower else pattern)})" for pattern in patterns
-    )
-    compiled = re.compile(joined)
-    return lambda text: compiled.match(text) is not None
+def first_vendor_matcher(
+    globs_per_vendor: list[tuple[str, ...]], lower: bool = False
+) -> Callable[[str], int | None]:
+    """One compiled test for "the first vendor with a glob that matches", as
+    `fnmatch.fnmatchcase` decides (globs lower-cased first if `lower`): one alternative per
+    vendor, in order, so the regular expression's first match is the first vendor's."""
+    alternatives = [
+        f"(?P<v{index}>"
+        + "|".join(f"(?:{fnmatch.translate(g.lower() if lower else g)})" for g in globs)
+        + ")"
+        for index, globs in enumerate(globs_per_vendor)
+        if globs
+    ]
+    if not alternatives:
+        return lambda _text: None
+    compiled = re.compile("|".join(alternatives))
+
+    def first(text: str) -> int | None:
+        found = compiled.match(text)
+        return int(found.lastgroup[1:]) if found is not None and found.lastgroup else None
+
+    return first
+
+
+class VendorIdentifier:
+    """`identify`'s tests for one catalog's vendors, compiled once: a handshake then costs one
+    match per kind of signature instead of a glob test per vendor."""
+
+    def __init__(self, vendors: tuple[VendorProfile, ...]) -> None:
+        self._vendors = vendors
+        self._host = first_vendor_matcher([vendor.hosts for vendor in vendors], lower=True)
+        self._subprotocol = first_vendor_matcher(
+            [vendor.signature_subprotocols for vendor in vendors]
+        )
+        self._path = first_vendor_matcher([vendor.signature_paths for vendor in vendors])
+        #: Signature header name -> the first vendor that has it.
+        self._header: dict[str, int] = {}
+        for index, vendor in enumerate(vendors):
+            for name in vendor.signature_headers:
+                self._header.setdefault(name, index)
+
+    def identify(self, exchange: Exchange) -> VendorProfile | None:
+        by_host = self._host(exchange.host.lower())
+        if by_host is not None:
+            return self._vendors[by_host]
+        # The first vendor any of its signatures points to.
+        found: list[int | None] = [
+            self._header[name]
+            for headers in (exchange.request_headers, exchange.response_headers)
+            for name in headers
+            if name in self._header
+        ]
+        found += [self._subprotocol(protocol) for protocol in exchange.subprotocols]
+        found.append(self._path(exchange.path))
+        first = min((index for index in found if index is not None), default=None)
+        return self._vendors[first] if first is not None else None
 
 
 def identify(catalog: VendorCatalog, exchange: Exchange) -> VendorProfile | None:
     """The vendor behind an exchange: by host glob, else by signature; None if unknown."""
-    host = exchange.host.lower()
-    for vendor in catalog.vendors:
-        if glob_matcher(vendor.hosts, lower=True)(host):
-            return vendor
-    header_names = set(exchange.request_headers) | set(exchange.response_headers)
-    for vendor in catalog.vendors:
-        if (
-            any(name in header_names for name in vendor.signature_headers)
-            or any(
-                glob_matcher(vendor.signature_subprotocols)(protocol)
-                for protocol in exchange.subprotocols
-            )
-            or glob_matcher(vendor.signature_paths)(exchange.path)
-        ):
-            return vendor
-    return None
+    return catalog.identifier.identify(exchange)
 
 
 def _profiles(catalog: VendorCatalog, vendor: VendorProfile | None) -> tuple[VendorProfile, ...]:
