@@ -14,6 +14,7 @@ from proxy_harness import scenario_proxy
 from websockets.asyncio.client import connect
 
 TOKEN = "edit-TOKEN-0a1b2c3d4e"
+KEEP_EDITS = "wswatch-keep-message-edits"
 
 
 class UserScript:
@@ -49,6 +50,8 @@ async def test_a_later_addons_edit_and_drop_reach_the_peer_and_show_scrubbed(
             last = json.loads(await asyncio.wait_for(ws.recv(), 5))
         await proxy.wait_for("ws.closed")
         messages = kept(proxy)
+        keeper = proxy.master.addons.get(KEEP_EDITS)
+        assert keeper is not None and proxy.master.addons.chain[-1] is keeper
     assert echoed == {"token": TOKEN, "say": "SHOUT"}  # the edit reached the upstream
     assert last == {"token": TOKEN, "say": "last"}  # the dropped one never did
     assert messages == [
@@ -58,6 +61,23 @@ async def test_a_later_addons_edit_and_drop_reach_the_peer_and_show_scrubbed(
         (True, '{"token": "[redacted]", "say": "last"}', False),
         (False, '{"token": "[redacted]", "say": "last"}', False),
     ]
+
+
+@pytest.mark.parametrize("relay", ["websocket", "observe"])
+async def test_without_an_addon_that_may_edit_messages_nothing_joins_the_chain(
+    tmp_path: Path, confdir: Path, relay: str
+) -> None:
+    """No addon after wswatch has a message hook: nothing is there to carry an edit over, and
+    wswatch adds no addon that mitmproxy would ask about every hook; the copy is still shown."""
+    async with scenario_proxy(tmp_path, confdir, wswatch_relay=relay) as proxy:
+        async with connect(f"ws://127.0.0.1:{proxy.port}/echo") as ws:
+            await ws.send(json.dumps({"token": TOKEN, "say": "hi"}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["token"] == TOKEN
+        await proxy.wait_for("ws.closed")
+        assert proxy.master.addons.get(KEEP_EDITS) is None
+        shown = kept(proxy) if relay == "websocket" else []
+    assert all(TOKEN not in text for _, text, _ in shown)
+    assert len(shown) == (2 if relay == "websocket" else 0)
 
 
 @pytest.mark.parametrize("redact", [True, False])

@@ -1,6 +1,7 @@
 """Which other addons would miss an observe-only connection's flows: those that need WebSocket
 flows (then the message layer relays it) and those that see TCP flows (then its TCP relay keeps
-one). Real mitmproxy addons in a test master."""
+one); and which may edit messages (then `KeepEdits` joins mitmproxy's chain). Real mitmproxy
+addons in a test master."""
 
 from __future__ import annotations
 
@@ -46,6 +47,24 @@ def test_user_scripts_count_for_the_flows_they_have_hooks_for():
         users = FlowHookUsers()
         assert users.current() == FlowUsers()
         tctx.master.addons.add(TcpScript())
-        assert users.current() == FlowUsers(tcp=("TcpScript",))
+        assert users.current() == FlowUsers(tcp=("TcpScript",), editors=("TcpScript",))
         tctx.master.addons.add(WebsocketScript())
-        assert users.current() == FlowUsers(websocket=("WebsocketScript",), tcp=("TcpScript",))
+        assert users.current() == FlowUsers(
+            websocket=("WebsocketScript",),
+            tcp=("TcpScript",),
+            editors=("TcpScript", "WebsocketScript"),
+        )
+
+
+class WebsocketEnd:
+    """A user's script that only hears of ends: it cannot edit a message."""
+
+    def websocket_end(self, _flow: object) -> None:
+        pass
+
+
+def test_only_message_hooks_make_an_editor():
+    with taddons.context() as tctx:
+        users = FlowHookUsers()
+        tctx.master.addons.add(WebsocketEnd())
+        assert users.current() == FlowUsers(websocket=("WebsocketEnd",))

@@ -103,6 +103,16 @@ def _needs_websocket_flow(addon: Any) -> bool:
     return not isinstance(addon, Dumper) and _would_miss(addon, WEBSOCKET_HOOKS)
 
 
+#: The hooks in which an addon may edit a message before mitmproxy sends it.
+MESSAGE_HOOKS = ("websocket_message", "tcp_message")
+
+
+def _may_edit_messages(addon: Any) -> bool:
+    """An addon after wswatch that may edit or drop a message wswatch shows scrubbed (then
+    `KeepEdits` must carry the edit over to the message sent); not the dumper, which prints."""
+    return not isinstance(addon, Dumper) and _would_miss(addon, MESSAGE_HOOKS)
+
+
 def _sees_tcp_flows(addon: Any) -> bool:
     """An addon that would miss the TCP flow of an observe-only connection relayed without one;
     the dumper while it prints (`flow_detail` 1 and up: a line per read)."""
@@ -117,10 +127,12 @@ _SWITCHES = ("intercept_active", "intercept", "save_stream_file", "hardump", "fl
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class FlowUsers:
-    """Other addons' names: those that need WebSocket flows, those that see TCP flows."""
+    """Other addons' names: those that need WebSocket flows, those that see TCP flows, those
+    that may edit messages."""
 
     websocket: tuple[str, ...] = ()
     tcp: tuple[str, ...] = ()
+    editors: tuple[str, ...] = ()
 
 
 class FlowHookUsers:
@@ -143,6 +155,7 @@ class FlowHookUsers:
             self._users = FlowUsers(
                 websocket=tuple(type(a).__name__ for a in loaded if _needs_websocket_flow(a)),
                 tcp=tuple(type(a).__name__ for a in loaded if _sees_tcp_flows(a)),
+                editors=tuple(type(a).__name__ for a in loaded if _may_edit_messages(a)),
             )
             self._key = key
         return self._users
@@ -355,18 +368,19 @@ class WsWatch:
         def ended(end: RelayEnd) -> None:
             self.connection_watch.relay_ended(flow_id, track, end)
 
-        if flow.websocket is not None and accepted and self._relay(flow) is Relay.OBSERVE:
+        users = self.flow_hook_users.current() if accepted else None
+        if users is not None:
+            self.message_redaction.keep_edits(bool(users.editors))
+        if (
+            flow.websocket is not None
+            and users is not None
+            and self._relay(flow, users) is Relay.OBSERVE
+        ):
             assert flow.response is not None
             # mitmproxy picks the child layer after this hook: without WebSocket data, TCP.
             flow.websocket = None
             observed = ObservedConnection(deflate=_negotiated_deflate(flow.response))
-            self.relays.follow(
-                flow,
-                observed,
-                track.gaps.observe,
-                ended,
-                tcp_flow=bool(self.flow_hook_users.current().tcp),
-            )
+            self.relays.follow(flow, observed, track.gaps.observe, ended, tcp_flow=bool(users.tcp))
         elif flow.websocket is not None:
             self.connection_watch.follow(flow, track)
         elif flow.response is not None and flow.response.status_code == 101:
@@ -381,16 +395,15 @@ class WsWatch:
                 )
                 self.relays.follow(flow, None, track.gaps.observe, ended, raw=True)
 
-    def _relay(self, flow: http.HTTPFlow) -> Relay:
+    def _relay(self, flow: http.HTTPFlow, others: FlowUsers) -> Relay:
         requested = Relay(ctx.options.wswatch_relay)
         if requested is Relay.WEBSOCKET:
-            # choose_relay keeps it whatever the users: spare the addon walk on every handshake.
             return requested
         users = MessageLayerUsers(
             fault_may_act=self.fault_may_act(flow),
             # Declared by mitmproxy's dumper, which may not be loaded.
             flow_detail=ctx.options.flow_detail if "flow_detail" in ctx.options else 0,
-            websocket_hooks=self.flow_hook_users.current().websocket,
+            websocket_hooks=others.websocket,
             message_view=ctx.master.addons.get("view") is not None,
             rawtcp=ctx.options.rawtcp,
         )
