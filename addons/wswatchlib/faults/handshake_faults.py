@@ -11,11 +11,13 @@ import asyncio
 import dataclasses
 import random
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from mitmproxy import http
 
 from .. import events, mitm_internals
-from ..watch.handshake import header_map, is_upgrade_request
+from ..watch.handshake import requests_websocket
 from ..watch.network_errors import InjectedEnd
 from . import effects
 from .connection_faults import ConnectionFaults
@@ -35,26 +37,32 @@ class HandshakeFaults:
         #: Flows whose 101 a `bad_101` fault will spoil, by flow id.
         self.pending_101: dict[str, ArmedFault] = {}
 
-    async def request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
+        """Plain, so that mitmproxy's `request` hook stays plain for the many requests no fault
+        takes; a fault's effect is returned as a coroutine, which mitmproxy awaits."""
         if flow.response or flow.error or not flow.live:
-            return
-        if not is_upgrade_request(header_map(flow.request.headers)):
-            return
+            return None
+        if not requests_websocket(flow.request.headers):
+            return None
         requested = self.rules.client_requested(flow)
         if isinstance(requested, BadFaultHeader):
             flow.response = http.Response.make(
                 400, requested.message, {"content-type": "text/plain"}
             )
             events.FaultMark(CLIENT_REQUESTED, "bad_header").put(flow.metadata)
-            return
+            return None
         if requested is not None and requested.action.phase is Phase.CONNECTION:
             self.connection_faults.park(flow, requested)
-            return
+            return None
         armed = requested or self.rules.choose(flow, Phase.HANDSHAKE)
         if armed is None:
-            return
+            return None
         self.rules.mark(flow, armed)
-        effect = effects.handshake_effect(armed.action, self.jitter)
+        return self._applied(flow, armed, effects.handshake_effect(armed.action, self.jitter))
+
+    async def _applied(
+        self, flow: http.HTTPFlow, armed: ArmedFault, effect: effects.HandshakeEffect
+    ) -> None:
         try:
             await self._apply(flow, armed, effect)
         finally:

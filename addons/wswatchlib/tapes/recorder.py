@@ -99,6 +99,8 @@ class TapeRecorder:
         #: `request`: once reported, the flow itself is redacted (`wswatch_redact_flows`).
         self._requests: dict[str, tuple[str, frozenset[str]]] = {}
         self._sequence = itertools.count(1)
+        #: `wswatch_record`'s directory, read when the option changes, not per request.
+        self._record_into: Path | None = None
         #: Called with each tape written (replay adds tapes recorded on a miss).
         self.on_written: list[Callable[[Path], None]] = []
         event_log.add_listener(self._heard)
@@ -122,6 +124,8 @@ class TapeRecorder:
         )
 
     def configure(self, updated: set[str]) -> None:
+        if "wswatch_record" in updated:
+            self._record_into = None
         if "wswatch_record" in updated and ctx.options.wswatch_record:
             directory = Path(ctx.options.wswatch_record).expanduser()
             try:
@@ -130,14 +134,13 @@ class TapeRecorder:
                 raise exceptions.OptionsError(
                     f"Cannot use wswatch_record directory {directory}: {error.strerror or error}"
                 ) from error
+            self._record_into = directory
 
     def _directory(self, flow: http.HTTPFlow) -> Path | None:
         into = flow.metadata.get(RECORD_INTO_KEY)
         if into:
             return Path(into)
-        if ctx.options.wswatch_record:
-            return Path(ctx.options.wswatch_record).expanduser()
-        return None
+        return self._record_into
 
     def _heard(self, event: dict[str, Any]) -> None:
         name, flow_id = event.get("event"), event.get("flow_id")

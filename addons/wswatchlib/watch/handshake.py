@@ -62,6 +62,8 @@ class MultiHeaders(Protocol):
 
     def items(self, multi: bool = False) -> Iterable[tuple[str, str]]: ...
 
+    def get_all(self, name: str) -> list[str]: ...
+
 
 def header_map(headers: MultiHeaders) -> dict[str, str]:
     """Lower-cased name -> value; repeated headers joined with ", " as RFC 9110 allows."""
@@ -83,6 +85,12 @@ def accept_for_key(key: str) -> str:
 def is_upgrade_request(headers: Mapping[str, str]) -> bool:
     """True when the request asks for a WebSocket upgrade (the only requests wswatch follows)."""
     return "websocket" in (token.lower() for token in split_tokens(headers.get("upgrade")))
+
+
+def requests_websocket(headers: MultiHeaders) -> bool:
+    """`is_upgrade_request`, reading only the Upgrade headers: for hooks that see every request
+    and need no other header."""
+    return is_upgrade_request({"upgrade": ", ".join(headers.get_all("upgrade"))})
 
 
 def _key_is_valid(key: str) -> bool:
