@@ -58,6 +58,16 @@ def make_encodable(value: Any) -> Any:
         return value if value.isascii() else encodable(value)
     if kind in _TEXTLESS:
         return value
+    if kind is dict:
+        # Most of an event's keys and values are ASCII text or numbers: kept without a call.
+        return {
+            (key if type(key) is str and key.isascii() else make_encodable(key)): (
+                item
+                if type(item) in _TEXTLESS or (type(item) is str and item.isascii())
+                else make_encodable(item)
+            )
+            for key, item in value.items()
+        }
     if isinstance(value, str):
         return encodable(value)
     if isinstance(value, dict):

@@ -16,6 +16,7 @@ that reports an event still redacts its flow and relays.
 from __future__ import annotations
 
 import errno
+import itertools
 import json
 import logging
 import os
@@ -24,9 +25,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from secrets import randbits
-from typing import Any
+from typing import Any, cast
 
 from mitmproxy import ctx, exceptions
+from mitmproxy.addons import termlog
 from structlog.typing import EventDict, WrappedLogger
 
 from .. import events
@@ -87,6 +89,8 @@ def put_leading_keys_first(
     _logger: WrappedLogger, _method: str, event_dict: EventDict
 ) -> EventDict:
     """structlog processor: the contract's common keys first, for people reading the file."""
+    if tuple(itertools.islice(event_dict, len(LEADING_KEYS))) == LEADING_KEYS:
+        return event_dict  # as `emit` builds every event
     ordered = {key: event_dict[key] for key in LEADING_KEYS if key in event_dict}
     ordered.update((key, value) for key, value in event_dict.items() if key not in ordered)
     return ordered
@@ -166,6 +170,27 @@ def render_json_line(_logger: WrappedLogger, _method: str, event_dict: EventDict
     return json.dumps(ordered, ensure_ascii=False, default=str)
 
 
+class TerminalLine:
+    """What mitmproxy's terminal formatter reads of a log record (`log.MitmFormatter`: the
+    message, its level, its time), for a line wswatch prints itself: a `logging.LogRecord`
+    also notes the thread, the process and the caller, which a terminal line never shows."""
+
+    __slots__ = ("created", "levelno", "msecs", "msg")
+    args = None
+    exc_info = None
+    exc_text = None
+    stack_info = None
+
+    def __init__(self, msg: str, levelno: int) -> None:
+        self.msg = msg
+        self.levelno = levelno
+        self.created = time.time()
+        self.msecs = int((self.created - int(self.created)) * 1000) + 0.0
+
+    def getMessage(self) -> str:
+        return self.msg
+
+
 class JsonLinesFile:
     """A structlog logger appending one line per call to a file, one write per line (no buffer
     to flush, so a crash loses at most the event in flight).
@@ -237,7 +262,7 @@ class EventLog:
         self._file: JsonLinesFile | None = None
         self._console: logging.Logger | None = None
         #: mitmdump's terminal, written to straight (see `running`); None: through `_console`.
-        self._terminal: logging.Handler | None = None
+        self._terminal: termlog.TermLogHandler | None = None
         self._console_enabled = True
         self._file_failing = False
         self._listeners: list[Callable[[EventDict], None]] = []
@@ -266,15 +291,15 @@ class EventLog:
 
     def running(self) -> None:
         """Under mitmdump (a terminal log and no event store), write event lines straight to
-        the terminal log's handler, as mitmproxy's dumper prints its flow lines: same stream,
-        same timestamp, colours and verbosity, in order with mitmproxy's own lines, but not
-        through mitmproxy's log, which hands every line to every addon (`add_log`). mitmweb
-        and mitmproxy's console keep an event store: there the lines go through the log, so
-        their event pane shows them. wswatch's error lines always go through the log."""
+        the terminal, as mitmproxy's dumper prints its flow lines: formatted by the terminal
+        log's own formatter (same timestamp and colours) and printed to its stream, filtered
+        by its verbosity, in order with mitmproxy's own lines, but neither through mitmproxy's
+        log, which hands every line to every addon (`add_log`), nor through a log record.
+        mitmweb and mitmproxy's console keep an event store: there the lines go through the
+        log, so their event pane shows them. wswatch's error lines always go through the log."""
         addons = ctx.master.addons
-        termlog = addons.get("termlog")
-        handler = getattr(termlog, "logger", None)
-        if isinstance(handler, logging.Handler) and addons.get("eventstore") is None:
+        handler = getattr(addons.get("termlog"), "logger", None)
+        if isinstance(handler, termlog.TermLogHandler) and addons.get("eventstore") is None:
             self._terminal = handler
 
     def configure(self, updated: set[str]) -> None:
@@ -341,11 +366,11 @@ class EventLog:
             try:
                 shown = {**written_event, "lines": console_lines}
                 line = render_console_line(None, "", shown)
-                if self._terminal is not None:
-                    if level >= self._terminal.level:  # termlog_verbosity, as the log applies it
-                        self._terminal.handle(
-                            self._console.makeRecord(LOGGER_NAME, level, "", 0, line, (), None)
-                        )
+                terminal = self._terminal
+                if terminal is not None:
+                    if level >= terminal.level:  # termlog_verbosity, as the log applies it
+                        record = cast(logging.LogRecord, TerminalLine(line, level))
+                        print(terminal.format(record), file=terminal.file)
                 else:
                     self._console.log(level, line)
                 written = True
