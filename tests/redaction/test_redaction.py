@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -66,6 +68,29 @@ URL_CASES = [
 def test_redact_url(redactor: Redactor, url: str, expected: str) -> None:
     """Secret query values and userinfo are replaced; everything else is kept as written."""
     assert redactor.redact_url(url) == expected
+
+
+def test_redact_url_without_query_answers_as_the_split_and_join_would(redactor: Redactor) -> None:
+    """URLs with nothing to redact skip urlsplit: 20,000 generated ones (odd schemes, hosts,
+    IPv6, userinfo-like, spaces, non-UTF-8 escapes) give what splitting and joining gives."""
+    draw = random.Random(6455)
+    alphabet = "aZ09:/.-+[]%é\udcff_~!$&'()*,;= @?#"
+    starts = ["ws://", "WS://", "wss://h", "wss://", "ws://[::1]", "ws://127.0.0.1:80", "http:", ""]
+    for _ in range(20_000):  # bounded
+        url = draw.choice(starts) + "".join(
+            draw.choice(alphabet) for _ in range(draw.randint(0, 12))
+        )
+        try:
+            parts = urllib.parse.urlsplit(url)
+        except ValueError:
+            continue
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
+        joined = urllib.parse.urlunsplit(
+            parts._replace(netloc=netloc, query=redactor.redact_query(parts.query))
+        )
+        assert redactor.redact_url(url) == joined, url
 
 
 def test_redact_headers(redactor: Redactor) -> None:

@@ -13,6 +13,7 @@ values could be scrubbed); the line itself stays.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 
 from .payloads import scrub_shapes
@@ -22,8 +23,9 @@ from .redactor import Redactor
 PROXY_SERVER_LOGGER = "mitmproxy.proxy.server"
 
 #: What a line quoting a request has that mitmproxy's connect and disconnect lines do not: a
-#: line break of a raw head, URL userinfo ("user:pass@"), a query string.
-_RAW_REQUEST_SIGNS = ("\\r\\n", "\r\n", "@", "?")
+#: line break of a raw head (escaped in a bytes repr, or real), URL userinfo ("user:pass@"), a
+#: query string. One search per line: mitmproxy logs several lines per connection.
+_RAW_REQUEST_SIGN = re.compile(r"\\r\\n|\r\n|[@?]")
 
 #: How mitmproxy's WebSocket layer starts the line it logs for each ping and pong it relays.
 _CONTROL_FRAME_LINE = "Received WebSocket p"
@@ -41,7 +43,7 @@ class RawHeadRedaction(logging.Filter):
         if message.startswith(_CONTROL_FRAME_LINE):
             # mitmproxy logs each ping and pong with its payload bytes.
             record.msg, record.args = scrub_shapes(message), ()
-        elif any(sign in message for sign in _RAW_REQUEST_SIGNS):
+        elif _RAW_REQUEST_SIGN.search(message):
             record.msg, record.args = self._redactor().redact_raw_head(message), ()
         return True
 

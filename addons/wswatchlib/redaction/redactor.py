@@ -31,6 +31,10 @@ MIN_SCRUB_LENGTH = 4
 #: The event-dict key that carries secret values to the processor; never rendered.
 SECRETS_KEY = "_secrets"
 
+#: A ws:// or wss:// URL as wswatch builds them, with no query, no userinfo, no fragment, and
+#: nothing urlsplit strips (spaces, controls): `redact_url` gives it back as it is.
+_URL_UNCHANGED = re.compile(r"wss?://[^/?@#\x00-\x20\x7f\[\]]+(?:/[^?@#\x00-\x20\x7f]*)?")
+
 #: A line break in a raw head: a real CRLF, or the literal one of a bytes repr.
 _LINE_BREAK = re.compile(r"(\\r\\n|\r\n)")
 #: A query parameter in a raw request line.
@@ -133,6 +137,8 @@ class Redactor:
         return "&".join(pieces)
 
     def redact_url(self, url: str) -> str:
+        if _URL_UNCHANGED.fullmatch(url):
+            return url  # nothing to redact, nothing urlsplit would change
         parts = urllib.parse.urlsplit(url)
         netloc = parts.netloc
         if "@" in netloc:
