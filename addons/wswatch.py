@@ -11,7 +11,10 @@ Usage:
     mitmdump -s addons/wswatch.py --set wswatch_faults=config/faults/flaky-auth.yaml
 """
 
+from wswatchlib.dispatch import hooks_answered_none
 from wswatchlib.wiring import wswatch_addons
 
 # The addons and their order: wswatchlib/wiring.py (the pytest plugin wires the same list).
 addons = wswatch_addons()
+# mitmproxy asks this module for every hook it triggers: answered from its dict (see there).
+hooks_answered_none(globals())

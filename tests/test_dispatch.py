@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import runpy
+import types
+from pathlib import Path
 
 import pytest
-from mitmproxy import addonmanager, command, exceptions
+from mitmproxy import addonmanager, command, exceptions, hooks
 from mitmproxy.proxy.layers.http import HttpRequestHook
 from mitmproxy.proxy.layers.websocket import WebsocketStartHook
 from mitmproxy.test import taddons, tflow
@@ -181,3 +184,18 @@ def test_wswatch_is_one_addon_whose_parts_keep_mitmproxys_names() -> None:
     assert not hasattr(dispatcher, "addons"), "mitmproxy would walk the concerns again"
     commands = {name for concern in dispatcher.concerns for name, _ in commands_of(concern)}
     assert {"wswatch.faults", "wswatch.disconnect_all"} <= commands
+
+
+def test_the_entry_script_answers_every_hook_mitmproxy_asks_it_from_its_dict() -> None:
+    """mitmproxy walks the script's module for each hook: every hook name is there, None
+    (skipped as a missing hook is), so no lookup raises; the addons are still found, once."""
+    namespace = runpy.run_path(str(Path(__file__).parents[1] / "addons" / "wswatch.py"))
+    module = types.ModuleType("wswatch_script")
+    module.__dict__.update(namespace)
+    for hook_name in hooks.all_hooks:
+        assert hook_name in module.__dict__ and getattr(module, hook_name) is None
+    [dispatcher] = module.addons
+    found = list(addonmanager.traverse([module]))
+    assert found == [module, dispatcher]
+    with taddons.context(module) as tctx:
+        assert tctx.master.addons.get("wswatch") is dispatcher

@@ -121,6 +121,18 @@ def commands_of(concern: Any) -> list[tuple[str, Any]]:
     return found
 
 
+def hooks_answered_none(namespace: dict[str, Any]) -> None:
+    """Give a script module every hook name mitmproxy knows, as None, where it has none.
+
+    mitmproxy walks the loaded script's module too, for every hook it triggers (with `update`
+    and `add_log`, about 20 per connection), asking it for the hook by name. A module answers
+    a name it lacks by raising a formatted AttributeError, and then another one (`module
+    'x' has no attribute 'y'`); a None answer is one dictionary lookup, and mitmproxy skips a
+    hook that is None as it skips a missing one."""
+    for hook_name in hooks.all_hooks:
+        namespace.setdefault(hook_name, None)
+
+
 class Dispatcher:
     """One addon in mitmproxy's chain for all of wswatch's concerns (see the module docstring)."""
 

@@ -141,18 +141,39 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+#: Per event name, the keys not printed as key=value pairs (`_HEADLINE_KEYS` and
+#: `_SHOWN_OTHERWISE`), joined once.
+_NOT_DETAILS: dict[str, frozenset[str]] = {}
+
+
+def _not_details(name: str) -> frozenset[str]:
+    hidden = _NOT_DETAILS.get(name)
+    if hidden is None:
+        hidden = _NOT_DETAILS[name] = frozenset(_HEADLINE_KEYS) | _SHOWN_OTHERWISE.get(
+            name, frozenset()
+        )
+    return hidden
+
+
+#: The types whose empty values (None, False, "", [], {}) are not shown.
+_EMPTY_TYPES = frozenset({type(None), bool, str, list, dict})
+
+
+def _worth_showing(key: str, value: Any) -> bool:
+    """Not empty (None, False, "", [] and {} are; a zero is shown), and a count kept only
+    when counted."""
+    if not value and type(value) in _EMPTY_TYPES:
+        return False
+    return key not in _SHOWN_WHEN_COUNTED or _counted(value)
+
+
 def render_console_line(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> str:
     """structlog renderer: a headline, the non-empty fields as key=value, the hint below."""
-    shown_otherwise = _SHOWN_OTHERWISE.get(event_dict.get("event", ""), frozenset())
+    hidden = _not_details(event_dict.get("event", ""))
     details = " ".join(
         f"{key}={_shown(value)}"
         for key, value in event_dict.items()
-        if key not in _HEADLINE_KEYS
-        and key not in shown_otherwise
-        and value is not None
-        and value is not False
-        and value not in ("", [], {})
-        and (key not in _SHOWN_WHEN_COUNTED or _counted(value))
+        if key not in hidden and _worth_showing(key, value)
     )
     line = terminal_safe(f"[wswatch] {_headline(event_dict)}")
     if details:

@@ -61,10 +61,16 @@ class FlowRedaction:
     def _may_change(response: http.Response, redactor: Redactor, variants: list[str]) -> bool:
         """Whether the redacted copy could differ from `response`; copying costs, most
         responses carry nothing to redact."""
-        if any(redactor.changes_header(n, v, variants) for n, v in response.headers.items(True)):
+        headers = response.headers
+        if not variants:  # only names can make a header change
+            return any(
+                redactor.changes_header(name, value, variants)
+                for name in headers
+                if redactor.may_change_header(name)
+                for value in headers.get_all(name)
+            )
+        if any(redactor.changes_header(n, v, variants) for n, v in headers.items(True)):
             return True
-        if not variants:
-            return False
         if any(variant in response.reason for variant in variants):
             return True
         raw = response.raw_content
@@ -97,11 +103,14 @@ class FlowRedaction:
 
     @staticmethod
     def _redact_headers(headers: http.Headers, redactor: Redactor, variants: list[str]) -> None:
-        touched = {
-            name
-            for name, value in headers.items(multi=True)
-            if redactor.changes_header(name, value, variants)
-        }
+        if variants:
+            touched = {
+                name
+                for name, value in headers.items(multi=True)
+                if redactor.changes_header(name, value, variants)
+            }
+        else:  # no secret values to scrub: only names can make a header change
+            touched = {name for name in headers if redactor.may_change_header(name)}
         for name in touched:
             values = headers.get_all(name)
             redacted = [scrub(redactor.redact_header(name, value), variants) for value in values]

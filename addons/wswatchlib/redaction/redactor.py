@@ -118,6 +118,10 @@ class Redactor:
             return self.redact_subprotocols(value)
         return value
 
+    def may_change_header(self, name: str) -> bool:
+        """Whether `redact_header` can change a header of this name, whatever its value."""
+        return self.is_secret_header(name) or name.lower() == "sec-websocket-protocol"
+
     def changes_header(self, name: str, value: str, variants: list[str]) -> bool:
         """Whether `redact_header`, then `scrub` with `variants`, changes this header; False for
         almost every header, so the caller can leave it alone."""

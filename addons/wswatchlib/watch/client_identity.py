@@ -108,8 +108,15 @@ def hashed_id(salt: bytes, parts: Iterable[str]) -> str:
     return HASHED_ID_PREFIX + digest.hexdigest()
 
 
-def client_id(key: ClientKey, request: ClientRequest, redactor: Redactor, salt: bytes) -> str:
-    """The id of the client that sent `request` (see the module docstring)."""
+def client_id(
+    key: ClientKey,
+    request: ClientRequest,
+    redactor: Redactor,
+    salt: bytes,
+    credentials: frozenset[str] | None = None,
+) -> str:
+    """The id of the client that sent `request` (see the module docstring); `credentials`: the
+    request's secret values, when the caller has them already (`Redactor.secret_values`)."""
     value = keyed_value(key, request)
     if value is not None:
         secret = (
@@ -118,7 +125,8 @@ def client_id(key: ClientKey, request: ClientRequest, redactor: Redactor, salt: 
             else redactor.is_secret_param(key.name)
         )
         return hashed_id(salt, ("key", value)) if secret else value
-    credentials = sorted(redactor.secret_values(request.query, request.headers))
+    if credentials is None:
+        credentials = redactor.secret_values(request.query, request.headers)
     return hashed_id(
-        salt, ("default", request.ip, request.headers.get("user-agent", ""), *credentials)
+        salt, ("default", request.ip, request.headers.get("user-agent", ""), *sorted(credentials))
     )

@@ -59,14 +59,21 @@ class Clients:
             self.history = ClientHistory()
 
     def attempt(
-        self, flow: http.HTTPFlow, request_headers: dict[str, str], redactor: Redactor
+        self,
+        flow: http.HTTPFlow,
+        request_headers: dict[str, str],
+        redactor: Redactor,
+        credentials: frozenset[str] | None = None,
     ) -> tuple[str, SincePrevious]:
-        """The attempt's client id, and how long since that client's previous attempt and close."""
+        """The attempt's client id, and how long since that client's previous attempt and close;
+        `credentials`: the request's secret values, if known."""
         request, peer = flow.request, flow.client_conn.peername
         client = client_identity.ClientRequest(
             ip=str(peer[0]) if peer else "",
             headers=request_headers,
             query=request.path.partition("?")[2],
         )
-        client_id = client_identity.client_id(self.client_key, client, redactor, self.client_salt)
+        client_id = client_identity.client_id(
+            self.client_key, client, redactor, self.client_salt, credentials
+        )
         return client_id, self.history.attempt(client_id, request.timestamp_start)

@@ -42,6 +42,8 @@ class HandshakeFacts:
     injected_end: str | None = None  # how a handshake fault ended the flow, if one did
     client_id: str = ""
     since: SincePrevious = FIRST_ATTEMPT
+    #: The request's secret values (`Redactor.secret_values`), when the caller has them.
+    request_secrets: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +121,9 @@ def analyse_handshake(
     )
     vendor = vendors.identify(catalog, exchange)
     outcome, problems, failure = _judged(facts)
-    secrets = redactor.secret_values(query, facts.request_headers)
+    secrets = facts.request_secrets
+    if secrets is None:
+        secrets = redactor.secret_values(query, facts.request_headers)
     # Scrub before cutting: a secret across the cut would otherwise be written minus its end.
     body = scrub_secrets(facts.body or "", secrets)
     if failure:

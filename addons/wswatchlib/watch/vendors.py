@@ -226,6 +226,8 @@ def error_text(
         document = json.loads(body) if body.lstrip().startswith("{") else None
     except ValueError:
         document = None
+    if not isinstance(document, Mapping):
+        return None
     for profile in _profiles(catalog, vendor):
         for path in profile.error_body_fields:
             value = _dotted(document, path)

@@ -253,6 +253,7 @@ class WsWatch:
         request_headers: dict[str, str],
         client_id: str,
         since: SincePrevious,
+        request_secrets: frozenset[str] | None,
     ) -> reports.HandshakeFacts:
         request, response = flow.request, flow.response if answered else None
         ended = (response.timestamp_end or response.timestamp_start) if response else time.time()
@@ -275,6 +276,7 @@ class WsWatch:
             injected_end=mark.ended if (mark := events.FaultMark.of(flow.metadata)) else None,
             client_id=client_id,
             since=since,
+            request_secrets=request_secrets,
         )
 
     def request_view(self, flow: http.HTTPFlow) -> tuple[str, frozenset[str]]:
@@ -309,14 +311,17 @@ class WsWatch:
     ) -> frozenset[str]:
         """Emit the attempt's `ws.handshake` and count it; returns the request's secret values."""
         assert self.catalog is not None
+        secrets: frozenset[str] | None = None  # read once, for the identity and the analysis
         try:
-            client_id, since = self.clients.attempt(flow, request_headers, self.redactor)
+            query = flow.request.path.partition("?")[2]
+            secrets = self.redactor.secret_values(query, request_headers)
+            client_id, since = self.clients.attempt(flow, request_headers, self.redactor, secrets)
         except Exception as error:  # as below: the event goes out without an identity
             logger.error(f"wswatch: could not identify the client of flow {flow.id}: {error!r}")
             client_id, since = UNIDENTIFIED_CLIENT, SincePrevious(None, None)
         try:
             analysis = reports.analyse_handshake(
-                self._facts(flow, answered, request_headers, client_id, since),
+                self._facts(flow, answered, request_headers, client_id, since, secrets),
                 self.catalog,
                 self.redactor,
                 ctx.options.wswatch_body_excerpt,
