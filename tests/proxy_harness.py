@@ -112,7 +112,9 @@ async def running_proxy(
     recorder = TcpFlowRecorder(flows) if tcp_flows else FlowRecorder(flows)
     master.addons.add(recorder, *addons)
     log_path = tmp_path / "events.jsonl"
-    master.options.update_defer(scripts=[str(SCRIPT)], wswatch_log=str(log_path), **wswatch_options)
+    # In pytest's own process, as wswatch's pytest plugin runs it: no gc.freeze.
+    defaults = {"wswatch_log": str(log_path), "wswatch_gc_freeze": False}
+    master.options.update_defer(scripts=[str(SCRIPT)], **{**defaults, **wswatch_options})
     console = ConsoleCapture()
     logging.getLogger(LOGGER_NAME).addHandler(console)
     task = asyncio.create_task(master.run())

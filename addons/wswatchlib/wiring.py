@@ -9,8 +9,9 @@ showing after every wswatch addon that acts on them or counts them; the verdicts
 every addon whose `done` still reports (the watcher's last closes), the session summary after
 them (it counts their findings), the metrics exporter and the session report after every addon
 that emits (the exporter's `done` stops the /metrics server; the report shows every event
-written), the event log after them (its `done` closes the file after the final events), and the
-option check comes last: its `load` needs every wswatch option declared.
+written), the event log after them (its `done` closes the file after the final events), the
+start-up objects are frozen once every other concern is running, and the option check comes
+last: its `load` needs every wswatch option declared.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .output.session_summary import SessionSummaryReport
 from .redaction.messages import MessageRedaction
 from .relay.relays import UpgradeRelays
 from .report.recorder import SessionReportWriter
+from .startup_objects import StartupObjects
 from .tapes.recorder import TapeRecorder
 from .tapes.replay import TapeReplay
 from .verdicts.reporter import VerdictReport
@@ -89,6 +91,7 @@ def wswatch_addons(event_log: EventLog | None = None) -> list[Any]:
         MetricsExporter(log),
         SessionReportWriter(log, lambda: profiles.catalog, lambda: verdicts.thresholds),
         log,
+        StartupObjects(),
         OptionCheck(),
     ]
     return [Dispatcher(concerns)]

@@ -109,7 +109,8 @@ class WsWatchProxy:
         addons = wswatch_addons(event_log)
         # As mitmproxy's script loader does: options set before the addons declare them, then
         # every addon configured with every option.
-        master.options.update_defer(**self.options)
+        # In the test's own process: its objects are not wswatch's to freeze.
+        master.options.update_defer(**{"wswatch_gc_freeze": False, **self.options})
         master.addons.add(*addons, self.journal)
         everything = hooks.ConfigureHook(set(master.options.keys()))
         for addon in addons:
