@@ -368,3 +368,29 @@ async def test_event_lines_reach_the_terminal_straight_with_mitmproxys_look(tmp_
     entries = json.loads(counted.read_text())
     assert entries, "the counter saw no log entry at all"
     assert not [message for message in entries if "[wswatch] ws." in message]
+
+
+@pytest.mark.parametrize("flow_detail", [0, 1])
+async def test_the_observe_relay_keeps_a_tcp_flow_only_when_the_dumper_prints_it(
+    confdir, flow_detail
+):
+    """At flow_detail 0 nothing but wswatch would see the TCP flow of an observe-only
+    connection: mitmproxy relays it without one (no TCP read kept). At 1 the dumper prints a
+    line per TCP read: the flow is kept, and the lines are there. Either way: observe relay,
+    the same close."""
+    async with scenario_mitmdump(confdir, f"flow_detail={flow_detail}") as (port, output):
+        async with connect(f"ws://127.0.0.1:{port}/echo") as ws:
+            await ws.send("hi")
+            assert await ws.recv() == "hi"
+        for _ in range(200):  # bounded: up to 10 s for the close line
+            if any("[wswatch] ws.closed" in line for line in output):
+                break
+            await asyncio.sleep(0.05)
+    terminal = "".join(output)
+    [closed] = [line for line in terminal.splitlines() if "[wswatch] ws.closed 1000" in line]
+    assert "relay=observe" in closed and "closed_by=client" in closed
+    tcp_lines = [line for line in terminal.splitlines() if " -> tcp -> " in line]
+    if flow_detail == 0:
+        assert "retained_messages=0" in closed and tcp_lines == []
+    else:
+        assert "retained_messages=0" not in closed and tcp_lines

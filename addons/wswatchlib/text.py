@@ -44,6 +44,8 @@ def encodable(text: str) -> str:
 
 def terminal_safe(text: str) -> str:
     """`text` encodable and with control characters shown as escapes, for one terminal line."""
+    if text.isascii() and text.isprintable():
+        return text  # nothing to escape: most lines, checked without the regex
     return _CONTROL.sub(lambda found: repr(found.group())[1:-1], encodable(text))
 
 

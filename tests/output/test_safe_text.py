@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
-from wswatchlib.text import encodable, encodable_event, make_encodable, terminal_safe
+from wswatchlib.text import _CONTROL, encodable, encodable_event, make_encodable, terminal_safe
 
 #: What mitmproxy hands over for the bytes b"caf\xc3\xa9 \xff\xfe" (surrogateescape).
 MITM_DECODED = b"caf\xc3\xa9 \xff\xfe".decode("utf-8", "surrogateescape")
@@ -48,3 +49,14 @@ def test_encodable_event_reaches_keys_and_nested_values() -> None:
     assert made["problems"] == ["café \\xff\\xfe"] and made["raw"] == "\\xff"
     assert made["status"] == 401
     assert make_encodable(("a", MITM_DECODED)) == ["a", "café \\xff\\xfe"]
+
+
+def test_terminal_safe_answers_as_the_escaping_regex_over_every_control_character() -> None:
+    """The short cut for printable ASCII changes nothing: 50,000 generated texts over C0, C1,
+    DEL, tab, non-ASCII and non-UTF-8 escapes escape as the regex alone escapes them."""
+    draw = random.Random(7)
+    alphabet = [chr(code) for code in range(0xA0)] + ["é", "\udcff", "\u2028"]
+    for _ in range(50_000):  # bounded
+        text = "".join(draw.choice(alphabet) for _ in range(draw.randint(0, 8)))
+        escaped = _CONTROL.sub(lambda found: repr(found.group())[1:-1], encodable(text))
+        assert terminal_safe(text) == escaped, repr(text)

@@ -5,6 +5,10 @@ addons in a test master."""
 
 from __future__ import annotations
 
+import runpy
+import types
+from pathlib import Path
+
 from mitmproxy.addons import dumper, save
 from mitmproxy.test import taddons
 from wswatchlib.watch.watcher import FlowHookUsers, FlowUsers
@@ -68,3 +72,15 @@ def test_only_message_hooks_make_an_editor():
         users = FlowHookUsers()
         tctx.master.addons.add(WebsocketEnd())
         assert users.current() == FlowUsers(websocket=("WebsocketEnd",))
+
+
+def test_the_entry_scripts_module_with_every_hook_none_counts_for_nothing():
+    """wswatch's entry script answers every hook name with None (dispatch.hooks_answered_none):
+    mitmproxy skips such hooks, and so does the count (else every connection would take the
+    message layer and keep a TCP flow)."""
+    namespace = runpy.run_path(str(Path(__file__).parents[2] / "addons" / "wswatch.py"))
+    module = types.ModuleType("wswatch_script")
+    module.__dict__.update(namespace)
+    with taddons.context() as tctx:
+        tctx.master.addons.add(module)
+        assert FlowHookUsers().current() == FlowUsers()

@@ -83,8 +83,9 @@ TCP_HOOKS = ("tcp_start", "tcp_message", "tcp_end", "tcp_error")
 
 def _would_miss(addon: Any, hooks: tuple[str, ...]) -> bool:
     """An addon that acts on some of `hooks`: not wswatch's own, and mitmproxy's interception
-    and flow savers only while they are switched on (a saver writes a flow at its end)."""
-    if not any(hasattr(addon, hook) for hook in hooks):
+    and flow savers only while they are switched on (a saver writes a flow at its end). A hook
+    that is None is none, as mitmproxy skips it (wswatch's entry script has them all so)."""
+    if all(getattr(addon, hook, None) is None for hook in hooks):
         return False
     if type(addon).__module__.partition(".")[0] == __name__.partition(".")[0]:
         return False
