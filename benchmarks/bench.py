@@ -131,6 +131,9 @@ SETUPS = (
     SetUp("direct", None),
     SetUp("mitmdump", ()),
     SetUp("wswatch", WSWATCH),
+    # The handshake targets' configuration: the defaults with the JSON log on (to /dev/null: the
+    # line is built and written, the disk left out).
+    SetUp("wswatch json log", (*WSWATCH, "--set", f"wswatch_log={os.devnull}")),
     SetUp("wswatch websocket", (*WSWATCH, "--set", "wswatch_relay=websocket")),
     SetUp(
         "wswatch websocket unredacted",

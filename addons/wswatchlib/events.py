@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
+import functools
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -48,9 +50,23 @@ class Outcome(enum.StrEnum):
 
 
 def utc_timestamp(epoch_seconds: float) -> str:
-    """ISO 8601 UTC with milliseconds, e.g. 2026-11-20T23:10:27.123Z."""
-    moment = datetime.datetime.fromtimestamp(epoch_seconds, tz=datetime.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO 8601 UTC with milliseconds, e.g. 2026-11-20T23:10:27.123Z: what
+    `datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")` writes (microseconds
+    rounded half to even, then cut to milliseconds), with the date and time of each second
+    formatted once: every event has a timestamp, most handshakes two, in the same second."""
+    fraction, whole = math.modf(epoch_seconds)
+    microseconds = round(fraction * 1_000_000)
+    if microseconds < 0:  # before 1970: datetime borrows from the second
+        whole, microseconds = whole - 1, microseconds + 1_000_000
+    if microseconds >= 1_000_000:
+        whole, microseconds = whole + 1, microseconds - 1_000_000
+    return f"{_second_of(int(whole))}.{microseconds // 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _second_of(epoch_second: int) -> str:
+    moment = datetime.datetime.fromtimestamp(epoch_second, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 @dataclass(frozen=True, slots=True)
