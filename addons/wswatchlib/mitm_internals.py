@@ -532,9 +532,9 @@ def relay_without_flow(client_id: str, follower: RelayFollower) -> None:
     _flowless[client_id] = follower
 
 
-def forget_flowless(client_id: str) -> RelayFollower | None:
-    """Stop following a relay without a flow (the proxy stops); returns its follower."""
-    return _flowless.pop(client_id, None)
+def forget_flowless(client_id: str) -> None:
+    """Stop following a relay without a flow (the proxy stops)."""
+    _flowless.pop(client_id, None)
 
 
 def _relay_followed(
